@@ -1,0 +1,61 @@
+// Every setting of the proxy, with its default. Parsed by options.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace pglc::config {
+
+enum class PhaseTiming { precise, passive };
+enum class BackendSslMode { disable, prefer, require, verify_full };
+enum class LogLevel { debug, info, warning, error };
+
+struct Options {
+  std::string listen = "127.0.0.1:6432";
+  std::string backend = "127.0.0.1:5432";
+  std::string storage = "sqlite:pglifecycle.db";  // "sqlite:PATH", "postgresql://...", "none"
+  std::string metrics_listen = "127.0.0.1:9464";  // "" turns the exposer off
+
+  std::string tls_cert;
+  std::string tls_key;
+  bool require_tls = false;
+  BackendSslMode backend_sslmode = BackendSslMode::prefer;
+  std::string backend_sslrootcert;
+
+  unsigned workers = 0;  // 0 = hardware threads
+  std::uint64_t max_message_size = 1ull << 30;
+  std::size_t buffer_size = 1u << 20;  // per direction per session
+  std::chrono::milliseconds shutdown_grace{30000};
+
+  bool record_parameters = false;
+  std::size_t max_sql_length = 65536;
+  std::optional<std::chrono::seconds> retention;  // unset = keep forever
+  double sample_rate = 1.0;
+  std::chrono::microseconds min_duration{0};
+  std::size_t recorder_queue = 100000;
+  PhaseTiming phase_timing = PhaseTiming::precise;
+  std::string instance_name;  // default host:port of --listen, filled by parse
+  LogLevel log_level = LogLevel::info;
+
+  std::vector<std::string> metric_labels;  // subset of database,user,application
+  std::size_t metric_label_limit = 100;
+
+  std::string config_file;
+};
+
+struct ParseResult {
+  std::optional<Options> options;  // empty: exit with `exit_code` after printing `message`
+  int exit_code = 0;
+  std::string message;  // --help text, or the error
+};
+
+ParseResult parse(int argc, const char* const argv[]);
+
+// "7d", "12h", "30m", "45s", "250ms", "100us" → duration; nullopt if malformed.
+std::optional<std::chrono::microseconds> parse_duration(const std::string& text);
+
+}  // namespace pglc::config

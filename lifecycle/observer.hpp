@@ -1,0 +1,62 @@
+// The seam between the relay (proxy/) and the tracker: one observer per client session,
+// called on that session's strand only, in the order the bytes moved.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "lifecycle/clock.hpp"
+#include "lifecycle/records.hpp"
+#include "pgwire/frame.hpp"
+#include "pgwire/startup.hpp"
+
+namespace pglc::lifecycle {
+
+struct SessionStart {
+  std::string client_addr;
+  int client_port = 0;
+  std::string backend_addr;  // host:port
+  bool client_tls = false;
+  bool backend_tls = false;
+  const pgwire::StartupPacket* startup = nullptr;  // valid during the call only
+};
+
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+
+  // The client's StartupMessage was accepted and is about to be forwarded.
+  virtual void on_session_begin(const SessionStart&, MonoTime) {}
+  // A complete frontend message read from the client (authentication included).
+  virtual void on_frontend(const pgwire::Frame&, MonoTime) {}
+  // A complete backend message read from the server. `client_offset_end` is the position
+  // in the client-bound byte stream just past this message: once the relay reports that
+  // offset as written, the message has been delivered.
+  virtual void on_backend(const pgwire::Frame&, MonoTime, std::uint64_t client_offset_end) {}
+  // Bytes up to `client_offset` (cumulative) have been written to the client socket.
+  virtual void on_client_written(std::uint64_t client_offset, MonoTime) {}
+  // A CancelRequest carrying this session's key was forwarded to the backend.
+  virtual void on_cancel_requested(MonoTime) {}
+  // The session is over; everything still pending is aborted. Called exactly once.
+  virtual void on_session_end(EndReason, MonoTime) {}
+};
+
+}  // namespace pglc::lifecycle
+
+namespace pglc::lifecycle {
+
+// Makes one observer per accepted client session. Called from any io thread.
+class ObserverFactory {
+ public:
+  virtual ~ObserverFactory() = default;
+  virtual std::unique_ptr<SessionObserver> create() = 0;
+};
+
+// Until a tracker is configured: frames are still produced, nobody listens.
+class NullObserverFactory final : public ObserverFactory {
+ public:
+  std::unique_ptr<SessionObserver> create() override { return std::make_unique<SessionObserver>(); }
+};
+
+}  // namespace pglc::lifecycle

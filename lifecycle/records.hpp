@@ -1,0 +1,109 @@
+// The records of DESIGN §3, as the tracker emits them. Plain values: the sinks copy what
+// they keep.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "lifecycle/clock.hpp"
+
+namespace pglc::lifecycle {
+
+enum class StatementKind { simple, simple_multi, sql_prepare, extended };
+enum class ExecutionStatus { success, error, canceled, aborted };
+enum class EndReason {
+  client_terminate,
+  client_closed,
+  backend_closed,
+  protocol_error,
+  auth_failed,
+  shutdown
+};
+enum class StatementEvent { received, parsed, described, closed };
+enum class ExecutionEvent { received, bound, executed, finished, delivered };
+// Frontend message types timed by pglifecycle_message_duration_seconds.
+enum class MessageKind { query, parse, bind, describe, execute, close, sync, function_call };
+
+std::string_view to_string(StatementKind);
+std::string_view to_string(ExecutionStatus);
+std::string_view to_string(EndReason);
+std::string_view to_string(StatementEvent);
+std::string_view to_string(ExecutionEvent);
+std::string_view to_string(MessageKind);
+
+struct SessionRecord {
+  std::string id;  // UUIDv7
+  std::string proxy_instance;
+  WallMicros connected_at = 0;
+  std::optional<WallMicros> disconnected_at;
+  std::string client_addr;
+  int client_port = 0;
+  std::string backend_addr;  // host:port
+  std::optional<std::int32_t> backend_pid;
+  std::string user_name;
+  std::string database_name;
+  std::string application_name;  // last value seen (StartupMessage, then ParameterStatus)
+  bool client_tls = false;
+  bool backend_tls = false;
+  std::optional<EndReason> end_reason;
+};
+
+struct SqlText {
+  std::string hash;  // hex digest of the full text as sent (before any cut)
+  std::string sql;   // cut at max_sql_length bytes
+  std::optional<std::string> normalized_sql;  // NULL when the parser rejects the text
+  std::optional<std::string> fingerprint;     // libpg_query fingerprint, hex
+};
+
+struct StatementRecord {
+  std::string id;
+  std::string session_id;
+  StatementKind kind = StatementKind::simple;
+  std::string name;   // protocol or PREPARE name; "" for unnamed / simple
+  int position = 0;   // index inside a multi-statement Query, 0-based
+  std::shared_ptr<const SqlText> sql;  // shared: PowerBI repeats the same texts
+  std::string param_types;             // e.g. "{23,25}", "" when none
+  WallMicros received_at = 0;
+};
+
+struct StatementEventRecord {
+  std::string statement_id;
+  StatementEvent event = StatementEvent::received;
+  WallMicros occurred_at = 0;
+};
+
+struct ExecutionRecord {
+  std::string id;
+  std::string statement_id;
+  std::string session_id;
+  std::string portal;
+  std::optional<std::string> params;  // only with --record-parameters
+  WallMicros began_at = 0;            // = the received event
+  std::optional<WallMicros> finished_at;
+  ExecutionStatus status = ExecutionStatus::success;
+  std::string sqlstate;
+  std::string error_message;
+  std::string command_tag;
+  std::int64_t rows = 0;
+  std::int64_t result_bytes = 0;
+  int fetches = 0;
+  std::string application_name;  // in force when the execution began
+  std::vector<std::pair<ExecutionEvent, WallMicros>> events;  // in the order they happened
+
+  // Denormalized for the metrics and the debug log; not stored as columns.
+  StatementKind kind = StatementKind::simple;
+  std::shared_ptr<const SqlText> sql;
+  std::string user_name;
+  std::string database_name;
+  // Pipeline-aware phase start (DESIGN §2): the later of `received` and the previous
+  // response of the same pipeline. Durations below are measured from it.
+  std::optional<double> first_row_seconds;  // start → executed
+  std::optional<double> total_seconds;      // start → finished
+};
+
+}  // namespace pglc::lifecycle

@@ -1,0 +1,30 @@
+// The per-session lifecycle state machine (DESIGN §2). See README.md.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "lifecycle/observer.hpp"
+#include "lifecycle/sink.hpp"
+
+namespace pglc::lifecycle {
+
+struct TrackerConfig {
+  std::string proxy_instance;
+  bool record_parameters = false;
+  std::size_t max_sql_length = 65536;
+};
+
+class TrackerFactory final : public ObserverFactory {
+ public:
+  TrackerFactory(TrackerConfig config, Sink& sink);
+  ~TrackerFactory() override;
+  std::unique_ptr<SessionObserver> create() override;
+
+ private:
+  TrackerConfig config_;
+  Sink& sink_;
+};
+
+}  // namespace pglc::lifecycle

@@ -1,0 +1,116 @@
+// Incremental framer for the normal protocol phase, either direction.
+//
+// The relay forwards bytes as they arrive; the framer only watches them. Messages that
+// lie whole inside one chunk are handed out as views of that chunk (zero copy). A
+// message that straddles reads is assembled in a reused buffer, up to `retain_limit`
+// bytes of body; DataRow and CopyData bodies that straddle reads are not retained at
+// all, because the tracker needs only their type and length and a large result must
+// stream without being held in memory.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "pgwire/frame.hpp"
+
+namespace pglc::pgwire {
+
+enum class FrameError { none, length_too_small, length_too_large };
+
+std::string_view describe(FrameError e);
+
+class Framer {
+ public:
+  static constexpr std::uint32_t kDefaultRetainLimit = 1u << 20;
+
+  explicit Framer(std::uint64_t max_message_size = 1ull << 30,
+                  std::uint32_t retain_limit = kDefaultRetainLimit);
+
+  // Scans `chunk`, calling on_frame(const Frame&, std::size_t end) for each message
+  // that completes inside it; `end` is the offset in `chunk` just past that message.
+  // Returns the first error; after an error the framer must not be fed again.
+  template <class OnFrame>
+  FrameError feed(Bytes chunk, OnFrame&& on_frame);
+
+  // True between messages: no partial header or body is pending.
+  bool at_boundary() const { return header_len_ == 0 && !in_body_; }
+
+ private:
+  FrameError start_body();
+  Frame assembled_frame() const;
+  void reset();
+
+  std::uint64_t max_message_size_;
+  std::uint32_t retain_limit_;
+
+  std::uint8_t header_[5]{};
+  std::size_t header_len_ = 0;
+  bool in_body_ = false;
+  char type_ = 0;
+  std::uint32_t length_ = 0;
+  std::size_t body_seen_ = 0;  // body bytes consumed so far
+  std::size_t retain_ = 0;     // body bytes to keep for this message
+  std::vector<std::uint8_t> assembly_;
+};
+
+inline bool retains_body_across_reads(char type) { return type != 'D' && type != 'd'; }
+
+template <class OnFrame>
+FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
+  std::size_t pos = 0;
+  const std::size_t n = chunk.size();
+  while (pos < n) {
+    if (!in_body_) {
+      // Fast path: header and body wholly inside this chunk.
+      if (header_len_ == 0 && n - pos >= 5) {
+        std::uint32_t len = (std::uint32_t{chunk[pos + 1]} << 24) |
+                            (std::uint32_t{chunk[pos + 2]} << 16) |
+                            (std::uint32_t{chunk[pos + 3]} << 8) | std::uint32_t{chunk[pos + 4]};
+        if (len < 4) return FrameError::length_too_small;
+        if (len > max_message_size_) return FrameError::length_too_large;
+        if (n - pos - 5 >= len - 4) {
+          Frame f{static_cast<char>(chunk[pos]), len, chunk.subspan(pos + 5, len - 4)};
+          pos += 5 + (len - 4);
+          on_frame(static_cast<const Frame&>(f), pos);
+          continue;
+        }
+      }
+      std::size_t take = std::min<std::size_t>(5 - header_len_, n - pos);
+      for (std::size_t i = 0; i < take; ++i) header_[header_len_++] = chunk[pos + i];
+      pos += take;
+      if (header_len_ < 5) break;
+      if (FrameError e = start_body(); e != FrameError::none) return e;
+      if (length_ == 4) {
+        Frame f{type_, length_, {}};
+        reset();
+        on_frame(static_cast<const Frame&>(f), pos);
+        continue;
+      }
+    }
+    const std::size_t remaining = (length_ - 4) - body_seen_;
+    const std::size_t take = std::min(remaining, n - pos);
+    if (body_seen_ == 0 && take == remaining) {
+      // Body starts and ends inside this chunk.
+      Frame f{type_, length_, chunk.subspan(pos, take)};
+      pos += take;
+      reset();
+      on_frame(static_cast<const Frame&>(f), pos);
+      continue;
+    }
+    if (body_seen_ < retain_) {
+      std::size_t keep = std::min(take, retain_ - body_seen_);
+      assembly_.insert(assembly_.end(), chunk.begin() + pos, chunk.begin() + pos + keep);
+    }
+    body_seen_ += take;
+    pos += take;
+    if (body_seen_ == length_ - 4) {
+      Frame f = assembled_frame();
+      on_frame(static_cast<const Frame&>(f), pos);
+      reset();
+    }
+  }
+  return FrameError::none;
+}
+
+}  // namespace pglc::pgwire

@@ -1,0 +1,20 @@
+// Counters the recorder keeps for the metrics layer (read at scrape time).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace pglc::storage {
+
+struct RecorderStats {
+  std::atomic<std::int64_t> queue_depth{0};
+  // Rows written, per table.
+  std::atomic<std::uint64_t> rows_sessions{0}, rows_sql_texts{0}, rows_statements{0},
+      rows_executions{0}, rows_statement_events{0}, rows_execution_events{0};
+  // Records lost, per reason.
+  std::atomic<std::uint64_t> dropped_queue_full{0}, dropped_store_error{0};
+  // Executions deliberately not stored (counted, not dropped).
+  std::atomic<std::uint64_t> sampled_out{0}, below_min_duration{0};
+};
+
+}  // namespace pglc::storage
