@@ -61,7 +61,9 @@ struct CopyResponse {  // CopyIn/CopyOut/CopyBoth
 
 struct BackendKeyData {
   std::int32_t pid = 0;
-  std::int32_t key = 0;
+  std::int32_t key = 0;  // the first 4 bytes of `secret`
+  // The whole secret key: 4 bytes in protocol 3.0, 4 to 256 bytes from protocol 3.2 on.
+  Bytes secret;
 };
 
 struct ParameterStatus {
@@ -73,6 +75,8 @@ struct Authentication {
   std::int32_t code = 0;  // 0 ok, 3 cleartext, 5 md5, 10 SASL, 11 SASL continue, 12 SASL final
   // For code 10: the mechanism list (NUL-separated names, final empty name excluded).
   Bytes sasl_mechanisms;
+  // Code 5: the 4-byte salt; codes 8, 11, 12: the exchange data; empty otherwise.
+  Bytes data;
   template <class F>
   void for_each_mechanism(F&& f) const;
 };
@@ -97,8 +101,7 @@ void Authentication::for_each_mechanism(F&& f) const {
   for (std::size_t i = 0; i < sasl_mechanisms.size(); ++i) {
     if (sasl_mechanisms[i] == 0) {
       if (i == start) return;
-      f(std::string_view(reinterpret_cast<const char*>(sasl_mechanisms.data() + start),
-                         i - start));
+      f(std::string_view(reinterpret_cast<const char*>(sasl_mechanisms.data() + start), i - start));
       start = i + 1;
     }
   }

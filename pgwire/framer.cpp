@@ -27,8 +27,8 @@ FrameError Framer::start_body() {
   if (length_ > max_message_size_) return FrameError::length_too_large;
   in_body_ = true;
   body_seen_ = 0;
-  retain_ = retains_body_across_reads(type_) ? std::min<std::size_t>(length_ - 4, retain_limit_)
-                                              : 0;
+  retain_ =
+      retains_body_across_reads(type_) ? std::min<std::size_t>(length_ - 4, retain_limit_) : 0;
   assembly_.clear();
   return FrameError::none;
 }

@@ -54,7 +54,9 @@ class Framer {
   std::vector<std::uint8_t> assembly_;
 };
 
-inline bool retains_body_across_reads(char type) { return type != 'D' && type != 'd'; }
+inline bool retains_body_across_reads(char type) {
+  return type != 'D' && type != 'd';
+}
 
 template <class OnFrame>
 FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "pgwire/decode.hpp"
@@ -12,8 +13,8 @@ namespace pglc::pgwire::fe {
 
 // Type bytes of the normal phase.
 inline constexpr char kQuery = 'Q', kParse = 'P', kBind = 'B', kDescribe = 'D', kExecute = 'E',
-                      kClose = 'C', kSync = 'S', kFlush = 'H', kFunctionCall = 'F',
-                      kCopyData = 'd', kCopyDone = 'c', kCopyFail = 'f', kTerminate = 'X',
+                      kClose = 'C', kSync = 'S', kFlush = 'H', kFunctionCall = 'F', kCopyData = 'd',
+                      kCopyDone = 'c', kCopyFail = 'f', kTerminate = 'X',
                       kPassword = 'p';  // also SASLInitialResponse / SASLResponse / GSSResponse
 
 struct Query {
@@ -34,7 +35,7 @@ struct Bind {
   std::uint16_t param_format_count = 0;
   Bytes param_formats;  // int16 each
   std::uint16_t param_count = 0;
-  Bytes params;         // param_count × (int32 length, -1 = NULL; bytes)
+  Bytes params;  // param_count × (int32 length, -1 = NULL; bytes)
   std::uint16_t result_format_count = 0;
   Bytes result_formats;
   // Format code of parameter i per the protocol's 0/1/N rule.
@@ -75,6 +76,15 @@ Decoded<Execute> decode_execute(const Frame& f);
 Decoded<Close> decode_close(const Frame& f);
 Decoded<FunctionCall> decode_function_call(const Frame& f);
 Decoded<CopyFail> decode_copy_fail(const Frame& f);
+
+// For messages larger than the framer's retain limit (frame.complete() is false) the
+// decoders above return incomplete_frame. These variants still give the tracker what
+// sits at the front of the body: a complete frame decodes exactly as above; an
+// incomplete one yields the names (which must be whole inside the prefix, else
+// incomplete_frame) and the SQL text cut at the end of the prefix; counts stay 0.
+Decoded<Query> decode_query_prefix(const Frame& f);
+Decoded<Parse> decode_parse_prefix(const Frame& f);
+Decoded<Bind> decode_bind_prefix(const Frame& f);
 
 // Message types a client may legally send in the normal phase.
 bool is_known_type(char type);

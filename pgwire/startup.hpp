@@ -24,7 +24,7 @@ struct StartupPacket {
   Kind kind = Kind::startup;
   std::uint32_t protocol = 0;
   std::vector<std::pair<std::string, std::string>> parameters;  // startup only
-  std::int32_t cancel_pid = 0;                                   // cancel only
+  std::int32_t cancel_pid = 0;                                  // cancel only
   std::int32_t cancel_key = 0;
 
   std::string_view parameter(std::string_view name) const;
