@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pglc::config {
@@ -56,6 +57,22 @@ struct ParseResult {
 ParseResult parse(int argc, const char* const argv[]);
 
 // "7d", "12h", "30m", "45s", "250ms", "100us" → duration; nullopt if malformed.
+// Components may be chained ("1h30m"); a bare "0" is zero.
 std::optional<std::chrono::microseconds> parse_duration(const std::string& text);
+
+// "1MiB", "64KiB", "1GiB", "512" (bytes) → bytes; K/M/G/T with or without "B"/"iB" are
+// binary multiples (as in postgresql.conf). nullopt if malformed or overflowing.
+std::optional<std::uint64_t> parse_size(const std::string& text);
+
+// "host:port", "[v6addr]:port", ":port" (host "") → {host, port}; nullopt if malformed.
+struct HostPort {
+  std::string host;
+  std::uint16_t port = 0;
+};
+std::optional<HostPort> split_host_port(std::string_view text);
+
+std::string_view to_string(BackendSslMode);
+std::string_view to_string(PhaseTiming);
+std::string_view to_string(LogLevel);
 
 }  // namespace pglc::config
