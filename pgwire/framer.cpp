@@ -16,8 +16,11 @@ std::string_view describe(FrameError e) {
   return "unknown framing error";
 }
 
+Framer::Framer(Direction direction, std::uint64_t max_message_size, std::uint32_t retain_limit)
+    : direction_(direction), max_message_size_(max_message_size), retain_limit_(retain_limit) {}
+
 Framer::Framer(std::uint64_t max_message_size, std::uint32_t retain_limit)
-    : max_message_size_(max_message_size), retain_limit_(retain_limit) {}
+    : Framer(Direction::backend, max_message_size, retain_limit) {}
 
 FrameError Framer::start_body() {
   type_ = static_cast<char>(header_[0]);
@@ -27,8 +30,9 @@ FrameError Framer::start_body() {
   if (length_ > max_message_size_) return FrameError::length_too_large;
   in_body_ = true;
   body_seen_ = 0;
-  retain_ =
-      retains_body_across_reads(type_) ? std::min<std::size_t>(length_ - 4, retain_limit_) : 0;
+  retain_ = retains_body_across_reads(direction_, type_)
+                ? std::min<std::size_t>(length_ - 4, retain_limit_)
+                : 0;
   assembly_.clear();
   return FrameError::none;
 }

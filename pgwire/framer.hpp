@@ -18,12 +18,19 @@ namespace pglc::pgwire {
 
 enum class FrameError { none, length_too_small, length_too_large };
 
+enum class Direction { frontend, backend };
+
 std::string_view describe(FrameError e);
 
 class Framer {
  public:
   static constexpr std::uint32_t kDefaultRetainLimit = 1u << 20;
 
+  // Which peer sends the framed bytes: 'D' is Describe from a client (always retained)
+  // but DataRow from a server (not retained across reads).
+  explicit Framer(Direction direction, std::uint64_t max_message_size = 1ull << 30,
+                  std::uint32_t retain_limit = kDefaultRetainLimit);
+  // Backend direction, kept for callers written before Direction existed.
   explicit Framer(std::uint64_t max_message_size = 1ull << 30,
                   std::uint32_t retain_limit = kDefaultRetainLimit);
 
@@ -41,6 +48,7 @@ class Framer {
   Frame assembled_frame() const;
   void reset();
 
+  Direction direction_;
   std::uint64_t max_message_size_;
   std::uint32_t retain_limit_;
 
@@ -54,8 +62,13 @@ class Framer {
   std::vector<std::uint8_t> assembly_;
 };
 
+// DataRow and CopyData carry the bulk of a result or a COPY; everything else is small
+// and needed whole by the decoders.
+inline bool retains_body_across_reads(Direction direction, char type) {
+  return type != 'd' && (direction == Direction::frontend || type != 'D');
+}
 inline bool retains_body_across_reads(char type) {
-  return type != 'D' && type != 'd';
+  return retains_body_across_reads(Direction::backend, type);
 }
 
 template <class OnFrame>

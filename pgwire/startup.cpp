@@ -3,6 +3,9 @@
 namespace pglc::pgwire {
 
 namespace {
+// Protocol 3.2 lets the server choose a secret key of up to 256 bytes.
+constexpr std::size_t kMaxCancelSecret = 256;
+
 std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
          std::uint32_t{p[3]};
@@ -43,13 +46,14 @@ StartupParse parse_startup_packet(Bytes packet) {
     return out;
   }
   if (code == kCancelRequestCode) {
-    if (packet.size() != 16) {
+    if (packet.size() < 16 || packet.size() > 12 + kMaxCancelSecret) {
       out.error = "invalid length of cancel request packet";
       return out;
     }
     p.kind = StartupPacket::Kind::cancel_request;
     p.cancel_pid = static_cast<std::int32_t>(be32(packet.data() + 8));
     p.cancel_key = static_cast<std::int32_t>(be32(packet.data() + 12));
+    p.cancel_secret.assign(reinterpret_cast<const char*>(packet.data() + 12), packet.size() - 12);
     out.packet = std::move(p);
     return out;
   }

@@ -25,7 +25,9 @@ struct StartupPacket {
   std::uint32_t protocol = 0;
   std::vector<std::pair<std::string, std::string>> parameters;  // startup only
   std::int32_t cancel_pid = 0;                                  // cancel only
-  std::int32_t cancel_key = 0;
+  std::int32_t cancel_key = 0;  // the first 4 bytes of cancel_secret
+  // The whole secret key: 4 bytes in protocol 3.0, up to 256 bytes from protocol 3.2 on.
+  std::string cancel_secret;
 
   std::string_view parameter(std::string_view name) const;
 };
