@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "config/options.hpp"
 #include "lifecycle/sink.hpp"
@@ -13,9 +14,18 @@ namespace pglc::metrics {
 class Metrics : public lifecycle::Sink, public RelayStats {
  public:
   // Binds the exposer on options.metrics_listen unless it is empty; throws
-  // std::runtime_error when the address cannot be bound. `recorder` may be null.
+  // std::runtime_error when the address cannot be bound, or when options.metric_labels
+  // names something other than database, user, application. `recorder` may be null.
+  // options.metrics_listen takes civetweb's syntax: "127.0.0.1:9464", "[::1]:9464",
+  // "9464" (every interface); port 0 picks a free port (see port()).
   static std::unique_ptr<Metrics> create(const config::Options& options,
                                          const storage::RecorderStats* recorder);
+
+  // The port the exposer listens on; 0 when the exposer is off.
+  virtual int port() const = 0;
+  // The /metrics body, rendered without HTTP (what a scrape would return, minus the
+  // exposer's own exposer_* families).
+  virtual std::string render() const = 0;
 };
 
 }  // namespace pglc::metrics
