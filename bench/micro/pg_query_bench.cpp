@@ -1,0 +1,56 @@
+// libpg_query normalize + fingerprint per statement. "cold" calls libpg_query directly for
+// every statement (what a cache miss costs: every pgbench -M simple query has new literals);
+// "cached" goes through the tracker's SqlAnalyzer with a repeated text (what PowerBI's
+// repeated queries cost once seen).
+#include <benchmark/benchmark.h>
+#include <pg_query.h>
+
+#include <string>
+#include <vector>
+
+#if PGLC_HAVE_SQL_ANALYZER && PGLC_HAVE_SQL_ANALYZER_HPP && \
+    __has_include("lifecycle/sql_analyzer.hpp")
+#include "lifecycle/sql_analyzer.hpp"
+#define PGLC_BENCH_CACHED 1
+#endif
+
+namespace {
+
+const std::vector<std::string>& statements() {
+  static const std::vector<std::string> s = {
+      // pgbench -S
+      "SELECT abalance FROM pgbench_accounts WHERE aid = 48213;",
+      // pgbench TPC-B
+      "UPDATE pgbench_accounts SET abalance = abalance + -4211 WHERE aid = 912734;",
+      // PowerBI (Npgsql) generated: nested selects, aliases, aggregates
+      "select \"_\".\"bid\", \"_\".\"a0\" from (select \"rows\".\"bid\" as \"bid\", "
+      "sum(\"rows\".\"abalance\") as \"a0\" from (select \"_\".\"aid\", \"_\".\"bid\", "
+      "\"_\".\"abalance\" from \"public\".\"pgbench_accounts\" \"_\" where \"_\".\"aid\" < 500000 "
+      "and \"_\".\"bid\" in (1, 2, 3, 4)) \"rows\" group by \"bid\") \"_\" where not \"_\".\"a0\" "
+      "is null limit 1000001",
+  };
+  return s;
+}
+
+const char* label(std::size_t i) {
+  static const char* names[] = {"pgbench_select", "pgbench_update", "powerbi_generated"};
+  return names[i];
+}
+
+void BM_Cold(benchmark::State& state) {
+  const std::string& sql = statements()[static_cast<std::size_t>(state.range(0))];
+  state.SetLabel(label(static_cast<std::size_t>(state.range(0))));
+  for (auto _ : state) {
+    PgQueryNormalizeResult n = pg_query_normalize(sql.c_str());
+    PgQueryFingerprintResult f = pg_query_fingerprint(sql.c_str());
+    if (n.error || f.error) state.SkipWithError("libpg_query rejected the statement");
+    benchmark::DoNotOptimize(n.normalized_query);
+    benchmark::DoNotOptimize(f.fingerprint);
+    pg_query_free_normalize_result(n);
+    pg_query_free_fingerprint_result(f);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_Cold)->Name("normalize_fingerprint/cold")->DenseRange(0, 2);
+
+}  // namespace
