@@ -50,10 +50,16 @@ class PgServer {
   void start();
   bool running() const;
 
+  std::string log() const;  // the server's log so far (for failure messages)
+  // Stops the server and removes its directory (set PGLC_KEEP_TEST_SERVER=1 to keep it).
+  // Runs by itself at exit; afterwards the object is unusable.
+  void shutdown();
+
   ~PgServer();
 
  private:
   PgServer();
+  void initialize();
   int port_ = 0;
   int pid_ = 0;
   std::string root_;  // temp dir holding data/, certs, logs
@@ -84,19 +90,33 @@ class ProxyProcess {
 
   // SIGTERM, wait for exit (up to `timeout_ms`), return the exit status (-1 on timeout,
   // after which the process is killed).
+  // The status is the exit code, or 128 + signal when killed by one. Calling it again
+  // returns the same status.
   int terminate(int timeout_ms = 60000);
   int send_signal(int sig) const;
+  // False once the process has exited (reaps it; its status is then what terminate()
+  // returns).
+  bool running();
 
  private:
   int pid_ = 0;
   int port_ = 0;
   int metrics_port_ = 0;
+  int exit_status_ = -1;
+  std::string dir_;  // temp dir: log file, working directory
   std::string log_path_;
 };
 
-// Runs a command (argv, no shell), returns exit status; output captured into `out`.
+// Runs a command (argv, PATH lookup, no shell), returns its exit status (128 + signal if
+// killed); stdout and stderr captured together into `out`. `env` holds "KEY=VALUE" entries
+// added to the environment. Killed after 120 s (status -1) so a hang fails the test.
 int run(const std::vector<std::string>& argv, std::string* out = nullptr,
         const std::vector<std::string>& env = {});
+int run(const std::vector<std::string>& argv, std::string* out, const std::vector<std::string>& env,
+        int timeout_ms);
+
+// True when a TCP connection to 127.0.0.1:port succeeds right now.
+bool can_connect(int port);
 
 // GET http://127.0.0.1:port/path over a plain socket; returns the body ("" on failure)
 // and the status code in *status when given.
