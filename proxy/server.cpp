@@ -1,1 +1,273 @@
-// placeholder until implemented
+#include "proxy/server.hpp"
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "proxy/cancel_registry.hpp"
+#include "proxy/log.hpp"
+#include "proxy/session.hpp"
+
+namespace pglc::proxy {
+
+using asio::awaitable;
+using asio::redirect_error;
+using asio::use_awaitable;
+using boost::system::error_code;
+
+namespace {
+
+std::unique_ptr<asio::ssl::context> make_client_tls(const config::Options& o) {
+  if (o.tls_cert.empty()) return nullptr;
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  error_code ec;
+  ctx->use_certificate_chain_file(o.tls_cert, ec);
+  if (ec) throw std::runtime_error("cannot load --tls-cert " + o.tls_cert + ": " + ec.message());
+  ctx->use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
+  if (ec) throw std::runtime_error("cannot load --tls-key " + o.tls_key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    throw std::runtime_error("--tls-key does not match the certificate in --tls-cert");
+  return ctx;
+}
+
+std::unique_ptr<asio::ssl::context> make_backend_tls(const config::Options& o) {
+  if (o.backend_sslmode == config::BackendSslMode::disable) return nullptr;
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3);
+  if (o.backend_sslmode == config::BackendSslMode::verify_full) {
+    error_code ec;
+    if (o.backend_sslrootcert.empty())
+      ctx->set_default_verify_paths(ec);
+    else
+      ctx->load_verify_file(o.backend_sslrootcert, ec);
+    if (ec)
+      throw std::runtime_error("cannot load --backend-sslrootcert " + o.backend_sslrootcert + ": " +
+                               ec.message());
+    ctx->set_verify_mode(asio::ssl::verify_peer);
+  } else {
+    // prefer/require encrypt without authenticating the server, as libpq does.
+    ctx->set_verify_mode(asio::ssl::verify_none);
+  }
+  return ctx;
+}
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(const config::Options& o, lifecycle::ObserverFactory& observers, metrics::RelayStats& stats)
+      : options(o),
+        client_tls(make_client_tls(o)),
+        backend_tls(make_backend_tls(o)),
+        context{o, observers, stats, cancels, client_tls.get(), backend_tls.get(), {}, {}, {}},
+        acceptor(control),
+        signals(control, SIGINT, SIGTERM, SIGHUP),
+        grace_timer(control) {
+    auto backend = config::split_host_port(o.backend);
+    if (!backend || backend->host.empty())
+      throw std::runtime_error("invalid --backend " + o.backend);
+    context.backend_host = backend->host;
+    context.backend_port = std::to_string(backend->port);
+    context.on_ended = [this](Session* s) { session_ended(s); };
+
+    unsigned n = o.workers ? o.workers : std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+      workers.push_back(std::make_unique<asio::io_context>(1));
+      guards.emplace_back(workers.back()->get_executor());
+    }
+    bind();
+  }
+
+  void bind() {
+    auto hp = config::split_host_port(options.listen);
+    if (!hp) throw std::runtime_error("invalid --listen " + options.listen);
+    error_code ec;
+    asio::ip::address addr;
+    if (hp->host.empty() || hp->host == "*") {
+      addr = asio::ip::address_v6::any();
+    } else {
+      addr = asio::ip::make_address(hp->host, ec);
+      if (ec) {
+        tcp::resolver r(control);
+        auto results = r.resolve(hp->host, std::to_string(hp->port), ec);
+        if (ec || results.empty())
+          throw std::runtime_error("cannot resolve --listen " + options.listen);
+        addr = results.begin()->endpoint().address();
+      }
+    }
+    tcp::endpoint ep(addr, hp->port);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && addr.is_v6() && addr.is_unspecified())
+      acceptor.set_option(asio::ip::v6_only(false), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) throw std::runtime_error("cannot listen on " + options.listen + ": " + ec.message());
+  }
+
+  awaitable<void> accept_loop() {
+    std::size_t next = 0;
+    while (!shutting_down) {
+      auto& worker = *workers[next++ % workers.size()];
+      tcp::socket sock(worker);
+      error_code ec;
+      co_await acceptor.async_accept(sock, redirect_error(use_awaitable, ec));
+      if (shutting_down || ec == asio::error::operation_aborted) break;
+      if (ec) {
+        // Out of descriptors and the like: back off instead of spinning.
+        log::warning() << "accept failed: " << ec.message();
+        asio::steady_timer pause(control, std::chrono::milliseconds(100));
+        co_await pause.async_wait(redirect_error(use_awaitable, ec));
+        continue;
+      }
+      context.stats.connection_opened();
+      auto session = std::make_shared<Session>(context, std::move(sock));
+      {
+        std::lock_guard lock(mutex);
+        sessions.emplace(session.get(), session);
+        ++active;
+      }
+      // The session's executor is its worker's io_context; start it there.
+      asio::post(session->executor(), [session] { session->start(); });
+    }
+  }
+
+  void wait_signal() {
+    signals.async_wait([this](error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        log::info() << "SIGHUP ignored: restart the proxy to change its configuration";
+        wait_signal();
+        return;
+      }
+      log::info() << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM");
+      begin_shutdown();
+    });
+  }
+
+  void begin_shutdown() {
+    if (shutting_down.exchange(true)) return;
+    error_code ec;
+    acceptor.close(ec);
+    std::size_t open = active.load();
+    log::info() << "shutting down: no new connections; " << open
+                << " session(s) open, grace period "
+                << std::chrono::duration<double>(options.shutdown_grace).count() << "s";
+    if (open == 0) {
+      finish_shutdown();
+      return;
+    }
+    grace_timer.expires_after(options.shutdown_grace);
+    grace_timer.async_wait([this](error_code e) {
+      if (e) return;
+      close_sessions();
+    });
+  }
+
+  void close_sessions() {
+    std::vector<std::weak_ptr<Session>> open;
+    {
+      std::lock_guard lock(mutex);
+      for (auto& [ptr, weak] : sessions) open.push_back(weak);
+    }
+    if (!open.empty()) log::info() << "grace period over: closing " << open.size() << " session(s)";
+    for (auto& weak : open) {
+      if (auto s = weak.lock()) {
+        asio::post(s->executor(), [s] { s->stop(lifecycle::EndReason::shutdown); });
+      }
+    }
+  }
+
+  // On the session's thread.
+  void session_ended(Session* s) {
+    std::size_t left;
+    {
+      std::lock_guard lock(mutex);
+      sessions.erase(s);
+      left = --active;
+    }
+    if (left == 0 && shutting_down.load()) asio::post(control, [this] { finish_shutdown(); });
+  }
+
+  void finish_shutdown() {
+    if (finished) return;
+    finished = true;
+    error_code ec;
+    grace_timer.cancel();
+    signals.cancel(ec);
+    for (auto& g : guards) g.reset();
+  }
+
+  void run() {
+    if (running.exchange(true)) throw std::logic_error("Server::run called twice");
+    wait_signal();
+    asio::co_spawn(control, accept_loop(), asio::detached);
+    std::vector<std::thread> threads;
+    for (auto& w : workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
+    log::info() << "listening on " << options.listen << " (port " << acceptor_port << "), backend "
+                << options.backend << ", " << workers.size() << " worker(s)";
+    control.run();
+    for (auto& w : workers) w->stop();  // every session has ended; nothing is lost
+    for (auto& t : threads) t.join();
+    log::info() << "shut down";
+  }
+
+  const config::Options& options;
+  CancelRegistry cancels;
+  std::unique_ptr<asio::ssl::context> client_tls;
+  std::unique_ptr<asio::ssl::context> backend_tls;
+  SessionContext context;
+  asio::io_context control{1};
+  std::vector<std::unique_ptr<asio::io_context>> workers;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  asio::steady_timer grace_timer;
+  std::uint16_t acceptor_port = 0;
+
+  std::mutex mutex;
+  std::map<Session*, std::weak_ptr<Session>> sessions;
+  std::atomic<std::size_t> active{0};
+  std::atomic<bool> shutting_down{false};
+  std::atomic<bool> running{false};
+  bool finished = false;
+};
+
+Server::Server(const config::Options& options, lifecycle::ObserverFactory& observers,
+               metrics::RelayStats& stats)
+    : impl_(std::make_unique<Impl>(options, observers, stats)) {
+  impl_->acceptor_port = impl_->acceptor.local_endpoint().port();
+}
+
+Server::~Server() = default;
+
+void Server::run() {
+  impl_->run();
+}
+
+void Server::stop() {
+  asio::post(impl_->control, [impl = impl_.get()] { impl->begin_shutdown(); });
+}
+
+std::uint16_t Server::port() const {
+  return impl_->acceptor_port;
+}
+
+}  // namespace pglc::proxy

@@ -1,0 +1,47 @@
+// A small thread-safe logger: one line per call to stderr, UTC timestamp and level.
+#pragma once
+
+#include <sstream>
+#include <string_view>
+
+#include "config/options.hpp"
+
+namespace pglc::proxy::log {
+
+void set_level(config::LogLevel level);
+bool enabled(config::LogLevel level);
+void write(config::LogLevel level, std::string_view message);
+
+// log::line(LogLevel::info) << "a" << 1;  — formats only when the level is enabled.
+class Line {
+ public:
+  explicit Line(config::LogLevel level) : level_(level), on_(enabled(level)) {}
+  ~Line() {
+    if (on_) write(level_, out_.str());
+  }
+  template <class T>
+  Line& operator<<(const T& v) {
+    if (on_) out_ << v;
+    return *this;
+  }
+
+ private:
+  config::LogLevel level_;
+  bool on_;
+  std::ostringstream out_;
+};
+
+inline Line debug() {
+  return Line(config::LogLevel::debug);
+}
+inline Line info() {
+  return Line(config::LogLevel::info);
+}
+inline Line warning() {
+  return Line(config::LogLevel::warning);
+}
+inline Line error() {
+  return Line(config::LogLevel::error);
+}
+
+}  // namespace pglc::proxy::log

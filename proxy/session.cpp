@@ -1,0 +1,578 @@
+#include "proxy/session.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstring>
+#include <span>
+
+#include "pgwire/backend.hpp"
+#include "pgwire/builder.hpp"
+#include "pgwire/frontend.hpp"
+#include "pgwire/startup.hpp"
+#include "proxy/log.hpp"
+#include "proxy/sasl_rewrite.hpp"
+
+namespace pglc::proxy {
+
+using asio::awaitable;
+using asio::redirect_error;
+using asio::use_awaitable;
+using boost::system::error_code;
+using lifecycle::EndReason;
+using lifecycle::MonoTime;
+
+namespace {
+
+std::uint32_t be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         std::uint32_t{p[3]};
+}
+
+constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+
+template <class Buffers>
+awaitable<std::size_t> read_some(Endpoint& e, const Buffers& b, error_code& ec) {
+  if (e.tls) co_return co_await e.tls->async_read_some(b, redirect_error(use_awaitable, ec));
+  co_return co_await e.sock.async_read_some(b, redirect_error(use_awaitable, ec));
+}
+
+template <class Buffers>
+awaitable<std::size_t> read_exact(Endpoint& e, const Buffers& b, error_code& ec) {
+  if (e.tls) co_return co_await asio::async_read(*e.tls, b, redirect_error(use_awaitable, ec));
+  co_return co_await asio::async_read(e.sock, b, redirect_error(use_awaitable, ec));
+}
+
+template <class Buffers>
+awaitable<std::size_t> write_all(Endpoint& e, const Buffers& b, error_code& ec) {
+  if (e.tls) co_return co_await asio::async_write(*e.tls, b, redirect_error(use_awaitable, ec));
+  co_return co_await asio::async_write(e.sock, b, redirect_error(use_awaitable, ec));
+}
+
+bool is_ip_literal(const std::string& host) {
+  error_code ec;
+  asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+std::string seconds(std::chrono::steady_clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+}  // namespace
+
+Session::Session(SessionContext& ctx, tcp::socket client)
+    : ctx_(ctx),
+      client_(std::move(client)),
+      backend_(tcp::socket(client_.sock.get_executor())),
+      resolver_(client_.sock.get_executor()),
+      buffer_size_(ctx.options.buffer_size),
+      up_framer_(ctx.options.max_message_size),
+      down_framer_(ctx.options.max_message_size) {
+  gather_.reserve(16);
+}
+
+Session::~Session() = default;
+
+void Session::start() {
+  opened_at_ = lifecycle::now();
+  // The lambda's copy of `self` lives in the coroutine frame: the session stays alive
+  // for as long as run() does.
+  asio::co_spawn(
+      executor(), [self = shared_from_this()] { return self->run(); }, asio::detached);
+}
+
+void Session::stop(EndReason reason) {
+  end(reason, true);
+}
+
+void Session::note_reason(EndReason r) {
+  if (!reason_) reason_ = r;
+}
+
+void Session::end(EndReason r, bool close_client) {
+  note_reason(r);
+  if (stopping_) {
+    if (close_client) client_.sock.close();
+    return;
+  }
+  stopping_ = true;
+  error_code ec;
+  resolver_.cancel();
+  backend_.sock.close(ec);
+  // Cancelling instead of closing keeps the client socket usable for a final
+  // ErrorResponse once both directions have stopped.
+  if (close_client)
+    client_.sock.close(ec);
+  else
+    client_.sock.cancel(ec);
+}
+
+void Session::fail(std::string_view sqlstate, const std::string& message, const char* result) {
+  pending_error_ = pgwire::error_response(sqlstate, message);
+  result_ = result;
+}
+
+std::string Session::describe_client() const {
+  return client_addr_ + ":" + std::to_string(client_port_);
+}
+
+awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  bool relay = false;
+  try {
+    relay = co_await startup();
+  } catch (const std::exception& e) {
+    log::error() << "session " << describe_client() << ": " << e.what();
+  }
+  if (relay && !stopping_) {
+    // Allocated only now: probes and cancel requests never need them. new[] without
+    // value-initialisation leaves untouched pages uncommitted.
+    up_buf_.reset(new std::uint8_t[buffer_size_]);
+    down_buf_.reset(new std::uint8_t[buffer_size_]);
+    loops_running_ = 2;
+    asio::co_spawn(
+        executor(), [self] { return self->upstream(); },
+        [self](std::exception_ptr e) {
+          if (e) self->end(EndReason::client_closed, true);
+          self->loop_done();
+        });
+    asio::co_spawn(
+        executor(), [self] { return self->downstream(); },
+        [self](std::exception_ptr e) {
+          if (e) self->end(EndReason::backend_closed, true);
+          self->loop_done();
+        });
+    co_return;
+  }
+  co_await finish();
+}
+
+void Session::loop_done() {
+  if (--loops_running_ == 0) {
+    asio::co_spawn(
+        executor(), [self = shared_from_this()] { return self->finish(); }, asio::detached);
+  }
+}
+
+awaitable<bool> Session::startup() {
+  error_code ec;
+  client_.sock.set_option(tcp::no_delay(true), ec);
+  auto remote = client_.sock.remote_endpoint(ec);
+  if (!ec) {
+    client_addr_ = remote.address().to_string();
+    client_port_ = remote.port();
+  }
+  for (;;) {
+    std::uint8_t header[4];
+    co_await read_exact(client_, asio::buffer(header), ec);
+    if (ec || stopping_) co_return false;  // closed before a startup packet: result client_closed
+    auto len = pgwire::startup_packet_length(pgwire::Bytes(header, 4));
+    if (!len) {
+      fail("08P01", "pglifecycle: invalid length of startup packet", "protocol_error");
+      co_return false;
+    }
+    startup_packet_.resize(*len);
+    std::memcpy(startup_packet_.data(), header, 4);
+    co_await read_exact(client_, asio::buffer(startup_packet_.data() + 4, *len - 4), ec);
+    if (ec || stopping_) co_return false;
+    const MonoTime t = lifecycle::now();
+    auto parsed = pgwire::parse_startup_packet(startup_packet_);
+    if (!parsed.packet) {
+      fail("08P01", "pglifecycle: " + parsed.error, "protocol_error");
+      co_return false;
+    }
+    const pgwire::StartupPacket& p = *parsed.packet;
+    using Kind = pgwire::StartupPacket::Kind;
+    if (p.kind == Kind::ssl_request || p.kind == Kind::gssenc_request) {
+      if (client_.tls) {
+        fail("08P01", "pglifecycle: encryption request received on an encrypted connection",
+             "protocol_error");
+        co_return false;
+      }
+      const bool accept = p.kind == Kind::ssl_request && ctx_.client_tls;
+      const std::uint8_t answer = accept ? 'S' : 'N';
+      co_await write_all(client_, asio::buffer(&answer, 1), ec);
+      if (ec || stopping_) co_return false;
+      if (accept) {
+        client_.tls =
+            std::make_unique<asio::ssl::stream<tcp::socket&>>(client_.sock, *ctx_.client_tls);
+        co_await client_.tls->async_handshake(asio::ssl::stream_base::server,
+                                              redirect_error(use_awaitable, ec));
+        if (ec || stopping_) {
+          log::info() << "connection from " << describe_client()
+                      << ": TLS handshake failed: " << ec.message();
+          result_ = "protocol_error";
+          co_return false;
+        }
+      }
+      continue;
+    }
+    if (p.kind == Kind::cancel_request) {
+      result_ = "cancel_request";
+      co_await forward_cancel(p.cancel_pid, p.cancel_key, startup_packet_);
+      co_return false;
+    }
+
+    // StartupMessage.
+    user_ = std::string(p.parameter("user"));
+    database_ = std::string(p.parameter("database"));
+    if (database_.empty()) database_ = user_;
+    application_ = std::string(p.parameter("application_name"));
+    if (ctx_.options.require_tls && !client_.tls) {
+      log::info() << "connection from " << describe_client() << " user=" << user_
+                  << " refused: TLS is required";
+      fail("28000",
+           "pglifecycle: TLS is required for every connection; connect with sslmode=require",
+           "tls_required");
+      co_return false;
+    }
+    if (!co_await connect_backend()) co_return false;
+
+    lifecycle::SessionStart start;
+    start.client_addr = client_addr_;
+    start.client_port = client_port_;
+    start.backend_addr = ctx_.options.backend;
+    start.client_tls = client_.tls != nullptr;
+    start.backend_tls = backend_.tls != nullptr;
+    start.startup = &p;
+    observer_ = ctx_.observers.create();
+    observer_->on_session_begin(start, t);
+    began_ = true;
+
+    co_await write_all(backend_, asio::buffer(startup_packet_), ec);
+    if (ec) {
+      fail("08006",
+           "pglifecycle: lost the connection to backend " + ctx_.options.backend + ": " +
+               ec.message(),
+           "backend_unavailable");
+      end(EndReason::backend_closed, false);
+      co_return false;
+    }
+    bytes_from_client_ += startup_packet_.size();
+    log::info() << "session open client=" << describe_client() << " user=" << user_
+                << " database=" << database_ << " application=" << application_
+                << " client_tls=" << (client_.tls ? "on" : "off")
+                << " backend_tls=" << (backend_.tls ? "on" : "off");
+    co_return !stopping_;
+  }
+}
+
+awaitable<bool> Session::connect_backend() {
+  error_code ec;
+  const std::string& where = ctx_.options.backend;
+  auto unavailable = [&](const std::string& why) {
+    log::warning() << "connection from " << describe_client() << " user=" << user_ << ": backend "
+                   << where << " unavailable: " << why;
+    fail("08006", "pglifecycle: could not connect to backend " + where + ": " + why,
+         "backend_unavailable");
+    return false;
+  };
+  auto endpoints = co_await resolver_.async_resolve(ctx_.backend_host, ctx_.backend_port,
+                                                    redirect_error(use_awaitable, ec));
+  if (stopping_) co_return false;
+  if (ec) co_return unavailable(ec.message());
+  co_await asio::async_connect(backend_.sock, endpoints, redirect_error(use_awaitable, ec));
+  if (stopping_) co_return false;
+  if (ec) co_return unavailable(ec.message());
+  backend_.sock.set_option(tcp::no_delay(true), ec);
+
+  const auto mode = ctx_.options.backend_sslmode;
+  if (mode == config::BackendSslMode::disable || !ctx_.backend_tls) co_return true;
+  co_await write_all(backend_, asio::buffer(kSslRequest), ec);
+  std::uint8_t answer = 0;
+  if (!ec) co_await read_exact(backend_, asio::buffer(&answer, 1), ec);
+  if (stopping_) co_return false;
+  if (ec) co_return unavailable(ec.message());
+  if (answer == 'N') {
+    if (mode == config::BackendSslMode::prefer) {
+      // The server refused TLS on this connection; PostgreSQL expects the startup
+      // packet next on the same socket.
+      co_return true;
+    }
+    co_return unavailable("the server does not support TLS (backend-sslmode " +
+                          std::string(config::to_string(mode)) + ")");
+  }
+  if (answer != 'S')
+    co_return unavailable("unexpected answer to SSLRequest (byte " + std::to_string(answer) + ")");
+  backend_.tls =
+      std::make_unique<asio::ssl::stream<tcp::socket&>>(backend_.sock, *ctx_.backend_tls);
+  if (mode == config::BackendSslMode::verify_full) {
+    backend_.tls->set_verify_mode(asio::ssl::verify_peer);
+    backend_.tls->set_verify_callback(asio::ssl::host_name_verification(ctx_.backend_host));
+  }
+  if (!is_ip_literal(ctx_.backend_host))
+    SSL_set_tlsext_host_name(backend_.tls->native_handle(), ctx_.backend_host.c_str());
+  co_await backend_.tls->async_handshake(asio::ssl::stream_base::client,
+                                         redirect_error(use_awaitable, ec));
+  if (stopping_) co_return false;
+  if (ec) co_return unavailable("TLS handshake failed: " + ec.message());
+  co_return true;
+}
+
+awaitable<void> Session::forward_cancel(std::int32_t pid, std::int32_t key,
+                                        const std::vector<std::uint8_t>& packet) {
+  error_code ec;
+  const MonoTime t = lifecycle::now();
+  // The owning session's observer learns of it whether or not the backend is reachable.
+  bool known = ctx_.cancels.notify(CancelKey{pid, key}, t);
+  auto endpoints = co_await resolver_.async_resolve(ctx_.backend_host, ctx_.backend_port,
+                                                    redirect_error(use_awaitable, ec));
+  if (!ec)
+    co_await asio::async_connect(backend_.sock, endpoints, redirect_error(use_awaitable, ec));
+  if (!ec)
+    co_await asio::async_write(backend_.sock, asio::buffer(packet),
+                               redirect_error(use_awaitable, ec));
+  if (!ec) {
+    // The postmaster closes the connection once it has handled the request; waiting
+    // for that keeps the cancel ordered before the client's next step.
+    backend_.sock.shutdown(tcp::socket::shutdown_send, ec);
+    asio::steady_timer timer(executor(), std::chrono::seconds(5));
+    timer.async_wait([this](error_code e) {
+      if (!e) backend_.sock.close(e);
+    });
+    std::uint8_t sink[64];
+    error_code rec;
+    co_await backend_.sock.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, rec));
+    timer.cancel();
+  }
+  log::info() << "cancel request from " << describe_client() << " for backend pid " << pid
+              << (known ? "" : " (no session of this proxy holds that key)")
+              << (ec ? " could not be forwarded: " + ec.message() : std::string(" forwarded"));
+}
+
+void Session::on_cancel_requested(MonoTime t) {
+  if (began_ && observer_ && !reason_) observer_->on_cancel_requested(t);
+}
+
+awaitable<void> Session::upstream() {
+  auto self = shared_from_this();
+  error_code ec;
+  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
+  std::uint8_t* const buf = up_buf_.get();
+  while (!stopping_) {
+    std::size_t n = co_await read_some(client_, asio::buffer(buf, buffer_size_), ec);
+    if (stopping_) break;
+    if (ec) {
+      end(EndReason::client_closed, false);
+      break;
+    }
+    const MonoTime t = lifecycle::now();
+    bytes_from_client_ += n;
+    planner_.begin();
+    char bad_type = 0;
+    auto err = up_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
+      if (bad_type) return;
+      if (!pgwire::fe::is_known_type(f.type)) {
+        bad_type = f.type == 0 ? '?' : f.type;
+        return;
+      }
+      observer_->on_frontend(f, t);
+      if (f.type == pgwire::fe::kTerminate) note_reason(EndReason::client_terminate);
+      if (precise) planner_.on_frame(f.type, end);
+    });
+    if (err != pgwire::FrameError::none || bad_type) {
+      std::string why = bad_type ? "invalid frontend message type " +
+                                       std::to_string(static_cast<unsigned char>(bad_type))
+                                 : std::string(pgwire::describe(err));
+      log::info() << "session " << describe_client() << " user=" << user_
+                  << ": protocol violation: " << why;
+      fail("08P01", "pglifecycle: " + why, "protocol_error");
+      end(EndReason::protocol_error, false);
+      break;
+    }
+    std::size_t written;
+    const auto& offsets = planner_.finish();
+    if (offsets.empty()) {
+      written = co_await write_all(backend_, asio::buffer(buf, n), ec);
+    } else {
+      gather_.clear();
+      std::size_t prev = 0;
+      for (std::size_t o : offsets) {
+        gather_.emplace_back(buf + prev, o - prev);
+        gather_.emplace_back(pgwire::kFlushMessage, sizeof pgwire::kFlushMessage);
+        prev = o;
+      }
+      if (prev < n) gather_.emplace_back(buf + prev, n - prev);
+      // A span keeps Asio from copying the buffer vector on each write.
+      written = co_await write_all(
+          backend_, std::span<const asio::const_buffer>(gather_.data(), gather_.size()), ec);
+    }
+    if (stopping_) break;
+    if (ec) {
+      end(EndReason::backend_closed, true);
+      break;
+    }
+    ctx_.stats.bytes(metrics::Direction::to_backend, written);
+    ctx_.stats.proxy_latency(metrics::Direction::to_backend, lifecycle::now() - t);
+  }
+}
+
+awaitable<void> Session::downstream() {
+  auto self = shared_from_this();
+  error_code ec;
+  std::size_t fill = 0;
+  if (!co_await downstream_auth(fill)) co_return;
+  if (fill > 0 && !co_await downstream_chunk(fill, lifecycle::now())) co_return;
+  std::uint8_t* const buf = down_buf_.get();
+  while (!stopping_) {
+    std::size_t n = co_await read_some(backend_, asio::buffer(buf, buffer_size_), ec);
+    if (stopping_) break;
+    if (ec) {
+      end(EndReason::backend_closed, true);
+      break;
+    }
+    if (!co_await downstream_chunk(n, lifecycle::now())) break;
+  }
+}
+
+// Backend messages up to the first ReadyForQuery go to the client whole, one read's worth
+// at a time, so that AuthenticationSASL can be rewritten and BackendKeyData noted.
+// Leaves any bytes after ReadyForQuery at the start of the buffer (`fill`).
+awaitable<bool> Session::downstream_auth(std::size_t& fill) {
+  error_code ec;
+  std::uint8_t* const buf = down_buf_.get();
+  fill = 0;
+  while (auth_phase_) {
+    std::size_t n = co_await read_some(backend_, asio::buffer(buf + fill, buffer_size_ - fill), ec);
+    if (stopping_) co_return false;
+    if (ec) {
+      end(EndReason::backend_closed, true);
+      co_return false;
+    }
+    const MonoTime t = lifecycle::now();
+    fill += n;
+    auth_out_.clear();
+    std::size_t pos = 0;
+    while (auth_phase_ && fill - pos >= 5) {
+      const char type = static_cast<char>(buf[pos]);
+      const std::uint32_t len = be32(buf + pos + 1);
+      if (len < 4 || len + 1ull > buffer_size_) {
+        log::warning() << "session " << describe_client()
+                       << ": invalid message from the backend during authentication";
+        fail("08P01", "pglifecycle: invalid message from the backend during authentication",
+             "protocol_error");
+        end(EndReason::protocol_error, false);
+        co_return false;
+      }
+      if (fill - pos < len + 1ull) break;
+      pgwire::Frame f{type, len, pgwire::Bytes(buf + pos + 5, len - 4)};
+      // Channel binding can never work through the proxy: over client TLS it would bind
+      // to the wrong certificate, and libpq rejects PLUS outright on a plaintext client
+      // connection (which the backend does not know about).
+      auto replacement = strip_channel_binding(f);
+      if (replacement)
+        auth_out_.insert(auth_out_.end(), replacement->begin(), replacement->end());
+      else
+        auth_out_.insert(auth_out_.end(), buf + pos, buf + pos + len + 1);
+      observer_->on_backend(f, t, client_offset_ + auth_out_.size());
+      if (type == pgwire::be::kBackendKeyData) {
+        auto k = pgwire::be::decode_backend_key_data(f);
+        if (k.ok()) {
+          cancel_key_ = CancelKey{k.value.pid, k.value.key};
+          std::weak_ptr<Session> weak = weak_from_this();
+          auto exec = executor();
+          ctx_.cancels.add(cancel_key_, this, [weak, exec](MonoTime when) {
+            asio::post(exec, [weak, when] {
+              if (auto s = weak.lock()) s->on_cancel_requested(when);
+            });
+          });
+          cancel_registered_ = true;
+        }
+      } else if (type == pgwire::be::kErrorResponse) {
+        note_reason(EndReason::auth_failed);
+        result_ = "auth_failed";
+      } else if (type == pgwire::be::kReadyForQuery) {
+        auth_phase_ = false;
+        result_ = "ok";
+      }
+      pos += len + 1;
+    }
+    if (!auth_out_.empty()) {
+      co_await write_all(client_, asio::buffer(auth_out_), ec);
+      if (stopping_) co_return false;
+      if (ec) {
+        client_write_broken_ = true;
+        end(EndReason::client_closed, true);
+        co_return false;
+      }
+      const MonoTime w = lifecycle::now();
+      client_offset_ += auth_out_.size();
+      observer_->on_client_written(client_offset_, w);
+      ctx_.stats.bytes(metrics::Direction::to_client, auth_out_.size());
+      ctx_.stats.proxy_latency(metrics::Direction::to_client, w - t);
+    }
+    std::memmove(buf, buf + pos, fill - pos);
+    fill -= pos;
+  }
+  co_return true;
+}
+
+awaitable<bool> Session::downstream_chunk(std::size_t n, MonoTime t) {
+  error_code ec;
+  std::uint8_t* const buf = down_buf_.get();
+  const std::uint64_t base = client_offset_;
+  auto err = down_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
+    observer_->on_backend(f, t, base + end);
+  });
+  if (err != pgwire::FrameError::none) {
+    log::warning() << "session " << describe_client()
+                   << ": invalid message from the backend: " << pgwire::describe(err);
+    end(EndReason::protocol_error, true);
+    co_return false;
+  }
+  co_await write_all(client_, asio::buffer(buf, n), ec);
+  if (ec) {
+    client_write_broken_ = true;
+    if (!stopping_) end(EndReason::client_closed, true);
+    co_return false;
+  }
+  const MonoTime w = lifecycle::now();
+  client_offset_ += n;
+  observer_->on_client_written(client_offset_, w);
+  ctx_.stats.bytes(metrics::Direction::to_client, n);
+  ctx_.stats.proxy_latency(metrics::Direction::to_client, w - t);
+  co_return !stopping_;
+}
+
+awaitable<void> Session::finish() {
+  auto self = shared_from_this();
+  error_code ec;
+  stopping_ = true;
+  resolver_.cancel();
+  backend_.sock.close(ec);
+  // The error goes out only where it cannot land inside a half-written backend message.
+  if (!pending_error_.empty() && client_.sock.is_open() && !client_write_broken_ &&
+      down_framer_.at_boundary()) {
+    asio::steady_timer timer(executor(), std::chrono::seconds(2));
+    timer.async_wait([this](error_code e) {
+      if (!e) client_.sock.close(e);
+    });
+    co_await write_all(client_, asio::buffer(pending_error_), ec);
+    timer.cancel();
+  }
+  client_.sock.close(ec);
+  const MonoTime t = lifecycle::now();
+  if (cancel_registered_) ctx_.cancels.remove(cancel_key_, this);
+  if (began_) {
+    const EndReason reason = reason_.value_or(EndReason::client_closed);
+    observer_->on_session_end(reason, t);
+    log::info() << "session close client=" << describe_client() << " user=" << user_
+                << " database=" << database_ << " duration=" << seconds(t - opened_at_)
+                << " bytes_from_client=" << bytes_from_client_
+                << " bytes_to_client=" << client_offset_ << " end=" << lifecycle::to_string(reason);
+  }
+  ctx_.stats.connection_result(result_);
+  ctx_.stats.connection_closed();
+  if (ctx_.on_ended) ctx_.on_ended(this);
+}
+
+}  // namespace pglc::proxy

@@ -1,0 +1,117 @@
+// One client connection and its backend connection: startup, TLS, the authentication
+// phase and the byte-exact relay in both directions. Every member is used on the
+// session's own io_context thread only (one io_context per worker, so no strand).
+#pragma once
+
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/options.hpp"
+#include "lifecycle/observer.hpp"
+#include "metrics/relay_stats.hpp"
+#include "pgwire/framer.hpp"
+#include "proxy/cancel_registry.hpp"
+#include "proxy/flush_planner.hpp"
+
+namespace pglc::proxy {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+class Session;
+
+// What every session shares; owned by the Server, read-only once serving.
+struct SessionContext {
+  const config::Options& options;
+  lifecycle::ObserverFactory& observers;
+  metrics::RelayStats& stats;
+  CancelRegistry& cancels;
+  asio::ssl::context* client_tls = nullptr;   // null: answer SSLRequest with 'N'
+  asio::ssl::context* backend_tls = nullptr;  // null: --backend-sslmode disable
+  std::string backend_host;
+  std::string backend_port;
+  // Called on the session's thread after it ended (observer notified, sockets closed).
+  std::function<void(Session*)> on_ended;
+};
+
+// A socket, optionally wrapped in TLS after a handshake.
+struct Endpoint {
+  explicit Endpoint(tcp::socket s) : sock(std::move(s)) {}
+  tcp::socket sock;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(SessionContext& ctx, tcp::socket client);
+  ~Session();
+
+  void start();
+  // Ends the session from outside (server shutdown). Must run on executor().
+  void stop(lifecycle::EndReason reason);
+  asio::any_io_executor executor() { return client_.sock.get_executor(); }
+
+ private:
+  asio::awaitable<void> run();
+  asio::awaitable<bool> startup();
+  asio::awaitable<bool> connect_backend();
+  asio::awaitable<void> forward_cancel(std::int32_t pid, std::int32_t key,
+                                       const std::vector<std::uint8_t>& packet);
+  asio::awaitable<void> upstream();
+  asio::awaitable<void> downstream();
+  asio::awaitable<bool> downstream_auth(std::size_t& fill);
+  asio::awaitable<bool> downstream_chunk(std::size_t n, lifecycle::MonoTime t);
+  asio::awaitable<void> finish();
+  void loop_done();
+
+  // First reason wins: Terminate before the EOF it causes, auth failure before the close.
+  void note_reason(lifecycle::EndReason r);
+  void end(lifecycle::EndReason r, bool close_client);
+  void fail(std::string_view sqlstate, const std::string& message, const char* result);
+  void on_cancel_requested(lifecycle::MonoTime t);
+  std::string describe_client() const;
+
+  SessionContext& ctx_;
+  Endpoint client_;
+  Endpoint backend_;
+  tcp::resolver resolver_;
+
+  std::unique_ptr<lifecycle::SessionObserver> observer_;
+  bool began_ = false;
+  bool stopping_ = false;
+  bool auth_phase_ = true;
+  bool client_write_broken_ = false;
+  int loops_running_ = 0;
+  std::optional<lifecycle::EndReason> reason_;
+  const char* result_ = "client_closed";
+  std::vector<std::uint8_t> pending_error_;
+
+  std::string client_addr_;
+  int client_port_ = 0;
+  std::string user_, database_, application_;
+  bool cancel_registered_ = false;
+  CancelKey cancel_key_;
+  lifecycle::MonoTime opened_at_;
+
+  std::size_t buffer_size_;
+  std::unique_ptr<std::uint8_t[]> up_buf_;
+  std::unique_ptr<std::uint8_t[]> down_buf_;
+  pgwire::Framer up_framer_;
+  pgwire::Framer down_framer_;
+  FlushPlanner planner_;
+  std::vector<asio::const_buffer> gather_;
+  std::vector<std::uint8_t> auth_out_;
+  std::vector<std::uint8_t> startup_packet_;
+  std::uint64_t client_offset_ = 0;  // bytes written to the client since the session began
+  std::uint64_t bytes_from_client_ = 0;
+};
+
+}  // namespace pglc::proxy
