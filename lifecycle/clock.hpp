@@ -12,15 +12,17 @@ using MonoClock = std::chrono::steady_clock;
 using MonoTime = MonoClock::time_point;
 using WallMicros = std::int64_t;  // microseconds since the Unix epoch, UTC
 
-inline MonoTime now() { return MonoClock::now(); }
+inline MonoTime now() {
+  return MonoClock::now();
+}
 
 namespace detail {
 inline std::chrono::microseconds wall_offset() {
   static const std::chrono::microseconds offset = [] {
     auto wall = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::system_clock::now().time_since_epoch());
-    auto mono = std::chrono::duration_cast<std::chrono::microseconds>(
-        MonoClock::now().time_since_epoch());
+    auto mono =
+        std::chrono::duration_cast<std::chrono::microseconds>(MonoClock::now().time_since_epoch());
     return wall - mono;
   }();
   return offset;

@@ -33,9 +33,9 @@ class SessionObserver {
   // A complete backend message read from the server. `client_offset_end` is the position
   // in the client-bound byte stream just past this message: once the relay reports that
   // offset as written, the message has been delivered.
-  virtual void on_backend(const pgwire::Frame&, MonoTime, std::uint64_t client_offset_end) {}
+  virtual void on_backend(const pgwire::Frame&, MonoTime, std::uint64_t /*client_offset_end*/) {}
   // Bytes up to `client_offset` (cumulative) have been written to the client socket.
-  virtual void on_client_written(std::uint64_t client_offset, MonoTime) {}
+  virtual void on_client_written(std::uint64_t /*client_offset*/, MonoTime) {}
   // A CancelRequest carrying this session's key was forwarded to the backend.
   virtual void on_cancel_requested(MonoTime) {}
   // The session is over; everything still pending is aborted. Called exactly once.

@@ -64,8 +64,8 @@ struct StatementRecord {
   std::string id;
   std::string session_id;
   StatementKind kind = StatementKind::simple;
-  std::string name;   // protocol or PREPARE name; "" for unnamed / simple
-  int position = 0;   // index inside a multi-statement Query, 0-based
+  std::string name;                    // protocol or PREPARE name; "" for unnamed / simple
+  int position = 0;                    // index inside a multi-statement Query, 0-based
   std::shared_ptr<const SqlText> sql;  // shared: PowerBI repeats the same texts
   std::string param_types;             // e.g. "{23,25}", "" when none
   WallMicros received_at = 0;
@@ -92,7 +92,7 @@ struct ExecutionRecord {
   std::int64_t rows = 0;
   std::int64_t result_bytes = 0;
   int fetches = 0;
-  std::string application_name;  // in force when the execution began
+  std::string application_name;                               // in force when the execution began
   std::vector<std::pair<ExecutionEvent, WallMicros>> events;  // in the order they happened
 
   // Denormalized for the metrics and the debug log; not stored as columns.
@@ -104,6 +104,8 @@ struct ExecutionRecord {
   // response of the same pipeline. Durations below are measured from it.
   std::optional<double> first_row_seconds;  // start → executed
   std::optional<double> total_seconds;      // start → finished
+  std::optional<double> bind_seconds;       // start → bound (extended only)
+  std::optional<double> deliver_seconds;    // finished → delivered
 };
 
 }  // namespace pglc::lifecycle

@@ -1,1 +1,285 @@
-// placeholder until implemented
+#include "lifecycle/sql_analyzer.hpp"
+
+#include <openssl/sha.h>
+#include <pg_query.h>
+
+#include <algorithm>
+#include <cctype>
+#include <unordered_map>
+
+namespace pglc::lifecycle {
+namespace {
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Two generations approximate an LRU without bookkeeping per hit: when the current one is
+// full it becomes the old one, and hits in the old one are promoted.
+template <class T>
+class GenerationCache {
+ public:
+  static constexpr std::size_t kMaxEntries = 4096;
+  static constexpr std::size_t kMaxBytes = 8u << 20;
+
+  std::shared_ptr<const T> find(const std::string& key, std::size_t max_len) {
+    if (auto it = current_.find(key); it != current_.end()) {
+      return it->second.max_len == max_len ? it->second.value : nullptr;
+    }
+    if (auto it = old_.find(key); it != old_.end() && it->second.max_len == max_len) {
+      auto value = it->second.value;
+      insert(key, max_len, value, it->second.bytes);
+      return value;
+    }
+    return nullptr;
+  }
+
+  void insert(const std::string& key, std::size_t max_len, std::shared_ptr<const T> value,
+              std::size_t bytes) {
+    if (current_.size() >= kMaxEntries || current_bytes_ + bytes > kMaxBytes) {
+      old_ = std::move(current_);
+      current_.clear();
+      current_bytes_ = 0;
+    }
+    current_bytes_ += bytes;
+    current_[key] = Entry{max_len, bytes, std::move(value)};
+  }
+
+ private:
+  struct Entry {
+    std::size_t max_len;
+    std::size_t bytes;
+    std::shared_ptr<const T> value;
+  };
+  std::unordered_map<std::string, Entry> current_, old_;
+  std::size_t current_bytes_ = 0;
+};
+
+GenerationCache<SqlText>& text_cache() {
+  thread_local GenerationCache<SqlText> cache;
+  return cache;
+}
+
+GenerationCache<AnalyzedQuery>& query_cache() {
+  thread_local GenerationCache<AnalyzedQuery> cache;
+  return cache;
+}
+
+bool contains_keyword(std::string_view s) {
+  static constexpr std::string_view kWords[] = {"prepare", "execute", "deallocate", "discard"};
+  std::string lower(s);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return std::any_of(std::begin(kWords), std::end(kWords),
+                     [&](std::string_view w) { return lower.find(w) != std::string::npos; });
+}
+
+// Reads the JSON string starting at `pos` (just past its opening quote).
+std::string json_string(std::string_view json, std::size_t pos) {
+  std::string out;
+  while (pos < json.size() && json[pos] != '"') {
+    char c = json[pos++];
+    if (c != '\\' || pos >= json.size()) {
+      out.push_back(c);
+      continue;
+    }
+    char e = json[pos++];
+    switch (e) {
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'u': {
+        if (pos + 4 > json.size()) return out;
+        unsigned cp = std::stoul(std::string(json.substr(pos, 4)), nullptr, 16);
+        pos += 4;
+        if (cp < 0x80) {
+          out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+          out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+        } else {
+          out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
+          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+        }
+        break;
+      }
+      default:
+        out.push_back(e);
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
+                                         std::size_t max_len) {
+  auto text = std::make_shared<SqlText>();
+  text->hash = std::move(hash);
+  text->sql = std::string(cut_utf8(sql, max_len));
+  const std::string z(sql);
+  PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
+  if (n.error == nullptr && n.normalized_query != nullptr) {
+    text->normalized_sql = std::string(cut_utf8(n.normalized_query, max_len));
+  }
+  pg_query_free_normalize_result(n);
+  if (text->normalized_sql) {
+    PgQueryFingerprintResult f = pg_query_fingerprint(z.c_str());
+    if (f.error == nullptr && f.fingerprint_str != nullptr) text->fingerprint = f.fingerprint_str;
+    pg_query_free_fingerprint_result(f);
+  }
+  if (!text->fingerprint) text->normalized_sql.reset();  // both or neither, as stored
+  return text;
+}
+
+}  // namespace
+
+std::string sql_hash(std::string_view sql) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+std::string_view cut_utf8(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return s;
+  std::size_t end = max;
+  // Step back over continuation bytes so that the cut lands before a lead byte.
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xc0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+std::vector<std::string_view> SqlAnalyzer::split(std::string_view sql) {
+  std::vector<std::string_view> out;
+  const std::string z(sql);
+  PgQuerySplitResult r = pg_query_split_with_scanner(z.c_str());
+  if (r.error != nullptr) {
+    // Unterminated quote or comment: the server rejects the whole Query as one.
+    if (!trim(sql).empty()) out.push_back(trim(sql));
+    pg_query_free_split_result(r);
+    return out;
+  }
+  // The scanner split can leave out a leading run of text that does not start with a
+  // keyword ("SELEC 1; SELECT 2" yields only "SELECT 2"), so the gaps between the ranges
+  // it returns are split on ';' as well: the server rejects such a Query as a whole, so
+  // only the count and order of the pieces matter there.
+  auto add_gap = [&](std::size_t from, std::size_t to) {
+    std::string_view gap = sql.substr(from, to - from);
+    while (!gap.empty()) {
+      std::size_t semi = gap.find(';');
+      std::string_view piece = trim(gap.substr(0, semi));
+      if (!piece.empty()) out.push_back(piece);
+      if (semi == std::string_view::npos) break;
+      gap.remove_prefix(semi + 1);
+    }
+  };
+  std::size_t pos = 0;
+  for (int i = 0; i < r.n_stmts; ++i) {
+    const auto loc = static_cast<std::size_t>(std::max(0, r.stmts[i]->stmt_location));
+    const auto len = static_cast<std::size_t>(std::max(0, r.stmts[i]->stmt_len));
+    if (loc < pos || loc > sql.size()) continue;
+    add_gap(pos, loc);
+    std::string_view piece = trim(sql.substr(loc, std::min(len, sql.size() - loc)));
+    if (!piece.empty()) out.push_back(piece);
+    pos = std::min(sql.size(), loc + len);
+  }
+  if (r.n_stmts > 0) add_gap(pos, sql.size());
+  pg_query_free_split_result(r);
+  return out;
+}
+
+AnalyzedStatement SqlAnalyzer::classify(std::string_view statement_sql) {
+  AnalyzedStatement out;
+  if (!contains_keyword(statement_sql)) return out;
+  const std::string z(statement_sql);
+  PgQueryParseResult p = pg_query_parse(z.c_str());
+  if (p.error == nullptr && p.parse_tree != nullptr) {
+    const std::string_view json = p.parse_tree;
+    static constexpr std::string_view kFirst = "\"stmts\":[{\"stmt\":{\"";
+    std::size_t at = json.find(kFirst);
+    if (at != std::string_view::npos) {
+      at += kFirst.size();
+      const std::string_view rest = json.substr(at);
+      auto named = [&](std::string_view node) -> std::string_view {
+        // Node names are followed by ":{" then, for these nodes, "name" comes first.
+        if (rest.substr(0, node.size()) != node) return {};
+        return rest.substr(node.size());
+      };
+      static constexpr std::string_view kName = "\":{\"name\":\"";
+      auto read_name = [&](std::string_view after) {
+        if (after.substr(0, kName.size()) != kName) return false;
+        out.name = json_string(after, kName.size());
+        return true;
+      };
+      if (auto a = named("PrepareStmt"); !a.empty()) {
+        if (read_name(a)) out.command = SqlCommand::prepare;
+      } else if (auto a = named("ExecuteStmt"); !a.empty()) {
+        if (read_name(a)) out.command = SqlCommand::execute;
+      } else if (auto a = named("DeallocateStmt"); !a.empty()) {
+        out.command = read_name(a) ? SqlCommand::deallocate : SqlCommand::deallocate_all;
+      } else if (auto a = named("DiscardStmt"); !a.empty()) {
+        if (a.find("DISCARD_ALL") != std::string_view::npos &&
+            a.find("DISCARD_ALL") < a.find('}')) {
+          out.command = SqlCommand::discard_all;
+        }
+      }
+    }
+  }
+  pg_query_free_parse_result(p);
+  return out;
+}
+
+std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) const {
+  std::string hash = sql_hash(sql);
+  auto& cache = text_cache();
+  if (auto hit = cache.find(hash, max_sql_length_)) return hit;
+  auto text = make_text(sql, hash, max_sql_length_);
+  cache.insert(hash, max_sql_length_, text, text->sql.size() * 2 + 64);
+  return text;
+}
+
+std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) const {
+  const std::string hash = sql_hash(sql);
+  auto& cache = query_cache();
+  if (auto hit = cache.find(hash, max_sql_length_)) return hit;
+  auto q = std::make_shared<AnalyzedQuery>();
+  const std::vector<std::string_view> pieces = split(sql);
+  if (pieces.size() <= 1) {
+    // One statement keeps the text exactly as sent.
+    AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classify(pieces[0]);
+    s.text = statement(sql);
+    q->statements.push_back(std::move(s));
+  } else {
+    for (std::string_view piece : pieces) {
+      AnalyzedStatement s = classify(piece);
+      s.text = statement(piece);
+      q->statements.push_back(std::move(s));
+    }
+  }
+  cache.insert(hash, max_sql_length_, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  return q;
+}
+
+}  // namespace pglc::lifecycle

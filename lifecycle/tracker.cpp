@@ -1,1 +1,981 @@
-// placeholder until implemented
+#include "lifecycle/tracker.hpp"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lifecycle/ring.hpp"
+#include "lifecycle/sql_analyzer.hpp"
+#include "lifecycle/uuid.hpp"
+#include "pgwire/backend.hpp"
+#include "pgwire/frontend.hpp"
+
+namespace pglc::lifecycle {
+namespace {
+
+namespace fe = pgwire::fe;
+namespace be = pgwire::be;
+
+double seconds(MonoTime from, MonoTime to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+struct Stmt {
+  std::string id;
+  StatementKind kind = StatementKind::simple;
+  std::string name;
+  std::shared_ptr<const SqlText> sql;
+  bool parsed = false;
+  bool described = false;
+  bool closed = false;
+};
+using StmtPtr = std::shared_ptr<Stmt>;
+
+struct Exec {
+  ExecutionRecord rec;
+  StmtPtr stmt;
+  MonoTime received;
+  std::optional<MonoTime> start;  // pipeline-aware (DESIGN §2)
+  std::optional<MonoTime> bound, executed, finished, delivered;
+  std::optional<MonoTime> last_suspended;
+  std::uint64_t last_response_offset = 0;  // PortalSuspended or terminal response
+  std::optional<MonoTime> last_response_delivered;
+  bool has_rows = false;
+  bool copy_out = false;
+  bool ran = false;  // an Execute (or the Query) was sent for it
+  bool final = false;
+  bool emitted = false;
+  bool in_portal = false;
+  int pending_refs = 0;
+};
+using ExecPtr = std::shared_ptr<Exec>;
+
+// One statement of a Query.
+struct QueryItem {
+  ExecPtr exec;                 // null for PREPARE, which has no execution of its own
+  StmtPtr prepared;             // PREPARE: `parsed` at its CommandComplete
+  std::vector<StmtPtr> closes;  // DEALLOCATE [ALL] / DISCARD ALL: `closed` at completion
+};
+
+// A frontend message whose response the backend still owes.
+struct Pending {
+  MessageKind kind = MessageKind::sync;
+  std::uint64_t seq = 0;
+  MonoTime received;
+  std::optional<MonoTime> start;
+  StmtPtr stmt;  // parse, describe 'S', close 'S'
+  ExecPtr exec;  // bind, execute, describe 'P'
+  std::vector<QueryItem> items;
+  std::size_t item = 0;
+  MonoTime item_start;  // when the current Query item began (previous one finished)
+  std::uint64_t copy_ends_before = 0;
+};
+
+struct Portal {
+  ExecPtr exec;
+  std::uint64_t bind_seq = 0;
+};
+
+struct Awaiting {
+  std::uint64_t offset = 0;
+  ExecPtr exec;
+};
+
+// Two leading C strings of a body the decoder rejected (e.g. a Bind whose parameters were
+// not retained): names are enough to keep the namespaces right.
+std::pair<std::string_view, std::string_view> leading_cstrings(pgwire::Bytes body) {
+  std::string_view s(reinterpret_cast<const char*>(body.data()), body.size());
+  std::size_t a = s.find('\0');
+  if (a == std::string_view::npos) return {s, {}};
+  std::string_view first = s.substr(0, a);
+  std::string_view rest = s.substr(a + 1);
+  std::size_t b = rest.find('\0');
+  return {first, rest.substr(0, b)};
+}
+
+void append_json_string(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
+
+class Tracker final : public SessionObserver {
+ public:
+  Tracker(const TrackerConfig& config, Sink& sink)
+      : config_(config), sink_(sink), analyzer_(config.max_sql_length) {}
+
+  void on_session_begin(const SessionStart& s, MonoTime t) override {
+    begun_ = true;
+    session_.id = uuid_v7();
+    session_.proxy_instance = config_.proxy_instance;
+    session_.connected_at = to_wall(t);
+    session_.client_addr = s.client_addr;
+    session_.client_port = s.client_port;
+    session_.backend_addr = s.backend_addr;
+    session_.client_tls = s.client_tls;
+    session_.backend_tls = s.backend_tls;
+    if (s.startup != nullptr) {
+      session_.user_name = std::string(s.startup->parameter("user"));
+      session_.database_name = std::string(s.startup->parameter("database"));
+      if (session_.database_name.empty()) session_.database_name = session_.user_name;
+      session_.application_name = std::string(s.startup->parameter("application_name"));
+    }
+  }
+
+  void on_frontend(const pgwire::Frame& f, MonoTime t) override {
+    switch (f.type) {
+      case fe::kQuery:
+        on_query(f, t);
+        break;
+      case fe::kParse:
+        on_parse(f, t);
+        break;
+      case fe::kBind:
+        on_bind(f, t);
+        break;
+      case fe::kDescribe:
+        on_describe(f, t);
+        break;
+      case fe::kExecute:
+        on_execute(f, t);
+        break;
+      case fe::kClose:
+        on_close(f, t);
+        break;
+      case fe::kSync:
+        on_sync(t);
+        return;
+      case fe::kFunctionCall:
+        push(MessageKind::function_call, t);
+        break;
+      case fe::kCopyDone:
+      case fe::kCopyFail:
+        ++copy_ends_;
+        frontend_copy_in_ = false;
+        return;
+      default:  // Flush, CopyData, Terminate, password messages: nothing is owed or kept
+        return;
+    }
+    // After an error the server ignores everything up to Sync, including this message.
+    if (skip_until_sync_) skip_pending(t, nullptr);
+  }
+
+  void on_backend(const pgwire::Frame& f, MonoTime t, std::uint64_t offset) override {
+    backend_offset_ = offset;
+    switch (f.type) {
+      case be::kDataRow:
+        // The hot path: counters only, no decoding.
+        if (Exec* e = current_exec(t)) {
+          if (!e->has_rows) {
+            e->has_rows = true;
+            if (!e->executed) e->executed = t;
+          }
+          ++e->rec.rows;
+          e->rec.result_bytes += static_cast<std::int64_t>(f.wire_size());
+        }
+        return;
+      case be::kCopyData:
+        if (Exec* e = current_exec(t); e != nullptr && e->copy_out) {
+          e->rec.result_bytes += static_cast<std::int64_t>(f.wire_size());
+        }
+        return;
+      case be::kParseComplete:
+        on_parse_complete(t);
+        return;
+      case be::kBindComplete:
+        on_bind_complete(t);
+        return;
+      case be::kCloseComplete:
+        on_close_complete(t);
+        return;
+      case be::kRowDescription:
+      case be::kNoData:
+        on_describe_answer(t);
+        return;
+      case be::kCommandComplete: {
+        auto cc = be::decode_command_complete(f);
+        on_completion(t, offset, cc.ok() ? cc.value.tag : std::string_view{},
+                      cc.ok() ? cc.value.rows() : -1);
+        return;
+      }
+      case be::kEmptyQueryResponse:
+        on_completion(t, offset, {}, -1);
+        return;
+      case be::kPortalSuspended:
+        on_portal_suspended(t, offset);
+        return;
+      case be::kErrorResponse:
+        on_error(f, t, offset);
+        return;
+      case be::kCopyInResponse:
+      case be::kCopyOutResponse:
+      case be::kCopyBothResponse:
+        on_copy_response(f.type, t);
+        return;
+      case be::kFunctionCallResponse:
+        if (!pending_.empty() && pending_.front().kind == MessageKind::function_call) {
+          timed(pending_.front(), t);
+        }
+        return;
+      case be::kReadyForQuery:
+        on_ready(f, t);
+        return;
+      case be::kBackendKeyData:
+        if (auto k = be::decode_backend_key_data(f); k.ok()) session_.backend_pid = k.value.pid;
+        return;
+      case be::kParameterStatus:
+        if (auto p = be::decode_parameter_status(f); p.ok() && p.value.name == "application_name") {
+          session_.application_name = std::string(p.value.value);
+        }
+        return;
+      default:  // Notice, Notification, Authentication, ParameterDescription, CopyDone, ...
+        return;
+    }
+  }
+
+  void on_client_written(std::uint64_t offset, MonoTime t) override {
+    written_ = std::max(written_, offset);
+    last_write_ = t;
+    drain_awaiting();
+  }
+
+  void on_cancel_requested(MonoTime) override {
+    if (!pending_.empty()) cancel_requested_ = true;
+  }
+
+  void on_session_end(EndReason reason, MonoTime t) override {
+    if (!begun_ || ended_) return;
+    ended_ = true;
+    while (!pending_.empty()) {
+      Pending p = pending_.pop_front();
+      abort_entry(p);
+    }
+    std::vector<std::string> names;
+    for (auto& [name, portal] : portals_) names.push_back(name);
+    for (const auto& name : names) remove_portal(name);
+    // Responses read but never written: final without `delivered`.
+    while (!awaiting_.empty()) {
+      Awaiting a = awaiting_.pop_front();
+      if (a.exec->final && !a.exec->emitted) emit(*a.exec);
+    }
+    if (!ready_seen_ && startup_error_ &&
+        (reason == EndReason::backend_closed || reason == EndReason::client_closed ||
+         reason == EndReason::client_terminate)) {
+      reason = EndReason::auth_failed;
+    }
+    session_.end_reason = reason;
+    session_.disconnected_at = to_wall(t);
+    if (!opened_emitted_) sink_.session_opened(session_);
+    sink_.session_closed(session_);
+  }
+
+ private:
+  // ---- frontend ------------------------------------------------------------------------
+
+  Pending& push(MessageKind kind, MonoTime t) {
+    Pending p;
+    p.kind = kind;
+    p.seq = ++seq_;
+    p.received = t;
+    p.copy_ends_before = copy_ends_;
+    return pending_.push_back(std::move(p));
+  }
+
+  void on_query(const pgwire::Frame& f, MonoTime t) {
+    std::string_view sql;
+    if (auto q = fe::decode_query(f); q.ok()) {
+      sql = q.value.sql;
+    } else {
+      sql = leading_cstrings(f.body).first;
+    }
+    // A simple Query works through the unnamed statement and portal: it drops both.
+    unnamed_.reset();
+    remove_portal("");
+
+    auto analyzed = analyzer_.query(sql);
+    const bool multi = analyzed->statements.size() > 1;
+    const StatementKind simple_kind = multi ? StatementKind::simple_multi : StatementKind::simple;
+    Pending& p = push(MessageKind::query, t);
+    p.items.reserve(analyzed->statements.size());
+    int position = 0;
+    for (const AnalyzedStatement& s : analyzed->statements) {
+      QueryItem item;
+      switch (s.command) {
+        case SqlCommand::prepare: {
+          item.prepared = new_stmt(StatementKind::sql_prepare, s.name, s.text, position, t, "");
+          if (!statements_.contains(s.name)) statements_[s.name] = item.prepared;
+          break;
+        }
+        case SqlCommand::execute: {
+          StmtPtr target = lookup(s.name);
+          if (!target || s.name.empty()) {
+            target = new_stmt(simple_kind, "", s.text, position, t, "");
+          }
+          item.exec = new_exec(target, t, "");
+          break;
+        }
+        case SqlCommand::deallocate:
+        case SqlCommand::deallocate_all:
+        case SqlCommand::discard_all: {
+          if (s.command == SqlCommand::deallocate) {
+            if (auto it = statements_.find(s.name); it != statements_.end()) {
+              item.closes.push_back(it->second);
+              statements_.erase(it);
+            }
+          } else {
+            for (auto& [name, stmt] : statements_) item.closes.push_back(stmt);
+            statements_.clear();
+          }
+          if (s.command == SqlCommand::discard_all) {
+            std::vector<std::string> names;
+            for (auto& [name, portal] : portals_) names.push_back(name);
+            for (const auto& name : names) remove_portal(name);
+          }
+          item.exec = new_exec(new_stmt(simple_kind, "", s.text, position, t, ""), t, "");
+          break;
+        }
+        case SqlCommand::other:
+          item.exec = new_exec(new_stmt(simple_kind, "", s.text, position, t, ""), t, "");
+          break;
+      }
+      if (item.exec) item.exec->ran = true;
+      p.items.push_back(std::move(item));
+      ++position;
+    }
+  }
+
+  void on_parse(const pgwire::Frame& f, MonoTime t) {
+    std::string_view name, sql;
+    std::string param_types;
+    if (auto d = fe::decode_parse(f); d.ok()) {
+      name = d.value.name;
+      sql = d.value.sql;
+      if (d.value.param_type_count > 0) {
+        param_types = "{";
+        for (std::size_t i = 0; i < d.value.param_type_count; ++i) {
+          if (i > 0) param_types += ',';
+          param_types += std::to_string(d.value.param_type(i));
+        }
+        param_types += '}';
+      }
+    } else {
+      std::tie(name, sql) = leading_cstrings(f.body);
+    }
+    StmtPtr stmt = new_stmt(StatementKind::extended, name, analyzer_.statement(sql), 0, t,
+                            std::move(param_types));
+    if (name.empty()) {
+      unnamed_ = stmt;
+    } else if (!statements_.contains(name)) {  // else the server answers 42P05
+      statements_.emplace(std::string(name), stmt);
+    }
+    push(MessageKind::parse, t).stmt = std::move(stmt);
+  }
+
+  void on_bind(const pgwire::Frame& f, MonoTime t) {
+    std::string_view portal, statement;
+    std::optional<std::string> params;
+    if (auto d = fe::decode_bind(f); d.ok()) {
+      portal = d.value.portal;
+      statement = d.value.statement;
+      if (config_.record_parameters) params = format_params(d.value);
+    } else {
+      std::tie(portal, statement) = leading_cstrings(f.body);
+    }
+    StmtPtr stmt = lookup(statement);
+    if (!stmt) {
+      // Unknown to the tracker: the server will answer 26000; the execution keeps the error.
+      stmt = new_stmt(StatementKind::extended, statement, analyzer_.statement(""), 0, t, "");
+    }
+    ExecPtr exec = new_exec(stmt, t, portal);
+    exec->rec.params = std::move(params);
+    remove_portal(portal);
+    Pending& p = push(MessageKind::bind, t);
+    portals_[std::string(portal)] = Portal{exec, p.seq};
+    exec->in_portal = true;
+    ++exec->pending_refs;
+    p.exec = std::move(exec);
+  }
+
+  void on_describe(const pgwire::Frame& f, MonoTime t) {
+    auto d = fe::decode_describe(f);
+    Pending& p = push(MessageKind::describe, t);
+    if (!d.ok()) return;
+    if (d.value.target == 'S') {
+      p.stmt = lookup(d.value.name);
+    } else if (auto it = portals_.find(d.value.name); it != portals_.end()) {
+      p.exec = it->second.exec;
+      ++p.exec->pending_refs;
+    }
+  }
+
+  void on_execute(const pgwire::Frame& f, MonoTime t) {
+    auto d = fe::decode_execute(f);
+    Pending& p = push(MessageKind::execute, t);
+    std::string_view portal = d.ok() ? d.value.portal : leading_cstrings(f.body).first;
+    if (auto it = portals_.find(portal); it != portals_.end()) {
+      p.exec = it->second.exec;
+      ++p.exec->pending_refs;
+      ++p.exec->rec.fetches;
+      p.exec->ran = true;
+    }
+  }
+
+  void on_close(const pgwire::Frame& f, MonoTime t) {
+    auto d = fe::decode_close(f);
+    Pending& p = push(MessageKind::close, t);
+    if (!d.ok()) return;
+    if (d.value.target == 'S') {
+      if (d.value.name.empty()) {
+        p.stmt = std::move(unnamed_);
+      } else if (auto it = statements_.find(d.value.name); it != statements_.end()) {
+        p.stmt = std::move(it->second);
+        statements_.erase(it);
+      }
+    } else {
+      remove_portal(d.value.name);
+    }
+  }
+
+  void on_sync(MonoTime t) {
+    // During COPY FROM STDIN the server ignores Sync (libpq sends one after Execute).
+    if (frontend_copy_in_) return;
+    skip_until_sync_ = false;
+    push(MessageKind::sync, t);
+  }
+
+  std::string format_params(const fe::Bind& b) const {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out = "[";
+    b.for_each_param([&](std::size_t i, std::optional<pgwire::Bytes> v) {
+      if (i > 0) out += ',';
+      if (!v) {
+        out += "null";
+        return;
+      }
+      if (b.param_format(i) == 0) {
+        std::string_view text(reinterpret_cast<const char*>(v->data()), v->size());
+        append_json_string(out, cut_utf8(text, config_.max_sql_length));
+      } else {
+        out += "\"\\\\x";
+        const std::size_t n = std::min(v->size(), config_.max_sql_length / 2);
+        for (std::size_t k = 0; k < n; ++k) {
+          out.push_back(kHex[(*v)[k] >> 4]);
+          out.push_back(kHex[(*v)[k] & 0xf]);
+        }
+        out += '"';
+      }
+    });
+    out += ']';
+    return out;
+  }
+
+  // ---- backend -------------------------------------------------------------------------
+
+  // The start of the head entry: the later of its arrival and the previous response.
+  MonoTime start_of(Pending& p) {
+    if (!p.start) {
+      p.start = std::max(p.received, last_done_);
+      p.item_start = *p.start;
+    }
+    return *p.start;
+  }
+
+  // The execution that the next DataRow / CopyData belongs to.
+  Exec* current_exec(MonoTime) {
+    if (pending_.empty()) return nullptr;
+    Pending& p = pending_.front();
+    if (p.kind == MessageKind::execute) return p.exec.get();
+    if (p.kind == MessageKind::query && p.item < p.items.size()) {
+      Exec* e = p.items[p.item].exec.get();
+      if (e != nullptr && !e->start) {
+        start_of(p);
+        e->start = p.item_start;
+      }
+      return e;
+    }
+    return nullptr;
+  }
+
+  void timed(Pending& p, MonoTime t) {
+    sink_.message_timed(p.kind,
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(t - start_of(p)));
+  }
+
+  void pop(MonoTime t) {
+    Pending p = pending_.pop_front();
+    last_done_ = t;
+    if (p.exec) release(p.exec);
+  }
+
+  bool head_is(MessageKind k) const { return !pending_.empty() && pending_.front().kind == k; }
+
+  void on_parse_complete(MonoTime t) {
+    if (!head_is(MessageKind::parse)) return;
+    Pending& p = pending_.front();
+    timed(p, t);
+    if (p.stmt) stmt_event(*p.stmt, StatementEvent::parsed, t);
+    pop(t);
+  }
+
+  void on_bind_complete(MonoTime t) {
+    if (!head_is(MessageKind::bind)) return;
+    Pending& p = pending_.front();
+    timed(p, t);
+    if (p.exec) {
+      p.exec->start = start_of(p);
+      p.exec->bound = t;
+    }
+    pop(t);
+  }
+
+  void on_close_complete(MonoTime t) {
+    if (!head_is(MessageKind::close)) return;
+    Pending& p = pending_.front();
+    timed(p, t);
+    if (p.stmt) stmt_event(*p.stmt, StatementEvent::closed, t);
+    pop(t);
+  }
+
+  void on_describe_answer(MonoTime t) {
+    if (!head_is(MessageKind::describe)) return;  // a Query's RowDescription
+    Pending& p = pending_.front();
+    timed(p, t);
+    if (p.stmt) stmt_event(*p.stmt, StatementEvent::described, t);
+    pop(t);
+  }
+
+  void on_completion(MonoTime t, std::uint64_t offset, std::string_view tag, std::int64_t rows) {
+    if (pending_.empty()) return;
+    Pending& p = pending_.front();
+    if (p.kind == MessageKind::execute) {
+      timed(p, t);
+      if (p.exec && !p.exec->final) finish_exec(*p.exec, p.exec, t, offset, tag, rows);
+      pop(t);
+    } else if (p.kind == MessageKind::query && p.item < p.items.size()) {
+      current_exec(t);
+      QueryItem& item = p.items[p.item];
+      if (item.exec) finish_exec(*item.exec, item.exec, t, offset, tag, rows);
+      if (item.prepared) stmt_event(*item.prepared, StatementEvent::parsed, t);
+      for (auto& s : item.closes) stmt_event(*s, StatementEvent::closed, t);
+      ++p.item;
+      p.item_start = t;
+    }
+  }
+
+  void on_portal_suspended(MonoTime t, std::uint64_t offset) {
+    if (!head_is(MessageKind::execute)) return;
+    Pending& p = pending_.front();
+    timed(p, t);
+    if (p.exec) {
+      Exec& e = *p.exec;
+      if (!e.executed) e.executed = t;
+      e.last_suspended = t;
+      e.last_response_offset = offset;
+      e.last_response_delivered.reset();
+      awaiting_.push_back(Awaiting{offset, p.exec});
+    }
+    pop(t);
+  }
+
+  void on_copy_response(char type, MonoTime t) {
+    Exec* e = current_exec(t);
+    if (e != nullptr) {
+      if (!e->executed) e->executed = t;
+      e->copy_out = type != be::kCopyInResponse;
+    }
+    if (type == be::kCopyOutResponse || pending_.empty()) return;
+    // Copy-in: the Syncs the client sent before it ended the copy are ignored by the server.
+    const std::uint64_t ends = pending_.front().copy_ends_before;
+    pending_.remove_if_after(1, [&](const Pending& p) {
+      return p.kind == MessageKind::sync && p.copy_ends_before == ends;
+    });
+    if (copy_ends_ == ends) frontend_copy_in_ = true;
+  }
+
+  void on_error(const pgwire::Frame& f, MonoTime t, std::uint64_t offset) {
+    if (!ready_seen_) {
+      startup_error_ = true;
+      return;
+    }
+    if (pending_.empty()) return;
+    auto d = be::decode_error_fields(f);
+    ErrorInfo err;
+    if (d.ok()) {
+      err.sqlstate = d.value.sqlstate;
+      err.message = d.value.message;
+    }
+    err.status = ExecutionStatus::error;
+    if (err.sqlstate == "57014" && cancel_requested_) {
+      err.status = ExecutionStatus::canceled;
+      cancel_requested_ = false;
+    }
+    Pending& p = pending_.front();
+    switch (p.kind) {
+      case MessageKind::query: {
+        current_exec(t);
+        if (p.item < p.items.size()) {
+          QueryItem& item = p.items[p.item];
+          if (item.exec) fail_exec(item.exec, t, offset, err);
+          if (item.prepared) unregister(item.prepared);
+          // The rest of the Query is not run.
+          for (std::size_t i = p.item + 1; i < p.items.size(); ++i) abort_item(p.items[i]);
+          p.item = p.items.size();
+        }
+        return;
+      }
+      case MessageKind::function_call:
+      case MessageKind::sync:  // e.g. a deferred constraint failing at the implicit commit
+        return;
+      case MessageKind::parse:
+      case MessageKind::bind:
+      case MessageKind::describe:
+      case MessageKind::execute:
+      case MessageKind::close: {
+        timed(p, t);
+        StmtPtr culprit;
+        if (p.kind == MessageKind::parse || (p.kind == MessageKind::describe && p.stmt)) {
+          culprit = p.stmt;
+          if (p.kind == MessageKind::parse) unregister(p.stmt);
+        }
+        if (p.exec && !p.exec->final) {
+          if (p.kind == MessageKind::bind) p.exec->start = start_of(p);
+          fail_exec(p.exec, t, offset, err);
+        }
+        if (p.kind == MessageKind::bind) drop_portal_of(p.exec);
+        pop(t);
+        // The failed Parse's error goes to the first execution of that statement that the
+        // server now skips; the others are aborted.
+        skip_pending(t, culprit, &err, offset);
+        if (pending_.empty()) skip_until_sync_ = true;
+        return;
+      }
+    }
+  }
+
+  struct ErrorInfo {
+    ExecutionStatus status = ExecutionStatus::error;
+    std::string sqlstate;
+    std::string message;
+  };
+
+  // Drops every entry up to the next Sync: the server skips those messages.
+  void skip_pending(MonoTime t, const StmtPtr& culprit, const ErrorInfo* err = nullptr,
+                    std::uint64_t offset = 0) {
+    bool attributed = false;
+    while (!pending_.empty() && pending_.front().kind != MessageKind::sync) {
+      Pending p = pending_.pop_front();
+      if (p.kind == MessageKind::parse) unregister(p.stmt);
+      if (p.kind == MessageKind::bind) drop_portal_of(p.exec);
+      if (p.exec && !p.exec->final &&
+          (p.kind == MessageKind::bind || p.kind == MessageKind::execute)) {
+        if (!attributed && culprit && err != nullptr && p.exec->stmt == culprit) {
+          attributed = true;
+          fail_exec(p.exec, t, offset, *err);
+        } else {
+          abort_exec(p.exec);
+        }
+      }
+      if (p.kind == MessageKind::query) {
+        for (auto& item : p.items) abort_item(item);
+      }
+      if (p.exec) release(p.exec);
+    }
+  }
+
+  void on_ready(const pgwire::Frame& f, MonoTime t) {
+    if (!ready_seen_) {
+      ready_seen_ = true;
+      opened_emitted_ = true;
+      sink_.session_opened(session_);
+      return;
+    }
+    auto d = be::decode_ready_for_query(f);
+    std::uint64_t ready_seq = 0;
+    while (!pending_.empty()) {
+      Pending& p = pending_.front();
+      const MessageKind k = p.kind;
+      if (k == MessageKind::query || k == MessageKind::sync || k == MessageKind::function_call) {
+        if (k != MessageKind::function_call) timed(p, t);
+        if (k == MessageKind::query) {
+          for (std::size_t i = p.item; i < p.items.size(); ++i) abort_item(p.items[i]);
+        }
+        ready_seq = p.seq;
+        pop(t);
+        break;
+      }
+      // A request the server should have answered before ReadyForQuery: resynchronise.
+      Pending lost = pending_.pop_front();
+      abort_entry(lost);
+    }
+    if (ready_seq != 0 && d.ok() && d.value.status == 'I') {
+      // Outside a transaction block no portal survives.
+      std::vector<std::string> names;
+      for (auto& [name, portal] : portals_) {
+        if (portal.bind_seq < ready_seq) names.push_back(name);
+      }
+      for (const auto& name : names) remove_portal(name);
+    }
+    if (pending_.empty()) cancel_requested_ = false;
+  }
+
+  // ---- statements and executions ------------------------------------------------------
+
+  StmtPtr new_stmt(StatementKind kind, std::string_view name, std::shared_ptr<const SqlText> sql,
+                   int position, MonoTime t, std::string param_types) {
+    auto s = std::make_shared<Stmt>();
+    s->id = uuid_v7();
+    s->kind = kind;
+    s->name = std::string(name);
+    s->sql = std::move(sql);
+    StatementRecord r;
+    r.id = s->id;
+    r.session_id = session_.id;
+    r.kind = kind;
+    r.name = s->name;
+    r.position = position;
+    r.sql = s->sql;
+    r.param_types = std::move(param_types);
+    r.received_at = to_wall(t);
+    sink_.statement(r);
+    return s;
+  }
+
+  void stmt_event(Stmt& s, StatementEvent e, MonoTime t) {
+    bool& done = e == StatementEvent::parsed      ? s.parsed
+                 : e == StatementEvent::described ? s.described
+                                                  : s.closed;
+    if (done) return;
+    done = true;
+    sink_.statement_event(StatementEventRecord{s.id, e, to_wall(t)});
+  }
+
+  ExecPtr new_exec(const StmtPtr& stmt, MonoTime t, std::string_view portal) {
+    auto e = std::make_shared<Exec>();
+    e->stmt = stmt;
+    e->received = t;
+    ExecutionRecord& r = e->rec;
+    r.id = uuid_v7();
+    r.statement_id = stmt->id;
+    r.session_id = session_.id;
+    r.portal = std::string(portal);
+    r.began_at = to_wall(t);
+    r.application_name = session_.application_name;
+    r.kind = stmt->kind;
+    r.sql = stmt->sql;
+    r.user_name = session_.user_name;
+    r.database_name = session_.database_name;
+    return e;
+  }
+
+  StmtPtr lookup(std::string_view name) const {
+    if (name.empty()) return unnamed_;
+    auto it = statements_.find(name);
+    return it == statements_.end() ? nullptr : it->second;
+  }
+
+  void unregister(const StmtPtr& s) {
+    if (!s) return;
+    if (unnamed_ == s) unnamed_.reset();
+    if (auto it = statements_.find(s->name); it != statements_.end() && it->second == s) {
+      statements_.erase(it);
+    }
+  }
+
+  void finish_exec(Exec& e, const ExecPtr& ptr, MonoTime t, std::uint64_t offset,
+                   std::string_view tag, std::int64_t tag_rows) {
+    if (!e.executed) e.executed = t;
+    e.finished = t;
+    e.rec.command_tag = std::string(tag);
+    // A suspended portal's last tag counts only its last fetch: DataRows win.
+    if (!e.has_rows && tag_rows >= 0) e.rec.rows = tag_rows;
+    e.rec.status = ExecutionStatus::success;
+    e.final = true;
+    e.last_response_offset = offset;
+    e.last_response_delivered.reset();
+    awaiting_.push_back(Awaiting{offset, ptr});
+  }
+
+  void fail_exec(const ExecPtr& e, MonoTime t, std::uint64_t offset, const ErrorInfo& err) {
+    if (e->final) return;
+    if (!e->executed) e->executed = t;
+    e->finished = t;
+    e->rec.status = err.status;
+    e->rec.sqlstate = err.sqlstate;
+    e->rec.error_message = err.message;
+    e->final = true;
+    e->last_response_offset = offset;
+    e->last_response_delivered.reset();
+    awaiting_.push_back(Awaiting{offset, e});
+  }
+
+  void abort_exec(const ExecPtr& e) {
+    if (!e || e->final) return;
+    e->rec.status = ExecutionStatus::aborted;
+    e->final = true;
+    // Queued behind the responses already read, so records leave in pipeline order.
+    e->last_response_offset = backend_offset_;
+    awaiting_.push_back(Awaiting{backend_offset_, e});
+    drain_awaiting();
+  }
+
+  void abort_item(QueryItem& item) {
+    if (item.exec) abort_exec(item.exec);
+    if (item.prepared) unregister(item.prepared);
+  }
+
+  void abort_entry(Pending& p) {
+    if (p.kind == MessageKind::query) {
+      for (auto& item : p.items) abort_item(item);
+    }
+    if (p.exec) {
+      if (p.kind != MessageKind::describe) abort_exec(p.exec);
+      release(p.exec);
+    }
+  }
+
+  // A pending entry no longer refers to `e`.
+  void release(const ExecPtr& e) {
+    --e->pending_refs;
+    settle(e);
+  }
+
+  void drop_portal_of(const ExecPtr& e) {
+    if (!e) return;
+    if (auto it = portals_.find(e->rec.portal); it != portals_.end() && it->second.exec == e) {
+      portals_.erase(it);
+      e->in_portal = false;
+    }
+  }
+
+  void remove_portal(std::string_view name) {
+    auto it = portals_.find(name);
+    if (it == portals_.end()) return;
+    ExecPtr e = std::move(it->second.exec);
+    portals_.erase(it);
+    e->in_portal = false;
+    settle(e);
+  }
+
+  // An execution that neither a portal nor a pending message refers to any more.
+  void settle(const ExecPtr& e) {
+    if (e->final || e->in_portal || e->pending_refs > 0) return;
+    if (e->last_suspended) {
+      // An abandoned portal: finished at its last PortalSuspended.
+      e->finished = e->last_suspended;
+      e->rec.status = ExecutionStatus::success;
+      e->final = true;
+      if (e->last_response_delivered) {
+        e->delivered = e->last_response_delivered;
+        emit(*e);
+      }
+      // Otherwise its Awaiting entry (still queued) emits it once written.
+    } else if (e->ran) {
+      abort_exec(e);
+    } else {
+      e->emitted = true;  // bound, never executed: not an execution
+    }
+  }
+
+  void drain_awaiting() {
+    while (!awaiting_.empty() && awaiting_.front().offset <= written_) {
+      Awaiting a = awaiting_.pop_front();
+      Exec& e = *a.exec;
+      if (e.emitted) continue;
+      if (e.rec.status == ExecutionStatus::aborted && e.final) {
+        emit(e);
+        continue;
+      }
+      if (a.offset != e.last_response_offset) continue;
+      e.last_response_delivered = last_write_;
+      if (e.final) {
+        e.delivered = last_write_;
+        emit(e);
+      }
+    }
+  }
+
+  void emit(Exec& e) {
+    if (e.emitted) return;
+    e.emitted = true;
+    ExecutionRecord& r = e.rec;
+    r.events.clear();
+    r.events.emplace_back(ExecutionEvent::received, to_wall(e.received));
+    if (e.bound) r.events.emplace_back(ExecutionEvent::bound, to_wall(*e.bound));
+    if (e.rec.status != ExecutionStatus::aborted) {
+      if (e.executed) r.events.emplace_back(ExecutionEvent::executed, to_wall(*e.executed));
+      if (e.finished) {
+        r.finished_at = to_wall(*e.finished);
+        r.events.emplace_back(ExecutionEvent::finished, *r.finished_at);
+      }
+      if (e.delivered) r.events.emplace_back(ExecutionEvent::delivered, to_wall(*e.delivered));
+    }
+    if (e.start) {
+      if (e.bound) r.bind_seconds = seconds(*e.start, *e.bound);
+      if (e.executed && r.status != ExecutionStatus::aborted) {
+        r.first_row_seconds = seconds(*e.start, *e.executed);
+      }
+      if (e.finished && r.status != ExecutionStatus::aborted) {
+        r.total_seconds = seconds(*e.start, *e.finished);
+      }
+    }
+    if (e.finished && e.delivered) r.deliver_seconds = seconds(*e.finished, *e.delivered);
+    sink_.execution(r);
+    e.stmt.reset();
+  }
+
+  const TrackerConfig config_;
+  Sink& sink_;
+  SqlAnalyzer analyzer_;
+
+  bool begun_ = false;
+  bool ended_ = false;
+  bool ready_seen_ = false;
+  bool opened_emitted_ = false;
+  bool startup_error_ = false;
+  SessionRecord session_;
+
+  StmtPtr unnamed_;
+  std::map<std::string, StmtPtr, std::less<>> statements_;
+  std::map<std::string, Portal, std::less<>> portals_;
+
+  Ring<Pending> pending_;
+  std::uint64_t seq_ = 0;
+  MonoTime last_done_{};
+  bool skip_until_sync_ = false;
+  bool cancel_requested_ = false;
+  bool frontend_copy_in_ = false;
+  std::uint64_t copy_ends_ = 0;
+
+  Ring<Awaiting> awaiting_;
+  std::uint64_t written_ = 0;
+  std::uint64_t backend_offset_ = 0;
+  MonoTime last_write_{};
+};
+
+}  // namespace
+
+TrackerFactory::TrackerFactory(TrackerConfig config, Sink& sink)
+    : config_(std::move(config)), sink_(sink) {}
+
+TrackerFactory::~TrackerFactory() = default;
+
+std::unique_ptr<SessionObserver> TrackerFactory::create() {
+  return std::make_unique<Tracker>(config_, sink_);
+}
+
+}  // namespace pglc::lifecycle

@@ -1,0 +1,61 @@
+// A FIFO over one growing vector: slots are reused, so a steady pipeline allocates nothing
+// after warm-up (std::deque frees and reallocates its blocks as the queue moves).
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace pglc::lifecycle {
+
+template <class T>
+class Ring {
+ public:
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  T& front() { return slots_[head_]; }
+  const T& front() const { return slots_[head_]; }
+  T& back() { return at(size_ - 1); }
+  T& at(std::size_t i) { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+
+  T& push_back(T value) {
+    if (size_ == slots_.size()) grow();
+    T& slot = at(size_);
+    slot = std::move(value);
+    ++size_;
+    return slot;
+  }
+
+  // Moves the front element out; its slot keeps no resources.
+  T pop_front() {
+    T out = std::move(slots_[head_]);
+    slots_[head_] = T{};
+    head_ = (head_ + 1) & (slots_.size() - 1);
+    --size_;
+    return out;
+  }
+
+  // Removes the elements after the first `from` that match `pred`, keeping order (rare).
+  template <class Pred>
+  void remove_if_after(std::size_t from, Pred pred) {
+    const std::size_t n = size_;
+    for (std::size_t i = 0; i < n; ++i) {
+      T v = pop_front();
+      if (i < from || !pred(v)) push_back(std::move(v));
+    }
+  }
+
+ private:
+  void grow() {
+    std::vector<T> bigger(slots_.empty() ? 16 : slots_.size() * 2);
+    for (std::size_t i = 0; i < size_; ++i) bigger[i] = std::move(at(i));
+    slots_ = std::move(bigger);
+    head_ = 0;
+  }
+
+  std::vector<T> slots_;  // size is a power of two
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+};
+
+}  // namespace pglc::lifecycle
