@@ -26,8 +26,7 @@ unsigned thread_slot() {
 }
 
 AtomicHistogram::AtomicHistogram(unsigned shards)
-    : shards_(std::make_unique<Shard[]>(round_shards(shards))),
-      mask_(round_shards(shards) - 1) {}
+    : shards_(std::make_unique<Shard[]>(round_shards(shards))), mask_(round_shards(shards) - 1) {}
 
 std::size_t AtomicHistogram::bucket_index(std::int64_t nanos) {
   return static_cast<std::size_t>(
@@ -66,8 +65,7 @@ HistogramSnapshot AtomicHistogram::snapshot() const {
 }
 
 ShardedCounter::ShardedCounter(unsigned shards)
-    : shards_(std::make_unique<Shard[]>(round_shards(shards))),
-      mask_(round_shards(shards) - 1) {}
+    : shards_(std::make_unique<Shard[]>(round_shards(shards))), mask_(round_shards(shards) - 1) {}
 
 std::uint64_t ShardedCounter::value() const {
   std::uint64_t total = 0;

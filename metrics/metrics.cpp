@@ -20,6 +20,7 @@
 #include "metrics/atomic_histogram.hpp"
 #include "metrics/label_cap.hpp"
 #include "metrics/process_stats.hpp"
+#include "metrics/wake_listener.hpp"
 
 #ifndef PGLC_VERSION
 #define PGLC_VERSION "unknown"
@@ -42,10 +43,9 @@ using Labels = std::vector<ClientMetric::Label>;
 // to_string() so that the metrics layer needs nothing but the lifecycle headers.
 constexpr std::array<std::string_view, 4> kKinds = {"simple", "simple_multi", "sql_prepare",
                                                     "extended"};
-constexpr std::array<std::string_view, 4> kStatuses = {"success", "error", "canceled",
-                                                       "aborted"};
-constexpr std::array<std::string_view, 8> kMessages = {
-    "query", "parse", "bind", "describe", "execute", "close", "sync", "function_call"};
+constexpr std::array<std::string_view, 4> kStatuses = {"success", "error", "canceled", "aborted"};
+constexpr std::array<std::string_view, 8> kMessages = {"query",   "parse", "bind", "describe",
+                                                       "execute", "close", "sync", "function_call"};
 constexpr std::array<std::string_view, 2> kDirections = {"to_backend", "to_client"};
 // RelayStats::connection_result values; anything else is counted as "other".
 constexpr std::array<std::string_view, 8> kResults = {
@@ -122,9 +122,9 @@ struct ExecutionSeries {
   }
 
   Labels identity;
-  std::vector<AtomicHistogram> duration;     // [kind * kStatusCount + status]
-  std::vector<AtomicHistogram> first_row;    // [kind]
-  std::vector<ShardedCounter> executions;    // [kind * kStatusCount + status]
+  std::vector<AtomicHistogram> duration;   // [kind * kStatusCount + status]
+  std::vector<AtomicHistogram> first_row;  // [kind]
+  std::vector<ShardedCounter> executions;  // [kind * kStatusCount + status]
   std::atomic<ErrorCounts*> errors{nullptr};
 };
 
@@ -151,9 +151,8 @@ void add_histogram(MetricFamily& f, Labels labels, const HistogramSnapshot& snap
   for (std::size_t b = 0; b < snap.cumulative.size(); ++b) {
     ClientMetric::Bucket bucket;
     bucket.cumulative_count = snap.cumulative[b];
-    bucket.upper_bound = b < kBucketBoundsSeconds.size()
-                             ? kBucketBoundsSeconds[b]
-                             : std::numeric_limits<double>::infinity();
+    bucket.upper_bound = b < kBucketBoundsSeconds.size() ? kBucketBoundsSeconds[b]
+                                                         : std::numeric_limits<double>::infinity();
     m.histogram.bucket.push_back(bucket);
   }
   f.metric.push_back(std::move(m));
@@ -172,8 +171,7 @@ void add_value(MetricFamily& f, Labels labels, double value) {
 
 Labels with(Labels base, std::initializer_list<ClientMetric::Label> more) {
   Labels out(more);
-  out.insert(out.end(), std::make_move_iterator(base.begin()),
-             std::make_move_iterator(base.end()));
+  out.insert(out.end(), std::make_move_iterator(base.begin()), std::make_move_iterator(base.end()));
   return out;
 }
 
@@ -195,7 +193,8 @@ class MetricsImpl final : public Metrics {
       : recorder_(recorder),
         shards_(default_shard_count()),
         label_limit_(options.metric_label_limit),
-        instance_id_(next_instance_id.fetch_add(1)) {
+        instance_id_(next_instance_id.fetch_add(1)),
+        listen_(options.metrics_listen) {
     for (const auto& name : options.metric_labels) {
       bool known = false;
       for (std::size_t i = 0; i < kIdentityLabels.size(); ++i) {
@@ -234,7 +233,10 @@ class MetricsImpl final : public Metrics {
 
   ~MetricsImpl() override {
     // Stop serving before the state a scrape reads goes away.
-    exposer_.reset();
+    if (exposer_) {
+      ListenerWaker waker(listen_, port_);
+      exposer_.reset();
+    }
   }
 
   // --- lifecycle::Sink ---
@@ -243,7 +245,8 @@ class MetricsImpl final : public Metrics {
     const std::size_t status = index_of(r.status, kStatusCount);
     ExecutionSeries& series = any_identity_ ? resolve_identity(r) : *default_series_;
     series.executions[kind * kStatusCount + status].add();
-    if (r.total_seconds) series.duration[kind * kStatusCount + status].observe_seconds(*r.total_seconds);
+    if (r.total_seconds)
+      series.duration[kind * kStatusCount + status].observe_seconds(*r.total_seconds);
     if (r.first_row_seconds) series.first_row[kind].observe_seconds(*r.first_row_seconds);
     if (r.status == ExecutionStatus::error || r.status == ExecutionStatus::canceled)
       series.count_error(sqlstate_class_slot(r.sqlstate));
@@ -270,9 +273,7 @@ class MetricsImpl final : public Metrics {
 
   // --- Metrics ---
   int port() const override { return port_; }
-  std::string render() const override {
-    return prometheus::TextSerializer().Serialize(collect());
-  }
+  std::string render() const override { return prometheus::TextSerializer().Serialize(collect()); }
 
   std::vector<MetricFamily> collect() const;
 
@@ -325,8 +326,7 @@ class MetricsImpl final : public Metrics {
   }
 
   void collect_executions(const ExecutionSeries& s, bool skip_empty, MetricFamily& duration,
-                          MetricFamily& first_row, MetricFamily& total,
-                          MetricFamily& errors) const;
+                          MetricFamily& first_row, MetricFamily& total, MetricFamily& errors) const;
 
   friend class Collector;
 
@@ -334,6 +334,7 @@ class MetricsImpl final : public Metrics {
   const unsigned shards_;
   const std::size_t label_limit_;
   const std::uint64_t instance_id_;
+  const std::string listen_;
   std::array<bool, 3> identity_enabled_{};
   bool any_identity_ = false;
 
@@ -353,7 +354,9 @@ class MetricsImpl final : public Metrics {
   int port_ = 0;
 };
 
-std::vector<MetricFamily> Collector::Collect() const { return impl_.collect(); }
+std::vector<MetricFamily> Collector::Collect() const {
+  return impl_.collect();
+}
 
 void MetricsImpl::collect_executions(const ExecutionSeries& s, bool skip_empty,
                                      MetricFamily& duration, MetricFamily& first_row,
@@ -365,11 +368,13 @@ void MetricsImpl::collect_executions(const ExecutionSeries& s, bool skip_empty,
       auto snap = s.duration[i].snapshot();
       if (skip_empty && count == 0 && snap.count == 0) continue;
       Labels labels = with(s.identity, {label("kind", kKinds[k]), label("status", kStatuses[st])});
-      add_histogram(duration, labels, snap);
+      // Empty histograms are 27 lines each and say nothing; zero counters do matter
+      // (rate() needs the series before the first increment).
+      if (snap.count > 0) add_histogram(duration, labels, snap);
       add_value(total, std::move(labels), static_cast<double>(count));
     }
     auto snap = s.first_row[k].snapshot();
-    if (skip_empty && snap.count == 0) continue;
+    if (snap.count == 0) continue;
     add_histogram(first_row, with(s.identity, {label("kind", kKinds[k])}), snap);
   }
   if (const ErrorCounts* counts = s.errors.load(std::memory_order_acquire)) {
@@ -393,12 +398,12 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
     add_histogram(message, {label("message", kMessages[i])}, message_[i].snapshot());
   out.push_back(std::move(message));
 
-  auto duration = family("pglifecycle_execution_duration_seconds",
-                         "Execution received until its terminal response arrived.",
-                         MetricType::Histogram);
-  auto first_row = family("pglifecycle_execution_first_row_seconds",
-                          "Execution received until its first result arrived.",
-                          MetricType::Histogram);
+  auto duration =
+      family("pglifecycle_execution_duration_seconds",
+             "Execution received until its terminal response arrived.", MetricType::Histogram);
+  auto first_row =
+      family("pglifecycle_execution_first_row_seconds",
+             "Execution received until its first result arrived.", MetricType::Histogram);
   auto total = family("pglifecycle_executions_total", "Finished executions by kind and status.",
                       MetricType::Counter);
   auto errors = family("pglifecycle_errors_total",
@@ -416,28 +421,28 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
   out.push_back(std::move(total));
   out.push_back(std::move(errors));
 
-  auto latency = family("pglifecycle_proxy_latency_seconds",
-                        "Time a message spent inside the proxy, read until written.",
-                        MetricType::Histogram);
+  auto latency =
+      family("pglifecycle_proxy_latency_seconds",
+             "Time a message spent inside the proxy, read until written.", MetricType::Histogram);
   for (std::size_t i = 0; i < kDirections.size(); ++i)
     add_histogram(latency, {label("direction", kDirections[i])}, proxy_latency_[i].snapshot());
   out.push_back(std::move(latency));
 
-  auto bytes = family("pglifecycle_bytes_total", "Bytes relayed, by direction.",
-                      MetricType::Counter);
+  auto bytes =
+      family("pglifecycle_bytes_total", "Bytes relayed, by direction.", MetricType::Counter);
   for (std::size_t i = 0; i < kDirections.size(); ++i)
     add_value(bytes, {label("direction", kDirections[i])}, static_cast<double>(bytes_[i].value()));
   out.push_back(std::move(bytes));
 
-  auto connections = family("pglifecycle_client_connections", "Open client sessions.",
-                            MetricType::Gauge);
+  auto connections =
+      family("pglifecycle_client_connections", "Open client sessions.", MetricType::Gauge);
   add_value(connections, {},
             static_cast<double>(open_connections_.load(std::memory_order_relaxed)));
   out.push_back(std::move(connections));
 
-  auto results = family("pglifecycle_client_connections_total",
-                        "Accepted client connections by how their startup ended.",
-                        MetricType::Counter);
+  auto results =
+      family("pglifecycle_client_connections_total",
+             "Accepted client connections by how their startup ended.", MetricType::Counter);
   for (std::size_t i = 0; i < kResults.size(); ++i) {
     auto n = connection_results_[i].load(std::memory_order_relaxed);
     if (kResults[i] == "other" && n == 0) continue;
@@ -466,9 +471,9 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
                 static_cast<double>(value->load(std::memory_order_relaxed)));
     out.push_back(std::move(rows));
 
-    auto dropped = family("pglifecycle_recorder_dropped_total",
-                          "Records lost before reaching the store, by reason.",
-                          MetricType::Counter);
+    auto dropped =
+        family("pglifecycle_recorder_dropped_total",
+               "Records lost before reaching the store, by reason.", MetricType::Counter);
     add_value(dropped, {label("reason", "queue_full")},
               static_cast<double>(r.dropped_queue_full.load(std::memory_order_relaxed)));
     add_value(dropped, {label("reason", "store_error")},

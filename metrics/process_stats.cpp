@@ -44,12 +44,23 @@ std::optional<ProcessStats> read_process_stats() {
   double utime = 0, stime = 0, starttime = 0, vsize = 0, rss = 0;
   for (int n = 3; n <= 24 && (fields >> field); ++n) {
     switch (n) {
-      case 14: utime = std::stod(field); break;
-      case 15: stime = std::stod(field); break;
-      case 22: starttime = std::stod(field); break;
-      case 23: vsize = std::stod(field); break;
-      case 24: rss = std::stod(field); break;
-      default: break;
+      case 14:
+        utime = std::stod(field);
+        break;
+      case 15:
+        stime = std::stod(field);
+        break;
+      case 22:
+        starttime = std::stod(field);
+        break;
+      case 23:
+        vsize = std::stod(field);
+        break;
+      case 24:
+        rss = std::stod(field);
+        break;
+      default:
+        break;
     }
   }
   const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
