@@ -121,6 +121,7 @@ Decoded<CopyFail> decode_copy_fail(const Frame& f) {
 namespace {
 // The bytes of the prefix up to the first NUL, or all of it.
 std::string_view text_until_nul(Bytes b) {
+  if (b.empty()) return {};  // data() may be null
   const void* nul = std::memchr(b.data(), 0, b.size());
   const std::size_t len =
       nul ? static_cast<std::size_t>(static_cast<const std::uint8_t*>(nul) - b.data()) : b.size();

@@ -27,10 +27,11 @@ class Reader {
 
   // A NUL-terminated string; the view excludes the NUL.
   std::string_view cstring() {
-    if (!ok()) return {};
-    const void* nul = std::memchr(body_.data() + pos_, 0, remaining());
+    // An empty body has a null data(), which memchr must not be given.
+    const void* nul =
+        ok() && remaining() > 0 ? std::memchr(body_.data() + pos_, 0, remaining()) : nullptr;
     if (nul == nullptr) {
-      fail(DecodeError::unterminated);
+      fail(DecodeError::unterminated);  // keeps an earlier error if there was one
       return {};
     }
     const auto* start = reinterpret_cast<const char*>(body_.data() + pos_);

@@ -333,3 +333,23 @@ TEST_CASE("be: every message of the real sessions decodes") {
 
 }  // namespace
 }  // namespace pglc::pgwire::test
+
+namespace pglc::pgwire::test {
+namespace {
+
+TEST_CASE("be: empty bodies are rejected without touching memory") {
+  const Frame empty{'C', 4, {}};
+  CHECK(be::decode_command_complete(empty).error == DecodeError::unterminated);
+  CHECK(be::decode_parameter_status(empty).error == DecodeError::unterminated);
+  CHECK(be::decode_error_fields(empty).error == DecodeError::truncated);
+  CHECK(be::decode_data_row(empty).error == DecodeError::truncated);
+  CHECK(be::decode_row_description(empty).error == DecodeError::truncated);
+  CHECK(be::decode_parameter_description(empty).error == DecodeError::truncated);
+  CHECK(be::decode_ready_for_query(empty).error == DecodeError::truncated);
+  CHECK(be::decode_copy_response(empty).error == DecodeError::truncated);
+  CHECK(be::decode_backend_key_data(empty).error == DecodeError::truncated);
+  CHECK(be::decode_authentication(empty).error == DecodeError::truncated);
+}
+
+}  // namespace
+}  // namespace pglc::pgwire::test

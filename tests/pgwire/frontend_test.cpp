@@ -310,3 +310,27 @@ TEST_CASE("fe: every message of the real sessions decodes") {
 
 }  // namespace
 }  // namespace pglc::pgwire::test
+
+namespace pglc::pgwire::test {
+namespace {
+
+// Found by the fuzzer: an empty body has a null data() pointer (Terminate, Sync).
+TEST_CASE("fe: empty bodies are rejected without touching memory") {
+  const Frame empty{'Q', 4, {}};
+  CHECK(fe::decode_query(empty).error == DecodeError::unterminated);
+  CHECK(fe::decode_parse(empty).error == DecodeError::unterminated);
+  CHECK(fe::decode_bind(empty).error == DecodeError::unterminated);
+  CHECK(fe::decode_describe(empty).error == DecodeError::truncated);
+  CHECK(fe::decode_close(empty).error == DecodeError::truncated);
+  CHECK(fe::decode_execute(empty).error == DecodeError::unterminated);
+  CHECK(fe::decode_function_call(empty).error == DecodeError::truncated);
+  CHECK(fe::decode_copy_fail(empty).error == DecodeError::unterminated);
+  const Frame cut{'Q', 40, {}};
+  CHECK(fe::decode_query_prefix(cut).ok());
+  CHECK(fe::decode_query_prefix(cut).value.sql.empty());
+  CHECK(fe::decode_parse_prefix(cut).error == DecodeError::incomplete_frame);
+  CHECK(fe::decode_bind_prefix(cut).error == DecodeError::incomplete_frame);
+}
+
+}  // namespace
+}  // namespace pglc::pgwire::test
