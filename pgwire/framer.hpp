@@ -36,7 +36,8 @@ class Framer {
 
   // Scans `chunk`, calling on_frame(const Frame&, std::size_t end) for each message
   // that completes inside it; `end` is the offset in `chunk` just past that message.
-  // Returns the first error; after an error the framer must not be fed again.
+  // Returns the first error; after an error every later feed returns it again and
+  // reports no frame.
   template <class OnFrame>
   FrameError feed(Bytes chunk, OnFrame&& on_frame);
 
@@ -60,6 +61,7 @@ class Framer {
   std::size_t body_seen_ = 0;  // body bytes consumed so far
   std::size_t retain_ = 0;     // body bytes to keep for this message
   std::vector<std::uint8_t> assembly_;
+  FrameError error_ = FrameError::none;
 };
 
 // DataRow and CopyData carry the bulk of a result or a COPY; everything else is small
@@ -73,6 +75,8 @@ inline bool retains_body_across_reads(char type) {
 
 template <class OnFrame>
 FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
+  // The stream has no message boundary to resume from after an error.
+  if (error_ != FrameError::none) return error_;
   std::size_t pos = 0;
   const std::size_t n = chunk.size();
   while (pos < n) {
@@ -82,8 +86,8 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
         std::uint32_t len = (std::uint32_t{chunk[pos + 1]} << 24) |
                             (std::uint32_t{chunk[pos + 2]} << 16) |
                             (std::uint32_t{chunk[pos + 3]} << 8) | std::uint32_t{chunk[pos + 4]};
-        if (len < 4) return FrameError::length_too_small;
-        if (len > max_message_size_) return FrameError::length_too_large;
+        if (len < 4) return error_ = FrameError::length_too_small;
+        if (len > max_message_size_) return error_ = FrameError::length_too_large;
         if (n - pos - 5 >= len - 4) {
           Frame f{static_cast<char>(chunk[pos]), len, chunk.subspan(pos + 5, len - 4)};
           pos += 5 + (len - 4);
@@ -95,7 +99,7 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
       for (std::size_t i = 0; i < take; ++i) header_[header_len_++] = chunk[pos + i];
       pos += take;
       if (header_len_ < 5) break;
-      if (FrameError e = start_body(); e != FrameError::none) return e;
+      if (FrameError e = start_body(); e != FrameError::none) return error_ = e;
       if (length_ == 4) {
         Frame f{type_, length_, {}};
         reset();

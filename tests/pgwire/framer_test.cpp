@@ -234,6 +234,14 @@ TEST_CASE("framer: malformed lengths are rejected before any body is read") {
           FrameError::none);
     CHECK(exact.at_boundary());
   }
+  // The error sticks: nothing after it can be framed reliably.
+  Framer sticky(Direction::frontend);
+  const ByteVec bad = {'Q', 0, 0, 0, 2};
+  CHECK(sticky.feed(Bytes(bad), [](const Frame&, std::size_t) {}) == FrameError::length_too_small);
+  const ByteVec good = Msg('S').bytes();
+  CHECK(sticky.feed(Bytes(good), [](const Frame&, std::size_t) { FAIL("no frame expected"); }) ==
+        FrameError::length_too_small);
+
   Framer huge(Direction::backend);
   ByteVec lie = {'D', 0xff, 0xff, 0xff, 0xff, 0, 1};
   CHECK(huge.feed(Bytes(lie), [](const Frame&, std::size_t) { FAIL("no frame expected"); }) ==
