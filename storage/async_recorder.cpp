@@ -1,0 +1,240 @@
+#include "storage/async_recorder.hpp"
+
+#include <algorithm>
+#include <deque>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace pglc::storage {
+
+using Clock = std::chrono::steady_clock;
+
+AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options& options,
+                             RecorderTuning tuning)
+    : store_(std::move(store)),
+      tuning_(std::move(tuning)),
+      filter_(options),
+      retention_(options.retention),
+      queue_(std::max<std::size_t>(options.recorder_queue, 1)) {
+  if (tuning_.batch_size == 0) tuning_.batch_size = 1;
+  if (tuning_.retry_capacity == 0) tuning_.retry_capacity = queue_.capacity();
+  if (tuning_.retention_chunk == 0) tuning_.retention_chunk = 1000;
+}
+
+AsyncRecorder::~AsyncRecorder() {
+  stop();
+  while (Item* item = queue_.try_pop()) delete item;
+}
+
+void AsyncRecorder::execution(const lifecycle::ExecutionRecord& r) {
+  const double rate = filter_.keep(r, stats_);
+  if (rate > 0) enqueue(r, rate);
+}
+
+template <typename Record>
+void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
+  // Reserve a slot first: a full queue costs neither an allocation nor a copy.
+  const auto depth = stats_.queue_depth.fetch_add(1, std::memory_order_relaxed);
+  if (closed_.load(std::memory_order_relaxed) ||
+      depth >= static_cast<std::int64_t>(queue_.capacity())) {
+    stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  Item* item;
+  if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>) {
+    item = new Item(ExecutionItem{r, sample_rate});
+  } else {
+    item = new Item(r);
+  }
+  if (!queue_.try_push(item)) {  // only when the depth counter raced past a pop
+    delete item;
+    stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Pairs with the writer's store to writer_idle_ before it looks at the queue.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (writer_idle_.load(std::memory_order_relaxed) && writer_idle_.exchange(false)) {
+    wake_.release();
+  }
+}
+
+void AsyncRecorder::start() {
+  if (started_) return;
+  started_ = true;
+  writer_ = std::thread([this] { run(); });
+}
+
+void AsyncRecorder::stop() {
+  closed_.store(true);
+  if (!writer_.joinable()) return;
+  stopping_.store(true);
+  if (writer_idle_.exchange(false)) wake_.release();
+  writer_.join();
+}
+
+void AsyncRecorder::log(config::LogLevel level, std::string_view message) {
+  if (tuning_.log) {
+    tuning_.log(level, message);
+  } else {
+    std::cerr << "pglifecycle: storage: " << message << std::endl;
+  }
+}
+
+// Sleeps until `deadline`, or until a producer pushes, or stop().
+void AsyncRecorder::wait_until(Clock::time_point deadline) {
+  writer_idle_.store(true);  // seq_cst: pairs with the producers' fence
+  if (queue_.has_item() || stopping_.load()) {
+    if (!writer_idle_.exchange(false)) wake_.acquire();  // a producer claimed the wake-up
+    return;
+  }
+  const bool woken = wake_.try_acquire_until(deadline);
+  if (!woken && !writer_idle_.exchange(false)) wake_.acquire();
+}
+
+void AsyncRecorder::run() {
+  std::deque<std::unique_ptr<Item>> pending;
+  std::vector<const Item*> chunk;
+  chunk.reserve(tuning_.batch_size);
+  Clock::time_point oldest{};
+  bool failing = false;
+  std::string failure;
+  std::uint64_t dropped_at_failure = 0;
+  auto backoff = tuning_.retry_initial;
+  Clock::time_point next_attempt{};
+  Clock::time_point next_retention = Clock::now() + std::min(tuning_.retention_interval,
+                                                             std::chrono::milliseconds(1000));
+  std::optional<Clock::time_point> stop_deadline;
+
+  auto drop_pending = [&](std::size_t n) {
+    stats_.dropped_store_error.fetch_add(n, std::memory_order_relaxed);
+  };
+
+  for (;;) {
+    const bool stopping = stopping_.load();
+    auto now = Clock::now();
+    if (stopping && !stop_deadline) stop_deadline = now + tuning_.stop_timeout;
+
+    // Take what the io threads queued; while the store fails, the backlog is bounded
+    // and the newest records beyond it are dropped, so the queue itself never fills.
+    while (pending.size() < tuning_.retry_capacity) {
+      Item* item = queue_.try_pop();
+      if (!item) break;
+      stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+      if (pending.empty()) oldest = now;
+      pending.emplace_back(item);
+    }
+    if (failing && pending.size() >= tuning_.retry_capacity) {
+      while (Item* item = queue_.try_pop()) {
+        stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+        delete item;
+        drop_pending(1);
+      }
+    }
+
+    const bool due =
+        !pending.empty() &&
+        (failing ? (now >= next_attempt || (stopping && now >= next_attempt))
+                 : (pending.size() >= tuning_.batch_size ||
+                    now - oldest >= tuning_.flush_interval || stopping));
+    if (due) {
+      chunk.clear();
+      const std::size_t n = std::min(pending.size(), tuning_.batch_size);
+      for (std::size_t i = 0; i < n; ++i) chunk.push_back(pending[i].get());
+      try {
+        const RowCounts c = store_->write(chunk);
+        stats_.rows_sessions.fetch_add(c.sessions, std::memory_order_relaxed);
+        stats_.rows_sql_texts.fetch_add(c.sql_texts, std::memory_order_relaxed);
+        stats_.rows_statements.fetch_add(c.statements, std::memory_order_relaxed);
+        stats_.rows_executions.fetch_add(c.executions, std::memory_order_relaxed);
+        stats_.rows_statement_events.fetch_add(c.statement_events, std::memory_order_relaxed);
+        stats_.rows_execution_events.fetch_add(c.execution_events, std::memory_order_relaxed);
+        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+        if (!pending.empty()) oldest = now;
+        if (failing) {
+          failing = false;
+          backoff = tuning_.retry_initial;
+          const auto lost = stats_.dropped_store_error.load() - dropped_at_failure;
+          log(config::LogLevel::info, "writing to " + store_->describe() + " again (" +
+                                          std::to_string(lost) +
+                                          " records dropped while it failed)");
+        }
+      } catch (const StoreError& e) {
+        if (!e.transient()) {
+          // These rows will never go in: drop them, keep the store's state as it is.
+          pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+          drop_pending(n);
+          if (failure != e.what()) {
+            failure = e.what();
+            log(config::LogLevel::error, "rows refused by " + store_->describe() + ", " +
+                                             std::to_string(n) + " records dropped: " + e.what());
+          }
+        } else {
+          if (!failing) {
+            failing = true;
+            dropped_at_failure = stats_.dropped_store_error.load();
+            log(config::LogLevel::warning,
+                "cannot write to " + store_->describe() + ": " + e.what() +
+                    "; retrying, keeping up to " + std::to_string(tuning_.retry_capacity) +
+                    " records meanwhile");
+          }
+          next_attempt = Clock::now() + backoff;
+          backoff = std::min(backoff * 2, tuning_.retry_max);
+        }
+      }
+      continue;
+    }
+
+    if (stopping) {
+      if (pending.empty() && !queue_.has_item()) break;
+      if (failing && now >= *stop_deadline) {
+        drop_pending(pending.size());
+        pending.clear();
+        while (Item* item = queue_.try_pop()) {
+          stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+          delete item;
+          drop_pending(1);
+        }
+        log(config::LogLevel::error,
+            "stopping while " + store_->describe() + " fails: queued records dropped");
+        break;
+      }
+    }
+
+    if (retention_ && !failing && now >= next_retention && !stopping) {
+      const auto cutoff =
+          lifecycle::to_wall(lifecycle::now()) -
+          std::chrono::duration_cast<std::chrono::microseconds>(*retention_).count();
+      bool more = false;
+      try {
+        more = store_->expire(cutoff, tuning_.retention_chunk).more;
+      } catch (const StoreError& e) {
+        log(config::LogLevel::warning, std::string("retention pass failed: ") + e.what());
+      }
+      next_retention = Clock::now() + (more ? std::chrono::milliseconds(0)
+                                            : tuning_.retention_interval);
+      continue;
+    }
+
+    Clock::time_point deadline = now + std::chrono::milliseconds(100);
+    if (!pending.empty()) {
+      deadline = failing ? next_attempt
+                         : std::min(oldest + tuning_.flush_interval,
+                                    now + std::chrono::milliseconds(5));
+    }
+    if (retention_) deadline = std::min(deadline, std::max(next_retention, now));
+    if (stopping && failing) deadline = std::min(deadline, *stop_deadline);
+    if (deadline > now) {
+      if (!pending.empty() && !failing) {
+        // A partial batch: look again soon rather than being woken per record.
+        std::this_thread::sleep_until(deadline);
+      } else {
+        wait_until(deadline);
+      }
+    }
+  }
+}
+
+}  // namespace pglc::storage

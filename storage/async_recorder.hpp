@@ -1,0 +1,60 @@
+// The Recorder over any Store: io threads copy records into a bounded lock-free queue;
+// one writer thread batches them into transactions, retries a failing store with
+// backoff while keeping a bounded backlog, and runs retention between batches.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <semaphore>
+#include <thread>
+
+#include "storage/bounded_queue.hpp"
+#include "storage/item.hpp"
+#include "storage/recorder.hpp"
+#include "storage/store.hpp"
+#include "storage/volume_filter.hpp"
+
+namespace pglc::storage {
+
+class AsyncRecorder final : public Recorder {
+ public:
+  AsyncRecorder(std::unique_ptr<Store> store, const config::Options& options,
+                RecorderTuning tuning);
+  ~AsyncRecorder() override;
+
+  void session_opened(const lifecycle::SessionRecord& r) override { enqueue(r); }
+  void session_closed(const lifecycle::SessionRecord& r) override { enqueue(r); }
+  void statement(const lifecycle::StatementRecord& r) override { enqueue(r); }
+  void statement_event(const lifecycle::StatementEventRecord& r) override { enqueue(r); }
+  void execution(const lifecycle::ExecutionRecord& r) override;
+
+  void start() override;
+  void stop() override;
+  const RecorderStats& stats() const override { return stats_; }
+
+ private:
+  template <typename Record>
+  void enqueue(const Record& r, double sample_rate = 1.0);
+  void run();
+  void wait_until(std::chrono::steady_clock::time_point deadline);
+  void log(config::LogLevel level, std::string_view message);
+
+  std::unique_ptr<Store> store_;
+  RecorderTuning tuning_;
+  VolumeFilter filter_;
+  std::optional<std::chrono::seconds> retention_;
+  BoundedQueue<Item> queue_;
+  RecorderStats stats_;
+
+  std::atomic<bool> closed_{false};    // stop() began: enqueue drops
+  std::atomic<bool> stopping_{false};  // the writer drains and exits
+  std::atomic<bool> writer_idle_{false};
+  std::binary_semaphore wake_{0};
+  std::thread writer_;
+  bool started_ = false;
+};
+
+}  // namespace pglc::storage

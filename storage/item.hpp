@@ -1,0 +1,19 @@
+// One record on its way from an io thread to the writer thread.
+#pragma once
+
+#include <variant>
+
+#include "lifecycle/records.hpp"
+
+namespace pglc::storage {
+
+struct ExecutionItem {
+  lifecycle::ExecutionRecord record;
+  double sample_rate = 1.0;  // what this stored row stands for (1 / probability kept)
+};
+
+// SessionRecord covers both session_opened and session_closed: the store upserts it.
+using Item = std::variant<lifecycle::SessionRecord, lifecycle::StatementRecord,
+                          lifecycle::StatementEventRecord, ExecutionItem>;
+
+}  // namespace pglc::storage

@@ -1,0 +1,187 @@
+// DESIGN §3 in PostgreSQL: uuid ids, timestamptz, bigint counters; durations in the views
+// are double precision milliseconds. Same tables, columns and views as the SQLite store.
+// Relations are not declared as foreign keys (see sqlite_schema.cpp for why).
+#include "storage/schema.hpp"
+
+namespace pglc::storage {
+namespace {
+
+constexpr const char* kV1 = R"sql(
+CREATE TABLE sessions (
+  id uuid PRIMARY KEY,
+  proxy_instance text NOT NULL,
+  connected_at timestamptz NOT NULL,
+  disconnected_at timestamptz,
+  client_addr text,
+  client_port integer,
+  backend_addr text,
+  backend_pid integer,
+  user_name text,
+  database_name text,
+  application_name text,
+  client_tls boolean NOT NULL,
+  backend_tls boolean NOT NULL,
+  end_reason text
+);
+CREATE INDEX sessions_connected_at ON sessions (connected_at);
+
+CREATE TABLE sql_texts (
+  hash text PRIMARY KEY,
+  sql text NOT NULL,
+  normalized_sql text,
+  fingerprint text
+);
+
+CREATE TABLE statements (
+  id uuid PRIMARY KEY,
+  session_id uuid NOT NULL,
+  kind text NOT NULL,
+  name text NOT NULL,
+  position integer NOT NULL,
+  sql_hash text NOT NULL,
+  param_types text,
+  received_at timestamptz NOT NULL
+);
+CREATE INDEX statements_session_id ON statements (session_id);
+CREATE INDEX statements_sql_hash ON statements (sql_hash);
+CREATE INDEX statements_received_at ON statements (received_at);
+
+CREATE TABLE executions (
+  id uuid PRIMARY KEY,
+  statement_id uuid NOT NULL,
+  session_id uuid NOT NULL,
+  portal text NOT NULL,
+  params text,
+  began_at timestamptz NOT NULL,
+  finished_at timestamptz,
+  status text NOT NULL,
+  sqlstate text,
+  error_message text,
+  command_tag text,
+  rows bigint NOT NULL,
+  result_bytes bigint NOT NULL,
+  fetches integer NOT NULL,
+  sample_rate double precision NOT NULL,
+  application_name text
+);
+CREATE INDEX executions_statement_id ON executions (statement_id);
+CREATE INDEX executions_session_id ON executions (session_id, began_at);
+CREATE INDEX executions_began_at ON executions (began_at);
+
+CREATE TABLE statement_events (
+  statement_id uuid NOT NULL,
+  event text NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  PRIMARY KEY (statement_id, event, occurred_at)
+);
+
+CREATE TABLE execution_events (
+  execution_id uuid NOT NULL,
+  event text NOT NULL,
+  occurred_at timestamptz NOT NULL,
+  PRIMARY KEY (execution_id, event, occurred_at)
+);
+
+-- Milliseconds between two timestamptz, exact to the microsecond.
+CREATE FUNCTION pglc_ms(later timestamptz, earlier timestamptz) RETURNS double precision
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE
+  AS 'SELECT (extract(epoch FROM later - earlier) * 1000)::double precision';
+
+CREATE VIEW execution_summary AS
+SELECT e.id AS execution_id, e.session_id, e.statement_id,
+       s.proxy_instance, s.user_name, s.database_name, e.application_name,
+       st.kind, st.name AS statement_name, st.position, e.portal,
+       t.sql, t.normalized_sql, t.fingerprint,
+       e.began_at, v.bound_at, v.executed_at, e.finished_at, v.delivered_at,
+       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
+       e.fetches, e.sample_rate,
+       pglc_ms(v.bound_at, e.began_at) AS bind_ms,
+       pglc_ms(v.executed_at, e.began_at) AS first_row_ms,
+       pglc_ms(e.finished_at, coalesce(v.bound_at, e.began_at)) AS execute_ms,
+       pglc_ms(e.finished_at, e.began_at) AS total_ms,
+       pglc_ms(v.delivered_at, e.finished_at) AS deliver_ms
+FROM executions e
+LEFT JOIN LATERAL (
+  SELECT min(occurred_at) FILTER (WHERE event = 'bound') AS bound_at,
+         min(occurred_at) FILTER (WHERE event = 'executed') AS executed_at,
+         min(occurred_at) FILTER (WHERE event = 'delivered') AS delivered_at
+  FROM execution_events x WHERE x.execution_id = e.id) v ON true
+LEFT JOIN statements st ON st.id = e.statement_id
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = e.session_id;
+
+CREATE VIEW statement_summary AS
+SELECT st.id AS statement_id, st.session_id,
+       s.proxy_instance, s.user_name, s.database_name, s.application_name,
+       st.kind, st.name, st.position, t.sql, t.normalized_sql, t.fingerprint, st.param_types,
+       st.received_at, v.parsed_at, v.described_at, v.closed_at,
+       pglc_ms(v.parsed_at, st.received_at) AS parse_ms,
+       (SELECT count(*) FROM executions e WHERE e.statement_id = st.id) AS executions,
+       (SELECT count(*) FROM executions e
+        WHERE e.statement_id = st.id AND e.status IN ('error', 'canceled')) AS errors
+FROM statements st
+LEFT JOIN LATERAL (
+  SELECT min(occurred_at) FILTER (WHERE event = 'parsed') AS parsed_at,
+         min(occurred_at) FILTER (WHERE event = 'described') AS described_at,
+         min(occurred_at) FILTER (WHERE event = 'closed') AS closed_at
+  FROM statement_events x WHERE x.statement_id = st.id) v ON true
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = st.session_id;
+
+-- Percentiles by nearest rank, as in the SQLite store: the value at rank
+-- ceil(p * n / 100) of the n finished executions in ascending order.
+CREATE VIEW query_stats AS
+WITH x AS (
+  SELECT t.fingerprint, s.user_name, s.database_name, t.normalized_sql, e.status, e.rows,
+         e.began_at,
+         (extract(epoch FROM e.finished_at - e.began_at) * 1000000)::bigint AS us
+  FROM executions e
+  LEFT JOIN statements st ON st.id = e.statement_id
+  LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+  LEFT JOIN sessions s ON s.id = e.session_id),
+r AS (
+  SELECT x.*,
+         row_number() OVER (PARTITION BY fingerprint, user_name, database_name
+                            ORDER BY us NULLS LAST) AS rn,
+         count(us) OVER (PARTITION BY fingerprint, user_name, database_name) AS n
+  FROM x)
+SELECT fingerprint, user_name, database_name, min(normalized_sql) AS normalized_sql,
+       count(*) AS calls,
+       count(*) FILTER (WHERE status IN ('error', 'canceled')) AS errors,
+       count(*) FILTER (WHERE status = 'aborted') AS aborted,
+       sum(rows)::bigint AS rows,
+       (sum(us) / 1000.0)::double precision AS total_ms,
+       (avg(us) / 1000.0)::double precision AS mean_ms,
+       (max(us) / 1000.0)::double precision AS max_ms,
+       (max(us) FILTER (WHERE rn = (50 * n + 99) / 100) / 1000.0)::double precision AS p50_ms,
+       (max(us) FILTER (WHERE rn = (95 * n + 99) / 100) / 1000.0)::double precision AS p95_ms,
+       (max(us) FILTER (WHERE rn = (99 * n + 99) / 100) / 1000.0)::double precision AS p99_ms,
+       min(began_at) AS first_seen,
+       max(began_at) AS last_seen
+FROM r
+GROUP BY fingerprint, user_name, database_name;
+
+CREATE VIEW error_stats AS
+WITH x AS (
+  SELECT e.sqlstate, t.fingerprint, t.normalized_sql, e.began_at,
+         first_value(e.error_message) OVER (PARTITION BY e.sqlstate, t.fingerprint
+                                            ORDER BY e.began_at DESC, e.id DESC) AS last_message
+  FROM executions e
+  LEFT JOIN statements st ON st.id = e.statement_id
+  LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+  WHERE e.sqlstate IS NOT NULL)
+SELECT sqlstate, fingerprint, min(normalized_sql) AS normalized_sql, count(*) AS count,
+       min(began_at) AS first_seen, max(began_at) AS last_seen, max(last_message) AS last_message
+FROM x
+GROUP BY sqlstate, fingerprint;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "lifecycle tables and views", kV1},
+};
+
+}  // namespace
+
+std::span<const Migration> pg_migrations() { return kMigrations; }
+
+}  // namespace pglc::storage

@@ -1,0 +1,431 @@
+#include "storage/pg_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <cstring>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "storage/schema.hpp"
+#include "storage/text_util.hpp"
+
+namespace pglc::storage {
+
+using lifecycle::WallMicros;
+
+namespace {
+
+// Any constant: serializes schema migrations of a fleet starting at once.
+constexpr long long kMigrationLock = 0x70676c63'73746f72;  // "pglcstor"
+
+constexpr const char* kTables[] = {"sessions",   "sql_texts",        "statements",
+                                   "executions", "statement_events", "execution_events"};
+
+// Errors after which the same rows may go in later: connection trouble, server
+// shutting down or starting, resources, serialization, read-only standby, locks, I/O.
+bool transient_sqlstate(std::string_view s) {
+  if (s.size() != 5) return true;  // no SQLSTATE: a client-side (connection) failure
+  const std::string_view cls = s.substr(0, 2);
+  return cls == "08" || cls == "53" || cls == "57" || cls == "40" || cls == "58" ||
+         cls == "55" || s == "25006" || s == "XX000";
+}
+
+// One COPY text-format row at a time.
+class CopyRow {
+ public:
+  explicit CopyRow(std::string& out) : out_(out) {}
+  ~CopyRow() { out_.push_back('\n'); }
+  CopyRow& text(std::string_view v) {
+    sep();
+    append_copy_text(out_, v);
+    return *this;
+  }
+  CopyRow& text_or_null(std::string_view v) { return v.empty() ? null() : text(v); }
+  CopyRow& opt_text(const std::optional<std::string>& v) { return v ? text(*v) : null(); }
+  CopyRow& integer(std::int64_t v) {
+    sep();
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
+    return *this;
+  }
+  template <typename T>
+  CopyRow& opt_integer(const std::optional<T>& v) {
+    return v ? integer(static_cast<std::int64_t>(*v)) : null();
+  }
+  CopyRow& real(double v) {
+    sep();
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
+    return *this;
+  }
+  CopyRow& boolean(bool v) {
+    sep();
+    out_.push_back(v ? 't' : 'f');
+    return *this;
+  }
+  CopyRow& ts(WallMicros v) {
+    sep();
+    append_timestamp(out_, v);
+    return *this;
+  }
+  CopyRow& opt_ts(const std::optional<WallMicros>& v) { return v ? ts(*v) : null(); }
+  CopyRow& null() {
+    sep();
+    out_.append("\\N");
+    return *this;
+  }
+
+ private:
+  void sep() {
+    if (!first_) out_.push_back('\t');
+    first_ = false;
+  }
+  std::string& out_;
+  bool first_ = true;
+};
+
+std::string sqlstate_of(const PGresult* r) {
+  const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return s ? s : "";
+}
+
+std::string timestamp_text(WallMicros v) {
+  std::string s;
+  append_timestamp(s, v);
+  return s;
+}
+
+}  // namespace
+
+PgStore::PgStore(std::string conninfo, const config::Options& options)
+    : conninfo_(std::move(conninfo)), max_sql_length_(options.max_sql_length) {
+  try {
+    connect();
+  } catch (const StoreError& e) {
+    throw std::runtime_error(std::string("cannot connect to the PostgreSQL store: ") + e.what());
+  }
+  try {
+    migrate();
+    disconnect();  // temp tables are created after the migration, on a fresh session
+    connect();
+  } catch (const StoreError& e) {
+    disconnect();
+    throw std::runtime_error("cannot use " + describe() + ": " + e.what());
+  } catch (...) {
+    disconnect();
+    throw;
+  }
+}
+
+PgStore::~PgStore() { disconnect(); }
+
+void PgStore::disconnect() {
+  if (conn_) PQfinish(conn_);
+  conn_ = nullptr;
+}
+
+void PgStore::fail(std::string message, const char* sqlstate) {
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+    message.pop_back();
+  }
+  const bool lost = !conn_ || PQstatus(conn_) != CONNECTION_OK;
+  const bool transient = lost || transient_sqlstate(sqlstate ? sqlstate : "");
+  if (lost) {
+    disconnect();
+  } else if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    PGresult* r = PQexec(conn_, "ROLLBACK");
+    PQclear(r);
+  }
+  throw StoreError(message, transient);
+}
+
+void PgStore::connect() {
+  if (conn_ && PQstatus(conn_) == CONNECTION_OK) return;
+  disconnect();
+  // Our defaults come before the user's string, so the user's settings win.
+  const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
+                        nullptr};
+  const char* values[] = {"5", "pglifecycle recorder", "UTF8", conninfo_.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+    std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
+    disconnect();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    throw StoreError(msg, true);
+  }
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  where_ = std::string(PQhost(conn_)) + ":" + PQport(conn_) + "/" + PQdb(conn_);
+  // Staging tables live as long as this connection; ON COMMIT DELETE ROWS empties them.
+  std::string ddl;
+  for (const char* t : kTables) {
+    ddl += std::string("CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_") + t + " (LIKE " + t +
+           ") ON COMMIT DELETE ROWS;";
+  }
+  PGresult* r = PQexec(conn_, ddl.c_str());
+  // Before the first migration the tables do not exist yet: that is fine then.
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  const std::string state = ok ? "" : (sqlstate_of(r));
+  PQclear(r);
+  if (!ok && state != "42P01") fail("creating staging tables: " + std::string(PQerrorMessage(conn_)),
+                                    state.c_str());
+}
+
+void PgStore::exec(const std::string& sql, std::string_view what) {
+  PGresult* r = PQexec(conn_, sql.c_str());
+  const ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    std::string msg = std::string(what) + ": " + PQresultErrorMessage(r);
+    const std::string state = sqlstate_of(r);
+    PQclear(r);
+    fail(msg, state.c_str());
+  }
+  PQclear(r);
+}
+
+void PgStore::migrate() {
+  exec("BEGIN", "migrating");
+  exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")", "migrating");
+  exec(R"sql(CREATE TABLE IF NOT EXISTS schema_migrations (
+               version integer PRIMARY KEY,
+               description text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now()))sql",
+       "migrating");
+  PGresult* r = PQexec(conn_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    std::string msg = std::string("migrating: ") + PQresultErrorMessage(r);
+    PQclear(r);
+    fail(msg, nullptr);
+  }
+  const int current = std::atoi(PQgetvalue(r, 0, 0));
+  PQclear(r);
+  if (current > kSchemaVersion) {
+    exec("ROLLBACK", "migrating");
+    throw std::runtime_error(describe() + " has schema version " + std::to_string(current) +
+                             ", newer than this pglifecycle knows (" +
+                             std::to_string(kSchemaVersion) +
+                             "); upgrade pglifecycle or use another store");
+  }
+  for (const Migration& m : pg_migrations()) {
+    if (m.version <= current) continue;
+    exec(m.sql, "migrating to schema version " + std::to_string(m.version));
+    exec("INSERT INTO schema_migrations (version, description) VALUES (" +
+             std::to_string(m.version) + ", '" + m.description + "')",
+         "migrating");
+  }
+  exec("COMMIT", "migrating");
+}
+
+void PgStore::copy_in(const char* command, const std::string& data) {
+  PGresult* r = PQexec(conn_, command);
+  if (PQresultStatus(r) != PGRES_COPY_IN) {
+    std::string msg = std::string("COPY: ") + PQresultErrorMessage(r);
+    const std::string state = sqlstate_of(r);
+    PQclear(r);
+    fail(msg, state.c_str());
+  }
+  PQclear(r);
+  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
+      PQputCopyEnd(conn_, nullptr) != 1) {
+    fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
+  }
+  r = PQgetResult(conn_);
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  std::string msg = ok ? "" : std::string("COPY: ") + PQresultErrorMessage(r);
+  const std::string state = ok ? "" : (sqlstate_of(r));
+  PQclear(r);
+  while ((r = PQgetResult(conn_)) != nullptr) PQclear(r);
+  if (!ok) fail(msg, state.c_str());
+}
+
+RowCounts PgStore::write(std::span<const Item* const> items) {
+  connect();
+  RowCounts c;
+  std::string sessions, texts, statements, executions, statement_events, execution_events;
+
+  // A session opened and closed within one batch is one upserted row: an INSERT ... ON
+  // CONFLICT DO UPDATE may not touch the same row twice.
+  std::vector<const lifecycle::SessionRecord*> session_rows;
+  std::unordered_map<std::string_view, std::size_t> session_index;
+  auto statement_event = [&](std::string_view id, lifecycle::StatementEvent e, WallMicros at) {
+    CopyRow(statement_events).text(id).text(lifecycle::to_string(e)).ts(at);
+    ++c.statement_events;
+  };
+
+  for (const Item* item : items) {
+    if (const auto* s = std::get_if<lifecycle::SessionRecord>(item)) {
+      auto [it, fresh] = session_index.emplace(s->id, session_rows.size());
+      if (fresh) {
+        session_rows.push_back(s);
+      } else {
+        session_rows[it->second] = s;
+      }
+      ++c.sessions;
+    } else if (const auto* st = std::get_if<lifecycle::StatementRecord>(item)) {
+      std::string_view hash;
+      if (st->sql) {
+        hash = st->sql->hash;
+        if (texts_.stage(st->sql->hash)) {
+          CopyRow(texts)
+              .text(st->sql->hash)
+              .text(cut_utf8(st->sql->sql, max_sql_length_))
+              .opt_text(st->sql->normalized_sql)
+              .opt_text(st->sql->fingerprint);
+          ++c.sql_texts;
+        }
+      }
+      CopyRow(statements)
+          .text(st->id)
+          .text(st->session_id)
+          .text(lifecycle::to_string(st->kind))
+          .text(st->name)
+          .integer(st->position)
+          .text(hash)
+          .text_or_null(st->param_types)
+          .ts(st->received_at);
+      ++c.statements;
+      statement_event(st->id, lifecycle::StatementEvent::received, st->received_at);
+    } else if (const auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {
+      statement_event(ev->statement_id, ev->event, ev->occurred_at);
+    } else if (const auto* ex = std::get_if<ExecutionItem>(item)) {
+      const lifecycle::ExecutionRecord& r = ex->record;
+      CopyRow(executions)
+          .text(r.id)
+          .text(r.statement_id)
+          .text(r.session_id)
+          .text(r.portal)
+          .opt_text(r.params)
+          .ts(r.began_at)
+          .opt_ts(r.finished_at)
+          .text(lifecycle::to_string(r.status))
+          .text_or_null(r.sqlstate)
+          .text_or_null(r.error_message)
+          .text_or_null(r.command_tag)
+          .integer(r.rows)
+          .integer(r.result_bytes)
+          .integer(r.fetches)
+          .real(ex->sample_rate)
+          .text(r.application_name);
+      ++c.executions;
+      for (const auto& [event, at] : r.events) {
+        CopyRow(execution_events).text(r.id).text(lifecycle::to_string(event)).ts(at);
+        ++c.execution_events;
+      }
+    }
+  }
+  for (const lifecycle::SessionRecord* s : session_rows) {
+    CopyRow row(sessions);
+    row.text(s->id)
+        .text(s->proxy_instance)
+        .ts(s->connected_at)
+        .opt_ts(s->disconnected_at)
+        .text(s->client_addr)
+        .integer(s->client_port)
+        .text(s->backend_addr)
+        .opt_integer(s->backend_pid)
+        .text(s->user_name)
+        .text(s->database_name)
+        .text(s->application_name)
+        .boolean(s->client_tls)
+        .boolean(s->backend_tls);
+    if (s->end_reason) {
+      row.text(lifecycle::to_string(*s->end_reason));
+    } else {
+      row.null();
+    }
+  }
+
+  try {
+    exec("BEGIN", "BEGIN");
+    std::string merge;
+    if (!sessions.empty()) {
+      copy_in("COPY pglc_tmp_sessions FROM STDIN", sessions);
+      merge +=
+          "INSERT INTO sessions SELECT * FROM pglc_tmp_sessions ON CONFLICT (id) DO UPDATE SET "
+          "disconnected_at = coalesce(EXCLUDED.disconnected_at, sessions.disconnected_at), "
+          "end_reason = coalesce(EXCLUDED.end_reason, sessions.end_reason), "
+          "application_name = EXCLUDED.application_name, "
+          "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid);";
+    }
+    auto stage = [&](const char* table, const std::string& data) {
+      if (data.empty()) return;
+      copy_in(("COPY pglc_tmp_" + std::string(table) + " FROM STDIN").c_str(), data);
+      merge += std::string("INSERT INTO ") + table + " SELECT * FROM pglc_tmp_" + table +
+               " ON CONFLICT DO NOTHING;";
+    };
+    stage("sql_texts", texts);
+    stage("statements", statements);
+    stage("statement_events", statement_events);
+    stage("executions", executions);
+    stage("execution_events", execution_events);
+    merge += "COMMIT";
+    exec(merge, "writing");
+  } catch (...) {
+    texts_.rollback();
+    throw;
+  }
+  texts_.commit();
+  return c;
+}
+
+std::size_t PgStore::exec_count(const char* sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  PGresult* r = PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr,
+                             values.data(), nullptr, nullptr, 0);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    std::string msg = std::string("retention: ") + PQresultErrorMessage(r);
+    const std::string state = sqlstate_of(r);
+    PQclear(r);
+    fail(msg, state.c_str());
+  }
+  const std::size_t n = std::strtoull(PQcmdTuples(r), nullptr, 10);
+  PQclear(r);
+  return n;
+}
+
+ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
+  connect();
+  ExpireResult result;
+  const std::string ts = timestamp_text(cutoff);
+  const std::string lim = std::to_string(limit);
+  auto count = [&](std::size_t n) {
+    result.rows += n;
+    if (n >= limit) result.more = true;
+    return n;
+  };
+  // Each statement is its own short transaction; the CTE deletes a chunk's events with it.
+  count(exec_count(
+      "WITH old AS (SELECT id FROM executions WHERE began_at < $1 ORDER BY began_at LIMIT $2), "
+      "ev AS (DELETE FROM execution_events WHERE execution_id IN (SELECT id FROM old)) "
+      "DELETE FROM executions WHERE id IN (SELECT id FROM old)",
+      {ts, lim}));
+  const std::size_t statements = count(exec_count(
+      "WITH old AS (SELECT id FROM statements s WHERE received_at < $1 AND NOT EXISTS "
+      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT $2), "
+      "ev AS (DELETE FROM statement_events WHERE statement_id IN (SELECT id FROM old)) "
+      "DELETE FROM statements WHERE id IN (SELECT id FROM old)",
+      {ts, lim}));
+  count(exec_count(
+      "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE "
+      "coalesce(disconnected_at, connected_at) < $1 AND "
+      "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
+      "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT $2)",
+      {ts, lim}));
+  if (statements > 0) texts_dirty_ = true;
+  if (texts_dirty_) {
+    const std::size_t texts = count(exec_count(
+        "DELETE FROM sql_texts WHERE hash IN (SELECT hash FROM sql_texts t WHERE NOT EXISTS "
+        "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT $1)",
+        {lim}));
+    if (texts > 0) texts_.clear();
+    if (texts < limit) texts_dirty_ = false;
+  }
+  return result;
+}
+
+}  // namespace pglc::storage

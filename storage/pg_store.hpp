@@ -1,0 +1,44 @@
+// The fleet store: PostgreSQL over libpq, straight to the server the user names (never
+// through the proxy). Each batch is COPied into session-local temp tables and moved into
+// the real tables by INSERT ... ON CONFLICT in the same transaction, so a retried batch
+// whose COMMIT outcome was unknown never duplicates rows.
+#pragma once
+
+#include <string>
+
+#include "config/options.hpp"
+#include "storage/sql_text_cache.hpp"
+#include "storage/store.hpp"
+
+typedef struct pg_conn PGconn;
+
+namespace pglc::storage {
+
+class PgStore final : public Store {
+ public:
+  // Connects and migrates the schema; throws std::runtime_error.
+  PgStore(std::string conninfo, const config::Options& options);
+  ~PgStore() override;
+
+  RowCounts write(std::span<const Item* const> items) override;
+  ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
+  std::string describe() const override { return "PostgreSQL store " + where_; }
+
+ private:
+  void connect();  // throws StoreError (transient)
+  void migrate();
+  void exec(const std::string& sql, std::string_view what);
+  void copy_in(const char* command, const std::string& data);
+  std::size_t exec_count(const char* sql, const std::vector<std::string>& params);
+  [[noreturn]] void fail(std::string message, const char* sqlstate);
+  void disconnect();
+
+  std::string conninfo_;
+  std::string where_;
+  std::size_t max_sql_length_;
+  PGconn* conn_ = nullptr;
+  SqlTextCache texts_;
+  bool texts_dirty_ = true;
+};
+
+}  // namespace pglc::storage

@@ -1,0 +1,425 @@
+#include "storage/sqlite_store.hpp"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string_view>
+#include <vector>
+
+#include "storage/schema.hpp"
+#include "storage/text_util.hpp"
+
+namespace pglc::storage {
+
+using lifecycle::WallMicros;
+
+namespace {
+
+// Busy waits are bounded: the writer must come back to drain the queue and count drops
+// rather than sit behind another process's lock.
+constexpr int kBusyTimeoutMs = 100;
+constexpr int kOpenBusyTimeoutMs = 5000;
+
+bool transient_code(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_INTERRUPT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+class SqliteStore::Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) !=
+        SQLITE_OK) {
+      throw std::runtime_error(std::string("cannot prepare SQLite statement: ") +
+                               sqlite3_errmsg(db));
+    }
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const { return stmt_; }
+
+  Stmt& text(int i, std::string_view v) {
+    if (is_clean_utf8(v)) {
+      sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    } else {
+      std::string clean;
+      append_clean_utf8(clean, v);
+      sqlite3_bind_text(stmt_, i, clean.data(), static_cast<int>(clean.size()),
+                        SQLITE_TRANSIENT);
+    }
+    return *this;
+  }
+  // Empty text is stored as NULL (sqlstate, error_message, command_tag, param_types).
+  Stmt& text_or_null(int i, std::string_view v) { return v.empty() ? null(i) : text(i, v); }
+  Stmt& opt_text(int i, const std::optional<std::string>& v) { return v ? text(i, *v) : null(i); }
+  Stmt& integer(int i, std::int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  template <typename T>
+  Stmt& opt_integer(int i, const std::optional<T>& v) {
+    return v ? integer(i, static_cast<std::int64_t>(*v)) : null(i);
+  }
+  Stmt& real(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Stmt& null(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
+  // Runs to completion; returns the error code (SQLITE_OK on success).
+  int run() {
+    const int rc = sqlite3_step(stmt_);
+    sqlite3_reset(stmt_);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+SqliteStore::SqliteStore(std::string path, const config::Options& options)
+    : path_(std::move(path)), max_sql_length_(options.max_sql_length) {
+  // Create the file ourselves so that it is private from the first byte; SQLite gives
+  // the -wal and -shm files the database file's mode.
+  const int fd = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::close(fd);
+  } else if (errno != EEXIST) {
+    throw std::runtime_error("cannot create SQLite store " + path_ + ": " +
+                             std::strerror(errno));
+  }
+  const int rc = sqlite3_open_v2(path_.c_str(), &db_,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw std::runtime_error("cannot open SQLite store " + path_ + ": " + msg);
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  try {
+    sqlite3_busy_timeout(db_, kOpenBusyTimeoutMs);
+    exec("PRAGMA journal_mode = WAL");
+    // WAL + NORMAL survives a crash of the proxy; only an OS crash may lose the last
+    // commits. Telemetry does not need an fsync per batch.
+    exec("PRAGMA synchronous = NORMAL");
+    migrate();
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+
+    session_ = std::make_unique<Stmt>(db_, R"sql(
+      INSERT INTO sessions (id, proxy_instance, connected_at, disconnected_at, client_addr,
+        client_port, backend_addr, backend_pid, user_name, database_name, application_name,
+        client_tls, backend_tls, end_reason)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+      ON CONFLICT (id) DO UPDATE SET
+        disconnected_at = coalesce(excluded.disconnected_at, disconnected_at),
+        end_reason = coalesce(excluded.end_reason, end_reason),
+        application_name = excluded.application_name,
+        backend_pid = coalesce(excluded.backend_pid, backend_pid))sql");
+    sql_text_ = std::make_unique<Stmt>(
+        db_, "INSERT OR IGNORE INTO sql_texts (hash, sql, normalized_sql, fingerprint) "
+             "VALUES (?1, ?2, ?3, ?4)");
+    statement_ = std::make_unique<Stmt>(
+        db_, "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
+             "param_types, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    statement_event_ = std::make_unique<Stmt>(
+        db_, "INSERT OR IGNORE INTO statement_events (statement_id, event, occurred_at) "
+             "VALUES (?1, ?2, ?3)");
+    execution_ = std::make_unique<Stmt>(db_, R"sql(
+      INSERT OR IGNORE INTO executions (id, statement_id, session_id, portal, params, began_at,
+        finished_at, status, sqlstate, error_message, command_tag, rows, result_bytes, fetches,
+        sample_rate, application_name)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16))sql");
+    execution_event_ = std::make_unique<Stmt>(
+        db_, "INSERT OR IGNORE INTO execution_events (execution_id, event, occurred_at) "
+             "VALUES (?1, ?2, ?3)");
+    del_execution_events_ =
+        std::make_unique<Stmt>(db_, "DELETE FROM execution_events WHERE execution_id = ?1");
+    del_executions_ = std::make_unique<Stmt>(db_, "DELETE FROM executions WHERE id = ?1");
+    del_statement_events_ =
+        std::make_unique<Stmt>(db_, "DELETE FROM statement_events WHERE statement_id = ?1");
+    del_statements_ = std::make_unique<Stmt>(db_, "DELETE FROM statements WHERE id = ?1");
+    del_sessions_ = std::make_unique<Stmt>(db_, "DELETE FROM sessions WHERE id = ?1");
+    del_sql_texts_ = std::make_unique<Stmt>(db_, "DELETE FROM sql_texts WHERE hash = ?1");
+  } catch (const StoreError& e) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw std::runtime_error("cannot use SQLite store " + path_ + ": " + e.what());
+  } catch (...) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    throw;
+  }
+}
+
+SqliteStore::~SqliteStore() {
+  session_.reset();
+  sql_text_.reset();
+  statement_.reset();
+  statement_event_.reset();
+  execution_.reset();
+  execution_event_.reset();
+  del_execution_events_.reset();
+  del_executions_.reset();
+  del_statement_events_.reset();
+  del_statements_.reset();
+  del_sessions_.reset();
+  del_sql_texts_.reset();
+  if (db_) sqlite3_close_v2(db_);
+}
+
+void SqliteStore::fail(int rc, std::string_view what) {
+  throw StoreError(std::string(what) + ": " + sqlite3_errmsg(db_), transient_code(rc));
+}
+
+void SqliteStore::exec(const char* sql) {
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) fail(rc, "SQLite");
+}
+
+void SqliteStore::rollback_quietly() {
+  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void SqliteStore::migrate() {
+  exec("BEGIN IMMEDIATE");
+  try {
+    exec(R"sql(CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY,
+                 description TEXT NOT NULL,
+                 applied_at INTEGER NOT NULL))sql");
+    int current = 0;
+    {
+      Stmt q(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+      if (sqlite3_step(q.get()) == SQLITE_ROW) current = sqlite3_column_int(q.get(), 0);
+    }
+    if (current > kSchemaVersion) {
+      throw std::runtime_error("the SQLite store " + path_ + " has schema version " +
+                               std::to_string(current) + ", newer than this pglifecycle knows (" +
+                               std::to_string(kSchemaVersion) +
+                               "); upgrade pglifecycle or use another store");
+    }
+    for (const Migration& m : sqlite_migrations()) {
+      if (m.version <= current) continue;
+      exec(m.sql);
+      Stmt ins(db_,
+               "INSERT INTO schema_migrations (version, description, applied_at) "
+               "VALUES (?1, ?2, ?3)");
+      ins.integer(1, m.version)
+          .text(2, m.description)
+          .integer(3, lifecycle::to_wall(lifecycle::now()));
+      if (const int rc = ins.run(); rc != SQLITE_OK) fail(rc, "recording the schema version");
+    }
+    exec("COMMIT");
+  } catch (...) {
+    rollback_quietly();
+    throw;
+  }
+}
+
+void SqliteStore::write_session(const lifecycle::SessionRecord& r) {
+  Stmt& s = *session_;
+  s.text(1, r.id)
+      .text(2, r.proxy_instance)
+      .integer(3, r.connected_at)
+      .opt_integer(4, r.disconnected_at)
+      .text(5, r.client_addr)
+      .integer(6, r.client_port)
+      .text(7, r.backend_addr)
+      .opt_integer(8, r.backend_pid)
+      .text(9, r.user_name)
+      .text(10, r.database_name)
+      .text(11, r.application_name)
+      .integer(12, r.client_tls ? 1 : 0)
+      .integer(13, r.backend_tls ? 1 : 0);
+  if (r.end_reason) {
+    s.text(14, lifecycle::to_string(*r.end_reason));
+  } else {
+    s.null(14);
+  }
+  if (const int rc = s.run(); rc != SQLITE_OK) fail(rc, "inserting a session");
+}
+
+void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts& c) {
+  std::string_view hash;
+  if (r.sql) {
+    hash = r.sql->hash;
+    if (texts_.stage(r.sql->hash)) {
+      sql_text_->text(1, r.sql->hash)
+          .text(2, cut_utf8(r.sql->sql, max_sql_length_))
+          .opt_text(3, r.sql->normalized_sql)
+          .opt_text(4, r.sql->fingerprint);
+      if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
+      ++c.sql_texts;
+    }
+  }
+  statement_->text(1, r.id)
+      .text(2, r.session_id)
+      .text(3, lifecycle::to_string(r.kind))
+      .text(4, r.name)
+      .integer(5, r.position)
+      .text(6, hash)
+      .text_or_null(7, r.param_types)
+      .integer(8, r.received_at);
+  if (const int rc = statement_->run(); rc != SQLITE_OK) fail(rc, "inserting a statement");
+  ++c.statements;
+  write_statement_event({r.id, lifecycle::StatementEvent::received, r.received_at});
+  ++c.statement_events;
+}
+
+void SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r) {
+  statement_event_->text(1, r.statement_id)
+      .text(2, lifecycle::to_string(r.event))
+      .integer(3, r.occurred_at);
+  if (const int rc = statement_event_->run(); rc != SQLITE_OK) {
+    fail(rc, "inserting a statement event");
+  }
+}
+
+void SqliteStore::write_execution(const ExecutionItem& item, RowCounts& c) {
+  const lifecycle::ExecutionRecord& r = item.record;
+  execution_->text(1, r.id)
+      .text(2, r.statement_id)
+      .text(3, r.session_id)
+      .text(4, r.portal)
+      .opt_text(5, r.params)
+      .integer(6, r.began_at)
+      .opt_integer(7, r.finished_at)
+      .text(8, lifecycle::to_string(r.status))
+      .text_or_null(9, r.sqlstate)
+      .text_or_null(10, r.error_message)
+      .text_or_null(11, r.command_tag)
+      .integer(12, r.rows)
+      .integer(13, r.result_bytes)
+      .integer(14, r.fetches)
+      .real(15, item.sample_rate)
+      .text(16, r.application_name);
+  if (const int rc = execution_->run(); rc != SQLITE_OK) fail(rc, "inserting an execution");
+  ++c.executions;
+  for (const auto& [event, at] : r.events) {
+    execution_event_->text(1, r.id).text(2, lifecycle::to_string(event)).integer(3, at);
+    if (const int rc = execution_event_->run(); rc != SQLITE_OK) {
+      fail(rc, "inserting an execution event");
+    }
+    ++c.execution_events;
+  }
+}
+
+RowCounts SqliteStore::write(std::span<const Item* const> items) {
+  RowCounts c;
+  try {
+    exec("BEGIN IMMEDIATE");
+    for (const Item* item : items) {
+      std::visit(
+          [&](const auto& r) {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, lifecycle::SessionRecord>) {
+              write_session(r);
+              ++c.sessions;
+            } else if constexpr (std::is_same_v<T, lifecycle::StatementRecord>) {
+              write_statement(r, c);
+            } else if constexpr (std::is_same_v<T, lifecycle::StatementEventRecord>) {
+              write_statement_event(r);
+              ++c.statement_events;
+            } else {
+              write_execution(r, c);
+            }
+          },
+          *item);
+    }
+    exec("COMMIT");
+  } catch (...) {
+    rollback_quietly();
+    texts_.rollback();
+    throw;
+  }
+  texts_.commit();
+  return c;
+}
+
+// One short transaction: the ids chosen by `select_ids` (?1 = cutoff, ?2 = limit), each
+// deleted through `deletes` in order. Returns how many ids were found.
+std::size_t SqliteStore::expire_step(const char* select_ids, std::initializer_list<Stmt*> deletes,
+                                     WallMicros cutoff, std::size_t limit) {
+  std::vector<std::string> ids;
+  try {
+    exec("BEGIN IMMEDIATE");
+    {
+      Stmt q(db_, select_ids);
+      q.integer(1, cutoff).integer(2, static_cast<std::int64_t>(limit));
+      int rc;
+      while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+        ids.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0)),
+                         static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 0)));
+      }
+      if (rc != SQLITE_DONE) fail(rc, "retention");
+    }
+    for (const std::string& id : ids) {
+      for (Stmt* d : deletes) {
+        d->text(1, id);
+        if (const int rc = d->run(); rc != SQLITE_OK) fail(rc, "retention");
+      }
+    }
+    exec("COMMIT");
+  } catch (...) {
+    rollback_quietly();
+    throw;
+  }
+  return ids.size();
+}
+
+ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
+  ExpireResult result;
+  auto step = [&](const char* sql, std::initializer_list<Stmt*> deletes) {
+    const std::size_t n = expire_step(sql, deletes, cutoff, limit);
+    result.rows += n;
+    if (n >= limit) result.more = true;
+    return n;
+  };
+  step("SELECT id FROM executions WHERE began_at < ?1 ORDER BY began_at LIMIT ?2",
+       {del_execution_events_.get(), del_executions_.get()});
+  const std::size_t statements =
+      step("SELECT id FROM statements s WHERE received_at < ?1 AND NOT EXISTS "
+           "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT ?2",
+           {del_statement_events_.get(), del_statements_.get()});
+  step("SELECT id FROM sessions s WHERE coalesce(disconnected_at, connected_at) < ?1 AND "
+       "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
+       "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT ?2",
+       {del_sessions_.get()});
+  // Texts can only become unreferenced when statements go, so the scan of sql_texts runs
+  // only after that (and once after opening, for leftovers).
+  if (statements > 0) texts_dirty_ = true;
+  if (texts_dirty_) {
+    // ?1 is unused here but bound anyway by expire_step.
+    const std::size_t texts =
+        step("SELECT hash FROM sql_texts t WHERE ?1 IS NOT NULL AND NOT EXISTS "
+             "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT ?2",
+             {del_sql_texts_.get()});
+    if (texts > 0) texts_.clear();
+    if (texts < limit) texts_dirty_ = false;
+  }
+  return result;
+}
+
+}  // namespace pglc::storage

@@ -1,0 +1,51 @@
+// The embedded store: one SQLite file in WAL mode (readers never block the writer),
+// created 0600, prepared statements, one transaction per batch.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config/options.hpp"
+#include "storage/sql_text_cache.hpp"
+#include "storage/store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace pglc::storage {
+
+class SqliteStore final : public Store {
+ public:
+  // Opens or creates the file and migrates the schema; throws std::runtime_error.
+  SqliteStore(std::string path, const config::Options& options);
+  ~SqliteStore() override;
+
+  RowCounts write(std::span<const Item* const> items) override;
+  ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
+  std::string describe() const override { return "SQLite store " + path_; }
+
+ private:
+  class Stmt;
+  void migrate();
+  void exec(const char* sql);
+  [[noreturn]] void fail(int rc, std::string_view what);
+  void rollback_quietly();
+  std::size_t expire_step(const char* select_ids, std::initializer_list<Stmt*> deletes,
+                          lifecycle::WallMicros cutoff, std::size_t limit);
+  void write_session(const lifecycle::SessionRecord& r);
+  void write_statement(const lifecycle::StatementRecord& r, RowCounts& c);
+  void write_statement_event(const lifecycle::StatementEventRecord& r);
+  void write_execution(const ExecutionItem& item, RowCounts& c);
+
+  std::string path_;
+  std::size_t max_sql_length_;
+  sqlite3* db_ = nullptr;
+  SqlTextCache texts_;
+  bool texts_dirty_ = true;
+  std::unique_ptr<Stmt> session_, sql_text_, statement_, statement_event_, execution_,
+      execution_event_;
+  std::unique_ptr<Stmt> del_execution_events_, del_executions_, del_statement_events_,
+      del_statements_, del_sessions_, del_sql_texts_;
+};
+
+}  // namespace pglc::storage

@@ -1,0 +1,50 @@
+// What the writer thread needs from a store. Only the writer thread calls a Store.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include "lifecycle/clock.hpp"
+#include "storage/item.hpp"
+
+namespace pglc::storage {
+
+// A write that did not happen. transient: the store may come back (locked, read-only,
+// disk full, connection lost) and the same rows should be tried again; otherwise the
+// rows themselves are refused and retrying them is pointless.
+class StoreError : public std::runtime_error {
+ public:
+  StoreError(const std::string& message, bool transient)
+      : std::runtime_error(message), transient_(transient) {}
+  bool transient() const { return transient_; }
+
+ private:
+  bool transient_;
+};
+
+// Rows sent in one committed transaction, per table.
+struct RowCounts {
+  std::uint64_t sessions = 0, sql_texts = 0, statements = 0, executions = 0,
+                statement_events = 0, execution_events = 0;
+};
+
+struct ExpireResult {
+  std::size_t rows = 0;   // rows deleted, all tables
+  bool more = false;      // a chunk was full: older rows remain
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+  // Writes the items in one transaction; throws StoreError and leaves nothing written.
+  virtual RowCounts write(std::span<const Item* const> items) = 0;
+  // Deletes up to `limit` rows per table older than `cutoff`, in short transactions.
+  virtual ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
+  // For log lines: never contains a password.
+  virtual std::string describe() const = 0;
+};
+
+}  // namespace pglc::storage
