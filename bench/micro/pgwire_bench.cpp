@@ -118,7 +118,8 @@ void BM_NpgsqlBatchStream(benchmark::State& state) {
   static const Session session(1000, 4u << 20);
   std::uint64_t messages = 0;
   for (auto _ : state) {
-    pgwire::Framer client_framer, server_framer;
+    pgwire::Framer client_framer(pgwire::Direction::frontend),
+        server_framer(pgwire::Direction::backend);
     auto a = run_stream<kDecode>(client_framer, session.client, true, messages);
     auto b = run_stream<kDecode>(server_framer, session.server, false, messages);
     if (a == ~0ull || b == ~0ull) state.SkipWithError("framing error");
@@ -135,7 +136,8 @@ void BM_PreparedRoundTrips(benchmark::State& state) {
   static const PreparedSession session(20000);
   std::uint64_t messages = 0;
   for (auto _ : state) {
-    pgwire::Framer client_framer, server_framer;
+    pgwire::Framer client_framer(pgwire::Direction::frontend),
+        server_framer(pgwire::Direction::backend);
     auto a = run_stream<kDecode>(client_framer, session.client, true, messages);
     auto b = run_stream<kDecode>(server_framer, session.server, false, messages);
     if (a == ~0ull || b == ~0ull) state.SkipWithError("framing error");

@@ -51,7 +51,7 @@ class Script {
   void add(Wire w, bool backend) {
     storage_.push_back(std::move(w));
     const Wire& bytes = storage_.back();
-    pgwire::Framer framer;
+    pgwire::Framer framer(backend ? pgwire::Direction::backend : pgwire::Direction::frontend);
     framer.feed(pgwire::Bytes(bytes.data(), bytes.size()),
                 [&](const pgwire::Frame& f, std::size_t) {
                   Step s{backend, f, 0, backend && f.type == 'Z'};

@@ -13,7 +13,7 @@ using Wire = std::vector<std::uint8_t>;
 
 class Msg {
  public:
-  explicit Msg(char type) : type_(type) {}
+  explicit Msg(char type) : type_(type) { body_.reserve(128); }
   Msg& i8(std::uint8_t v) {
     body_.push_back(v);
     return *this;

@@ -1,0 +1,721 @@
+#!/usr/bin/env bash
+# bench/run.sh — pglifecycle's overhead against direct PostgreSQL, haproxy (TCP relay) and
+# PgBouncer (session mode), measured side by side on this machine. See docs/bench.md.
+#
+# Environment:
+#   REPEATS=3 DURATION=10   runs per cell and seconds per pgbench run (medians are reported)
+#   QUICK=1                 smoke test: REPEATS=1 DURATION=2, three cells, 200 idle conns
+#   PGLC_BINARY=path        use this pglifecycle instead of building build-bench (Release)
+#   TARGETS="direct pglc pglc-passive pglc-norec haproxy pgbouncer"   subset / order
+#   CELLS="..."             subset of: S-simple-1 S-extended-1 S-prepared-1 S-simple-16
+#                           S-extended-16 S-prepared-16 tpcb-extended-8
+#   IDLE_CONNS=1000         connections for the RSS check (0 skips it)
+#   POWERBI=1 POWERBI_CLIENTS=4 POWERBI_BACKEND_SSLMODE=require   PowerBI-shaped TLS load
+#   OUT=BENCHMARKS.md       report file (QUICK defaults to build-bench/BENCHMARKS-quick.md)
+#   KEEP_WORK=1             keep the temp dir (logs, stores) for inspection
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COMMAND_LINE="$(for v in QUICK REPEATS DURATION TARGETS CELLS IDLE_CONNS POWERBI \
+  POWERBI_CLIENTS PGLC_BINARY; do if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/run.sh $*"
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+  REPEATS=${REPEATS:-1}
+  DURATION=${DURATION:-2}
+  CELLS=${CELLS:-"S-simple-1 S-extended-16 tpcb-extended-8"}
+  IDLE_CONNS=${IDLE_CONNS:-200}
+  OUT=${OUT:-$ROOT/build-bench/BENCHMARKS-quick.md}
+fi
+REPEATS=${REPEATS:-3}
+DURATION=${DURATION:-10}
+CELLS=${CELLS:-"S-simple-1 S-extended-1 S-prepared-1 S-simple-16 S-extended-16 S-prepared-16 tpcb-extended-8"}
+TARGETS=${TARGETS:-"direct pglc pglc-passive pglc-norec haproxy pgbouncer"}
+IDLE_CONNS=${IDLE_CONNS:-1000}
+POWERBI=${POWERBI:-1}
+POWERBI_CLIENTS=${POWERBI_CLIENTS:-4}
+POWERBI_BACKEND_SSLMODE=${POWERBI_BACKEND_SSLMODE:-require}
+OUT=${OUT:-$ROOT/BENCHMARKS.md}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+SCALE=${SCALE:-10}
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+  log "FATAL: $*"
+  exit 1
+}
+
+# --- everything we start is tracked by PID and stopped on exit ------------------------------
+PIDS=()
+PG_STARTED=0
+WORK=$(mktemp -d /tmp/pglc-bench.XXXXXX)
+chmod 755 "$WORK"
+AS_PG=()
+if [ "$(id -u)" -eq 0 ]; then
+  chown postgres: "$WORK"
+  AS_PG=(runuser -u postgres --)
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+
+stop_pid() {  # PID [grace seconds]: SIGTERM, wait, SIGKILL; returns the exit status if ours
+  local pid=$1 grace=${2:-30} i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < grace * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "PID $pid did not stop in ${grace}s; SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  for pid in "${PIDS[@]}"; do stop_pid "$pid" 5 || true; done
+  if [ "$PG_STARTED" = 1 ]; then
+    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  if [ "${KEEP_WORK:-0}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+forget_pid() {
+  local keep=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
+}
+
+USED_PORTS=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    case "$USED_PORTS" in *" $p "*) continue ;; esac
+    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
+      USED_PORTS+="$p "
+      echo "$p"
+      return
+    fi
+  done
+}
+
+# Waits until something speaking the PostgreSQL protocol answers on PORT, while PID lives.
+wait_ready() {
+  local port=$1 pid=$2 name=$3 i
+  for ((i = 0; i < 200; i++)); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited during startup: $(tail -q -n 3 "$WORK/$name".{log,out} 2>/dev/null)"
+      return 1
+    fi
+    if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U bench -d bench -t 1; then return 0; fi
+    sleep 0.05
+  done
+  log "$name did not accept connections on $port"
+  return 1
+}
+
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+CLK_TCK=$(getconf CLK_TCK)
+
+export PGSSLMODE=disable PGUSER=bench PGDATABASE=bench PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=10
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- tools ------------------------------------------------------------------------------------
+need_pkg() {  # command package
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
+  log "installing $2"
+  if [ "$(id -u)" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
+  else
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null
+  fi
+}
+case " $TARGETS " in *" haproxy "*) need_pkg haproxy haproxy ;; esac
+case " $TARGETS " in *" pgbouncer "*) need_pkg pgbouncer pgbouncer ;; esac
+need_pkg sqlite3 sqlite3
+need_pkg curl curl
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+
+# --- build ------------------------------------------------------------------------------------
+DRIVERS=(powerbi_load idle_conns)
+if [ -z "${PGLC_BINARY:-}" ]; then
+  log "building pglifecycle (Release) and the load drivers in $BUILD_DIR"
+  launcher=()
+  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
+    -DPGLC_BUILD_BENCH=ON -DPGLC_BUILD_TESTS=OFF >/dev/null
+  # Only what this script runs: a micro-benchmark whose dependency is mid-edit must not
+  # stop the suite.
+  cmake --build "$BUILD_DIR" --target pglifecycle "${DRIVERS[@]}" >"$WORK/build.log" 2>&1 ||
+    {
+      tail -n 30 "$WORK/build.log" >&2
+      die "build failed (PGLC_BINARY=path runs an existing binary instead)"
+    }
+  PGLC_BINARY=$BUILD_DIR/pglifecycle
+else
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DPGLC_BUILD_BENCH=ON -DPGLC_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$BUILD_DIR" --target "${DRIVERS[@]}" >"$WORK/build.log" 2>&1 ||
+    die "building the load drivers failed: $(tail -n 20 "$WORK/build.log")"
+fi
+[ -x "$PGLC_BINARY" ] || die "no pglifecycle binary at $PGLC_BINARY"
+PGLC_BINARY=$(readlink -f "$PGLC_BINARY")
+DRIVER_DIR=$BUILD_DIR/bench
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+PGPORT=$(free_port)
+export PGPORT
+log "initdb + PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
+"${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pgdata" -U bench --auth=trust -E UTF8 \
+  >"$WORK/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$WORK/initdb.log")"
+
+start_pg() {  # extra -c settings...
+  local opts="-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off"
+  opts+=" -c full_page_writes=off -c shared_buffers=256MB -c log_min_messages=warning"
+  local kv
+  for kv in "$@"; do opts+=" -c $kv"; done
+  "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/postgres.log" -w -t 60 \
+    -o "$opts" start >/dev/null || die "PostgreSQL did not start: $(tail -n 5 "$WORK/postgres.log")"
+  PG_STARTED=1
+}
+stop_pg() {
+  "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m fast -w stop >/dev/null
+  PG_STARTED=0
+}
+
+start_pg max_connections=100 ssl=off
+"$PGBIN/psql" -X -q -d postgres -c 'CREATE DATABASE bench' >/dev/null
+log "pgbench -i -s $SCALE"
+"$PGBIN/pgbench" -i -q -s "$SCALE" bench >"$WORK/pgbench-init.log" 2>&1 ||
+  die "pgbench -i failed: $(tail -n 5 "$WORK/pgbench-init.log")"
+"$PGBIN/psql" -X -q -c 'VACUUM ANALYZE' >/dev/null
+
+# --- targets ----------------------------------------------------------------------------------
+declare -A PORT PID METRICS_PORT AVAILABLE
+PORT[direct]=$PGPORT
+AVAILABLE[direct]=1
+
+# pglifecycle with full recording restarts with a fresh store for every run, so that the
+# store check after a clean SIGTERM compares exactly that run's executions.
+pglc_args() {  # target
+  local t=$1
+  case $t in
+    pglc | rss | pbi)
+      echo "--storage sqlite:$WORK/$t.db --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}"
+      ;;
+    pglc-passive)
+      echo "--storage sqlite:$WORK/$t.db --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}" \
+        "--phase-timing passive"
+      ;;
+    pglc-norec) echo "--storage none --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}" ;;
+  esac
+}
+
+start_pglc() {  # target [extra args...]
+  local t=$1
+  shift
+  [ -n "${PORT[$t]:-}" ] || PORT[$t]=$(free_port)
+  [ -n "${METRICS_PORT[$t]:-}" ] || METRICS_PORT[$t]=$(free_port)
+  rm -f "$WORK/$t.db" "$WORK/$t.db-wal" "$WORK/$t.db-shm"
+  # shellcheck disable=SC2046
+  "$PGLC_BINARY" --listen "127.0.0.1:${PORT[$t]}" --backend "127.0.0.1:$PGPORT" \
+    --backend-sslmode "${BACKEND_SSLMODE:-disable}" --log-level warning $(pglc_args "$t") "$@" \
+    >>"$WORK/$t.log" 2>&1 &
+  PID[$t]=$!
+  PIDS+=("${PID[$t]}")
+  wait_ready "${PORT[$t]}" "${PID[$t]}" "$t"
+}
+
+start_haproxy() {
+  PORT[haproxy]=$(free_port)
+  cat >"$WORK/haproxy.cfg" <<EOF
+global
+  maxconn 4000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen pg
+  bind 127.0.0.1:${PORT[haproxy]}
+  server pg 127.0.0.1:$PGPORT
+EOF
+  "$HAPROXY" -db -f "$WORK/haproxy.cfg" >>"$WORK/haproxy.log" 2>&1 &
+  PID[haproxy]=$!
+  PIDS+=("${PID[haproxy]}")
+  wait_ready "${PORT[haproxy]}" "${PID[haproxy]}" haproxy
+}
+
+start_pgbouncer() {
+  PORT[pgbouncer]=$(free_port)
+  echo '"bench" ""' >"$WORK/userlist.txt"
+  cat >"$WORK/pgbouncer.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=$PGPORT dbname=bench
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = ${PORT[pgbouncer]}
+unix_socket_dir =
+auth_type = trust
+auth_file = $WORK/userlist.txt
+pool_mode = session
+max_client_conn = 2000
+default_pool_size = 40
+logfile = $WORK/pgbouncer.log
+log_connections = 0
+log_disconnections = 0
+EOF
+  local run=()
+  # PgBouncer refuses to run as root; setpriv execs, so $! is PgBouncer itself.
+  [ "$(id -u)" -eq 0 ] && run=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  "${run[@]}" "$PGBOUNCER" "$WORK/pgbouncer.ini" >>"$WORK/pgbouncer.out" 2>&1 &
+  PID[pgbouncer]=$!
+  PIDS+=("${PID[pgbouncer]}")
+  wait_ready "${PORT[pgbouncer]}" "${PID[pgbouncer]}" pgbouncer
+}
+
+for t in $TARGETS; do
+  case $t in
+    direct) ;;
+    pglc | pglc-passive | pglc-norec) start_pglc "$t" && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
+    haproxy) start_haproxy && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
+    pgbouncer) start_pgbouncer && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
+    *) die "unknown target $t" ;;
+  esac
+  [ "${AVAILABLE[$t]}" = 1 ] && log "target $t on port ${PORT[$t]}" || log "target $t unavailable"
+done
+
+# --- store check ------------------------------------------------------------------------------
+metric_sum() {  # metrics-port regex
+  { curl -s --max-time 5 "http://127.0.0.1:$1/metrics" 2>/dev/null || true; } |
+    awk -v re="$2" '$0 !~ /^#/ && $1 ~ re {s += $NF} END {printf "%d", s}'
+}
+
+STORE_CHECKS=()
+STORE_FAILURES=0
+TOTAL_DROPPED=0
+# Stops the recording proxy cleanly (every queued record flushed, DESIGN §6) and compares
+# the executions in its store with what pgbench reports it ran.
+check_store() {  # target label expected_executions
+  local t=$1 label=$2 expected=$3 dropped sampled rc=0 recorded statuses verdict
+  dropped=$(metric_sum "${METRICS_PORT[$t]}" '^pglifecycle_recorder_dropped_total')
+  sampled=$(metric_sum "${METRICS_PORT[$t]}" '^pglifecycle_recorder_(sampled|skipped)')
+  forget_pid "${PID[$t]}"
+  stop_pid "${PID[$t]}" 60 || rc=$?
+  recorded=$(sqlite3 "$WORK/$t.db" 'SELECT count(*) FROM executions' 2>/dev/null || echo "?")
+  statuses=$(sqlite3 -separator '=' "$WORK/$t.db" \
+    'SELECT status, count(*) FROM executions GROUP BY status' 2>/dev/null | tr '\n' ' ' || true)
+  if [ "$recorded" = "?" ]; then
+    verdict="FAIL (store unreadable)"
+  elif ((recorded + dropped + sampled >= expected)) && ((dropped == 0)); then
+    verdict="OK"
+  elif ((recorded + dropped + sampled >= expected)); then
+    verdict="OK only with $dropped dropped"
+  else
+    verdict="FAIL (missing $((expected - recorded - dropped - sampled)))"
+  fi
+  [ "$verdict" = OK ] || STORE_FAILURES=$((STORE_FAILURES + 1))
+  TOTAL_DROPPED=$((TOTAL_DROPPED + dropped))
+  STORE_CHECKS+=("$t $label: the client ran $expected executions; store has $recorded [${statuses% }]; dropped $dropped, sampled out $sampled; exit status $rc → $verdict")
+  log "store check ${STORE_CHECKS[-1]}"
+}
+
+# --- pgbench cells ----------------------------------------------------------------------------
+cell_args() {  # cell → pgbench arguments
+  local script=${1%%-*} rest=${1#*-}
+  local mode=${rest%-*} clients=${rest##*-} jobs=2
+  [ "$clients" = 1 ] && jobs=1
+  [ "$script" = S ] && echo -n "-S "
+  echo "-M $mode -c $clients -j $jobs"
+}
+cell_statements() { case $1 in S-*) echo 1 ;; *) echo 7 ;; esac; }  # per transaction
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+run_cell() {  # target cell rep
+  local t=$1 cell=$2 rep=$3 out="$WORK/pgbench-$1-$2-$3.log" pid=${PID[$1]:-} t0=0 t1=0
+  case $t in pglc | pglc-passive)
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || start_pglc "$t" || return 0
+    pid=${PID[$t]}
+    ;;
+  esac
+  [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
+  # shellcheck disable=SC2046
+  if ! "$PGBIN/pgbench" -n -T "$DURATION" -p "${PORT[$t]}" $(cell_args "$cell") bench \
+    >"$out" 2>&1; then
+    log "pgbench failed against $t ($cell): $(tail -n 3 "$out" | tr '\n' ' ')"
+  fi
+  [ -n "$pid" ] && t1=$(cpu_ticks "$pid")
+  local tps lat txns cpu="-"
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | tail -n 1)
+  lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
+  txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+  if [ -z "$tps" ] || [ -z "$lat" ] || [ -z "${txns:-}" ] || [ "$txns" = 0 ]; then
+    log "no result for $t $cell rep $rep"
+    case $t in pglc | pglc-passive) stop_pid "${PID[$t]}" 5 || true ;; esac
+    return 0
+  fi
+  [ -n "$pid" ] && cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$txns" \
+    'BEGIN {printf "%.1f", d * 1e6 / hz / n}')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$cell" "$rep" "$tps" "$lat" "$txns" "$cpu" \
+    >>"$RESULTS"
+  log "$(printf '%-12s %-16s rep %s: %10.1f tps  %8.3f ms  cpu %s us/txn' "$t" "$cell" "$rep" \
+    "$tps" "$lat" "$cpu")"
+  case $t in pglc | pglc-passive)
+    check_store "$t" "$cell rep $rep" $((txns * $(cell_statements "$cell")))
+    ;;
+  esac
+}
+
+log "cells: $CELLS; targets: $TARGETS; $REPEATS × ${DURATION}s each, interleaved"
+for cell in $CELLS; do
+  for ((rep = 1; rep <= REPEATS; rep++)); do
+    for t in $TARGETS; do
+      [ "${AVAILABLE[$t]}" = 1 ] || continue
+      run_cell "$t" "$cell" "$rep"
+    done
+  done
+done
+
+# --- table --------------------------------------------------------------------------------------
+median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+col_median() {  # target cell column
+  awk -F'\t' -v t="$1" -v c="$2" -v k="$3" '$1 == t && $2 == c && $k != "-" {print $k}' \
+    "$RESULTS" | median
+}
+declare -A M_TPS M_LAT M_CPU
+for cell in $CELLS; do
+  for t in $TARGETS; do
+    M_TPS[$t,$cell]=$(col_median "$t" "$cell" 4)
+    M_LAT[$t,$cell]=$(col_median "$t" "$cell" 5)
+    M_CPU[$t,$cell]=$(col_median "$t" "$cell" 7)
+  done
+done
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.3f", a / b}'; }
+describe_target() {
+  case $1 in
+    direct) echo "direct" ;;
+    pglc) echo "pglifecycle (full recording)" ;;
+    pglc-passive) echo "pglifecycle (full, passive timing)" ;;
+    pglc-norec) echo "pglifecycle (recording off)" ;;
+    haproxy) echo "haproxy (TCP)" ;;
+    pgbouncer) echo "PgBouncer (session)" ;;
+  esac
+}
+describe_cell() {
+  local script=${1%%-*} rest=${1#*-}
+  local mode=${rest%-*}
+  [ "$script" = S ] && echo "select-only, $mode" || echo "TPC-B-like, $mode"
+}
+
+TABLE=$WORK/table.md
+{
+  echo "| target | mode | clients | TPS | avg latency ms | ratio to direct | ratio to haproxy | added µs vs direct | proxy CPU µs/txn |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+  for cell in $CELLS; do
+    clients=${cell##*-}
+    for t in $TARGETS; do
+      tps=${M_TPS[$t,$cell]}
+      [ -n "$tps" ] || {
+        echo "| $(describe_target "$t") | $(describe_cell "$cell") | $clients | n/a | | | | | |"
+        continue
+      }
+      lat=${M_LAT[$t,$cell]}
+      added=$(awk -v a="$lat" -v b="${M_LAT[direct,$cell]:-}" 'BEGIN {if (b != "") printf "%+.0f", (a - b) * 1000}')
+      cpu=${M_CPU[$t,$cell]:-}
+      printf '| %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s |\n' "$(describe_target "$t")" \
+        "$(describe_cell "$cell")" "$clients" "$tps" "$lat" \
+        "$(ratio "$tps" "${M_TPS[direct,$cell]:-}")" "$(ratio "$tps" "${M_TPS[haproxy,$cell]:-}")" \
+        "$added" "${cpu:-—}"
+    done
+  done
+} >"$TABLE"
+
+# --- RSS with idle connections ----------------------------------------------------------------
+RSS_REPORT=""
+RSS_MET=""
+SSL_OPTS=()
+if [ "$POWERBI" = 1 ]; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/server.key" -out "$WORK/server.crt" \
+    -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  chmod 600 "$WORK/server.key"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/server.key" "$WORK/server.crt"
+  SSL_OPTS=(ssl=on "ssl_cert_file=$WORK/server.crt" "ssl_key_file=$WORK/server.key")
+fi
+if [ "$IDLE_CONNS" -gt 0 ] || [ "$POWERBI" = 1 ]; then
+  # Stop the pgbench targets: the remaining steps measure one proxy at a time.
+  for t in $TARGETS; do
+    if [ -n "${PID[$t]:-}" ]; then
+      forget_pid "${PID[$t]}"
+      stop_pid "${PID[$t]}" 30 || true
+    fi
+  done
+  log "restarting PostgreSQL with max_connections=$((IDLE_CONNS + 100))${SSL_OPTS:+ and ssl=on}"
+  stop_pg
+  start_pg "max_connections=$((IDLE_CONNS + 100))" "${SSL_OPTS[@]:-ssl=off}"
+fi
+
+vm_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+if [ "$IDLE_CONNS" -gt 0 ]; then
+  if start_pglc rss; then
+    rss_pid=${PID[rss]}
+    before=$(vm_kib "$rss_pid" VmRSS)
+    "$DRIVER_DIR/idle_conns" "host=127.0.0.1 port=${PORT[rss]} user=bench dbname=bench sslmode=disable" \
+      "$IDLE_CONNS" >"$WORK/idle_conns.out" 2>"$WORK/idle_conns.err" &
+    idle_pid=$!
+    PIDS+=("$idle_pid")
+    for ((i = 0; i < 1200; i++)); do
+      grep -q '^ready' "$WORK/idle_conns.out" 2>/dev/null && break
+      kill -0 "$idle_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    ready=$(grep '^ready' "$WORK/idle_conns.out" || echo "ready ok=0 failed=?")
+    after=$(vm_kib "$rss_pid" VmRSS)
+    hwm=$(vm_kib "$rss_pid" VmHWM)
+    ok=$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' <<<"$ready")
+    forget_pid "$idle_pid"
+    stop_pid "$idle_pid" 30 || true
+    forget_pid "$rss_pid"
+    stop_pid "$rss_pid" 60 || true
+    limit_kib=$((50 * 1024 + ok * 64))
+    per_conn=$(awk -v a="$after" -v b="$before" -v n="$ok" 'BEGIN {if (n > 0) printf "%.1f", (a - b) / n}')
+    if ((ok < IDLE_CONNS)); then
+      RSS_MET="not met (only $ok of $IDLE_CONNS connections opened: $(head -c 200 "$WORK/idle_conns.err"))"
+    elif ((after <= limit_kib)); then
+      RSS_MET="met"
+    else
+      RSS_MET="not met"
+    fi
+    RSS_REPORT="pglifecycle (full recording) with $ok idle client connections ($ready): VmRSS $((after / 1024)) MiB (idle proxy before: $((before / 1024)) MiB, peak VmHWM $((hwm / 1024)) MiB), $per_conn KiB per connection; limit 50 MiB + 64 KiB × $ok = $((limit_kib / 1024)) MiB → $RSS_MET"
+  else
+    RSS_MET="not measured (proxy did not start)"
+    RSS_REPORT="not measured: pglifecycle did not start"
+  fi
+  log "RSS: $RSS_REPORT"
+fi
+
+# --- PowerBI-shaped load over TLS --------------------------------------------------------------
+POWERBI_REPORT=""
+if [ "$POWERBI" = 1 ]; then
+  pbi_ok=0
+  if BACKEND_SSLMODE=$POWERBI_BACKEND_SSLMODE start_pglc pbi \
+    --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key"; then
+    pbi_ok=1
+    pbi_pid=${PID[pbi]}
+  fi
+  : >"$WORK/powerbi.tsv"
+  pbi_batches=0
+  for ((rep = 1; rep <= REPEATS; rep++)); do
+    for t in direct pglc; do
+      [ "$t" = pglc ] && [ "$pbi_ok" = 0 ] && continue
+      port=$PGPORT
+      [ "$t" = pglc ] && port=${PORT[pbi]}
+      t0=0
+      [ "$t" = pglc ] && t0=$(cpu_ticks "$pbi_pid")
+      line=$("$DRIVER_DIR/powerbi_load" \
+        "host=127.0.0.1 port=$port user=bench dbname=bench sslmode=require" \
+        "$DURATION" "$POWERBI_CLIENTS" 2>>"$WORK/powerbi.err" || true)
+      [ -n "$line" ] || continue
+      cpu="-"
+      batches=$(sed -n 's/.* batches=\([0-9]*\) .*/\1/p' <<<"$line")
+      if [ "$t" = pglc ]; then
+        pbi_batches=$((pbi_batches + batches))
+        cpu=$(awk -v d=$(($(cpu_ticks "$pbi_pid") - t0)) -v hz="$CLK_TCK" -v n="$batches" \
+          'BEGIN {if (n > 0) printf "%.1f", d * 1e6 / hz / n}')
+      fi
+      log "powerbi $t rep $rep: $line cpu_us_per_batch=$cpu"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$t" \
+        "$(sed -n 's/.*batches_per_s=\([0-9.]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.*p95_us=\([0-9]*\).*/\1/p' <<<"$line")" \
+        "$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$line")" "$cpu" >>"$WORK/powerbi.tsv"
+    done
+  done
+  pbi_med() { awk -F'\t' -v t="$1" -v k="$2" '$1 == t && $k != "-" {print $k}' "$WORK/powerbi.tsv" | median; }
+  if [ "$pbi_ok" = 1 ]; then
+    check_store pbi "PowerBI load" $((pbi_batches * 3))
+  fi
+  {
+    echo "| target | batches/s | p50 µs | p95 µs | p99 µs | ratio to direct | proxy CPU µs/batch |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    for t in direct pglc; do
+      bps=$(pbi_med "$t" 2)
+      [ -n "$bps" ] || {
+        echo "| $t | n/a | | | | | |"
+        continue
+      }
+      name="direct (TLS to PostgreSQL)"
+      [ "$t" = pglc ] && name="pglifecycle (full recording, TLS client side, backend sslmode=$POWERBI_BACKEND_SSLMODE)"
+      printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$name" "$bps" "$(pbi_med "$t" 3)" \
+        "$(pbi_med "$t" 4)" "$(pbi_med "$t" 5)" "$(ratio "$bps" "$(pbi_med direct 2)")" \
+        "$(pbi_med "$t" 6 | sed 's/^$/—/')"
+    done
+  } >"$WORK/powerbi.md"
+  POWERBI_REPORT=$(cat "$WORK/powerbi.md")
+  [ "$pbi_ok" = 1 ] && POWERBI_REPORT+=$'\n\n'"Store check: ${STORE_CHECKS[-1]}"
+fi
+
+# --- recorder micro-benchmark (written by the storage owner), when it builds --------------------
+RECORDER_REPORT=""
+if [ "${RECORDER_BENCH:-1}" = 1 ] && [ -f "$ROOT/bench/micro/recorder_bench.cpp" ]; then
+  if cmake --build "$BUILD_DIR" --target recorder_bench >"$WORK/recorder-build.log" 2>&1; then
+    rb_time=0.5
+    [ "$QUICK" = 1 ] && rb_time=0.1
+    "$DRIVER_DIR/recorder_bench" --benchmark_min_time="$rb_time" \
+      >"$WORK/recorder.txt" 2>&1 || true
+    RECORDER_REPORT=$(grep -v '^\*\*\*WARNING' "$WORK/recorder.txt" || true)
+  else
+    RECORDER_REPORT="recorder_bench did not build: $(tail -n 3 "$WORK/recorder-build.log")"
+  fi
+fi
+
+# --- targets ------------------------------------------------------------------------------------
+fmt_target() {  # met(0/1/-) text
+  case $1 in 1) echo "- **met** — $2" ;; 0) echo "- **not met** — $2" ;; *) echo "- **not measured** — $2" ;; esac
+}
+TARGET_LINES=()
+fmt_worst() {  # "value cell" [unit] → "value unit (cell)"
+  if [ -z "$1" ]; then echo "n/a"; else echo "${1%% *}${2:-} (${1#* })"; fi
+}
+have() { [ -n "${M_TPS[$1,$2]:-}" ]; }
+
+# 1. full recording ≥ 0.9 × haproxy and ≥ PgBouncer TPS in every -c 16 mode.
+worst_h="" worst_b="" t1=-
+for cell in $CELLS; do
+  [ "${cell##*-}" = 16 ] || continue
+  have pglc "$cell" && have haproxy "$cell" && have pgbouncer "$cell" || continue
+  rh=$(ratio "${M_TPS[pglc,$cell]}" "${M_TPS[haproxy,$cell]}")
+  rb=$(ratio "${M_TPS[pglc,$cell]}" "${M_TPS[pgbouncer,$cell]}")
+  worst_h=$(printf '%s\n%s %s\n' "$worst_h" "$rh" "$cell" | sed '/^$/d' | sort -g | head -n 1)
+  worst_b=$(printf '%s\n%s %s\n' "$worst_b" "$rb" "$cell" | sed '/^$/d' | sort -g | head -n 1)
+  t1=1
+done
+if [ "$t1" = 1 ]; then
+  awk -v h="${worst_h%% *}" -v b="${worst_b%% *}" 'BEGIN {exit !(h >= 0.9 && b >= 1.0)}' || t1=0
+fi
+TARGET_LINES+=("$(fmt_target "$t1" "full recording TPS ≥ 0.9 × haproxy and ≥ PgBouncer at -c 16: worst ratio to haproxy $(fmt_worst "$worst_h"), worst ratio to PgBouncer $(fmt_worst "$worst_b")")")
+
+# 2. added latency at -c 1 within 15 µs of haproxy's.
+worst_l="" t2=-
+for cell in $CELLS; do
+  [ "${cell##*-}" = 1 ] || continue
+  have pglc "$cell" && have haproxy "$cell" || continue
+  d=$(awk -v a="${M_LAT[pglc,$cell]}" -v b="${M_LAT[haproxy,$cell]}" 'BEGIN {printf "%.1f", (a - b) * 1000}')
+  worst_l=$(printf '%s\n%s %s\n' "$worst_l" "$d" "$cell" | sed '/^$/d' | sort -g | tail -n 1)
+  t2=1
+done
+[ "$t2" = 1 ] && { awk -v d="${worst_l%% *}" 'BEGIN {exit !(d <= 15)}' || t2=0; }
+TARGET_LINES+=("$(fmt_target "$t2" "added latency at -c 1 within 15 µs of haproxy's: worst pglifecycle − haproxy = $(fmt_worst "$worst_l" " µs")")")
+
+# 3. proxy CPU per transaction ≤ 1.2 × haproxy's.
+worst_c="" t3=-
+for cell in $CELLS; do
+  [ -n "${M_CPU[pglc,$cell]:-}" ] && [ -n "${M_CPU[haproxy,$cell]:-}" ] || continue
+  r=$(ratio "${M_CPU[pglc,$cell]}" "${M_CPU[haproxy,$cell]}")
+  [ -n "$r" ] || continue
+  worst_c=$(printf '%s\n%s %s\n' "$worst_c" "$r" "$cell" | sed '/^$/d' | sort -g | tail -n 1)
+  t3=1
+done
+[ "$t3" = 1 ] && { awk -v r="${worst_c%% *}" 'BEGIN {exit !(r <= 1.2)}' || t3=0; }
+TARGET_LINES+=("$(fmt_target "$t3" "proxy CPU per transaction ≤ 1.2 × haproxy's: worst ratio $(fmt_worst "$worst_c")")")
+
+# 4. recorder ≥ 50,000 executions/s into SQLite with zero drops.
+t4=- rec_rate=""
+if [ -n "$RECORDER_REPORT" ]; then
+  rec_rate=$(grep -i sqlite <<<"$RECORDER_REPORT" | grep -o 'items_per_second=[0-9.]*[kM]*' |
+    sed 's/items_per_second=//' | awk '{v = $1; if (v ~ /k$/) v *= 1e3; else if (v ~ /M$/) v *= 1e6; print v + 0}' |
+    sort -g | head -n 1 || true)
+  [ -n "$rec_rate" ] && { awk -v r="$rec_rate" 'BEGIN {exit !(r >= 50000)}' && t4=1 || t4=0; }
+fi
+[ "$t4" = 1 ] && ((TOTAL_DROPPED > 0)) && t4=0
+TARGET_LINES+=("$(fmt_target "$t4" "recorder ≥ 50,000 executions/s into SQLite with zero drops: slowest SQLite case of recorder_bench ${rec_rate:-n/a}/s; records dropped during the pgbench runs: $TOTAL_DROPPED; store checks failed: $STORE_FAILURES of ${#STORE_CHECKS[@]}")")
+
+# 5. RSS.
+t5=-
+case "$RSS_MET" in met) t5=1 ;; "not met"*) t5=0 ;; esac
+TARGET_LINES+=("$(fmt_target "$t5" "RSS ≤ 50 MB + 64 KiB per idle connection: ${RSS_REPORT:-not run}")")
+
+# --- report -------------------------------------------------------------------------------------
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo " (working tree modified)" || true)
+{
+  echo "# Benchmarks"
+  echo
+  echo "Produced by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); see docs/bench.md for"
+  echo "what each column means and how to reproduce."
+  echo
+  echo "## Machine"
+  echo
+  echo "- CPU: $cpu_model, $(nproc) cores (shared: other processes were running)"
+  echo "- Memory: $mem; kernel $(uname -r)"
+  echo "- PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') (fsync=off, shared_buffers=256MB, trust auth, loopback TCP, no TLS), pgbench scale $SCALE"
+  echo "- $("$HAPROXY" -v 2>/dev/null | head -n 1 | awk '{print "HAProxy " $3}') (mode tcp, default threads), PgBouncer $("$PGBOUNCER" --version 2>/dev/null | head -n 1 | awk '{print $2}') (pool_mode=session)"
+  echo "- pglifecycle $commit$dirty, $PGLC_BINARY, default workers"
+  echo
+  echo "## Command"
+  echo
+  echo '```'
+  echo "$COMMAND_LINE"
+  echo '```'
+  echo
+  echo "Medians of $REPEATS runs of ${DURATION}s per cell; the targets run one after another in"
+  echo "the order $TARGETS, repeated, so machine drift hits all alike. pgbench runs with -n."
+  echo
+  echo "## pgbench"
+  echo
+  cat "$TABLE"
+  echo
+  echo "## Targets"
+  echo
+  printf '%s\n' "${TARGET_LINES[@]}"
+  echo
+  echo "## Store checks (pglifecycle with recording; the proxy is stopped with SIGTERM after each run)"
+  echo
+  if ((${#STORE_CHECKS[@]})); then printf -- '- %s\n' "${STORE_CHECKS[@]}"; else echo "none ran"; fi
+  echo
+  echo "## Idle connections"
+  echo
+  echo "${RSS_REPORT:-not run}"
+  echo
+  echo "## PowerBI-shaped load"
+  echo
+  if [ -n "$POWERBI_REPORT" ]; then
+    echo "\`bench/load/powerbi_load\`: $POWERBI_CLIENTS connections, TLS (sslmode=require), libpq"
+    echo "pipeline mode, batches of 3 extended-protocol statements with binary results and one Sync."
+    echo
+    echo "$POWERBI_REPORT"
+  else
+    echo "not run"
+  fi
+  echo
+  echo "## Recorder micro-benchmark"
+  echo
+  if [ -n "$RECORDER_REPORT" ]; then
+    echo '```'
+    echo "$RECORDER_REPORT"
+    echo '```'
+  else
+    echo "not run"
+  fi
+  if [ -f "$ROOT/bench/notes.md" ]; then
+    echo
+    cat "$ROOT/bench/notes.md"
+  fi
+} >"$OUT"
+
+echo
+cat "$TABLE"
+echo
+printf '%s\n' "${TARGET_LINES[@]}"
+echo
+[ -n "$POWERBI_REPORT" ] && echo "$POWERBI_REPORT" && echo
+log "report written to $OUT"
