@@ -75,8 +75,8 @@ Session::Session(SessionContext& ctx, tcp::socket client)
       backend_(tcp::socket(client_.sock.get_executor())),
       resolver_(client_.sock.get_executor()),
       buffer_size_(ctx.options.buffer_size),
-      up_framer_(ctx.options.max_message_size),
-      down_framer_(ctx.options.max_message_size) {
+      up_framer_(pgwire::Direction::frontend, ctx.options.max_message_size),
+      down_framer_(pgwire::Direction::backend, ctx.options.max_message_size) {
   gather_.reserve(16);
 }
 
@@ -236,6 +236,7 @@ awaitable<bool> Session::startup() {
       co_return false;
     }
     if (!co_await connect_backend()) co_return false;
+    compare_certificates();
 
     lifecycle::SessionStart start;
     start.client_addr = client_addr_;
@@ -316,6 +317,16 @@ awaitable<bool> Session::connect_backend() {
   if (stopping_) co_return false;
   if (ec) co_return unavailable("TLS handshake failed: " + ec.message());
   co_return true;
+}
+
+void Session::compare_certificates() {
+  // tls-server-end-point channel binding hashes the server certificate: when the proxy
+  // presents the backend's own certificate, the client's binding matches the server's.
+  same_certificate_ = false;
+  if (!client_.tls || !backend_.tls) return;
+  X509* ours = SSL_get_certificate(client_.tls->native_handle());
+  X509* theirs = SSL_get0_peer_certificate(backend_.tls->native_handle());
+  same_certificate_ = ours && theirs && X509_cmp(ours, theirs) == 0;
 }
 
 awaitable<void> Session::forward_cancel(std::int32_t pid, std::int32_t key,
@@ -468,7 +479,15 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
       // Channel binding can never work through the proxy: over client TLS it would bind
       // to the wrong certificate, and libpq rejects PLUS outright on a plaintext client
       // connection (which the backend does not know about).
-      auto replacement = strip_channel_binding(f);
+      std::optional<std::vector<std::uint8_t>> replacement;
+      if (!same_certificate_) {
+        replacement = strip_channel_binding(f);
+        if (replacement && client_.tls)
+          log::info() << "session " << describe_client() << " user=" << user_
+                      << ": SCRAM-SHA-256-PLUS withheld (the proxy's certificate differs "
+                         "from the backend's); TLS clients of a TLS backend need "
+                         "channel_binding=disable unless --tls-cert is the backend's certificate";
+      }
       if (replacement)
         auth_out_.insert(auth_out_.end(), replacement->begin(), replacement->end());
       else

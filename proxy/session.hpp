@@ -77,6 +77,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void end(lifecycle::EndReason r, bool close_client);
   void fail(std::string_view sqlstate, const std::string& message, const char* result);
   void on_cancel_requested(lifecycle::MonoTime t);
+  void compare_certificates();
   std::string describe_client() const;
 
   SessionContext& ctx_;
@@ -89,6 +90,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;
   bool auth_phase_ = true;
   bool client_write_broken_ = false;
+  bool same_certificate_ = false;  // client-side TLS certificate == backend's certificate
   int loops_running_ = 0;
   std::optional<lifecycle::EndReason> reason_;
   const char* result_ = "client_closed";
