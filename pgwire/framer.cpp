@@ -34,6 +34,8 @@ FrameError Framer::start_body() {
                 ? std::min<std::size_t>(length_ - 4, retain_limit_)
                 : 0;
   assembly_.clear();
+  // One allocation for the whole retained body (at most retain_limit) instead of regrowth.
+  assembly_.reserve(retain_);
   return FrameError::none;
 }
 
