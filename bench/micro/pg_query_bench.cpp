@@ -16,6 +16,8 @@
 
 namespace {
 
+using namespace pglc;
+
 const std::vector<std::string>& statements() {
   static const std::vector<std::string> s = {
       // pgbench -S
@@ -52,5 +54,44 @@ void BM_Cold(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 BENCHMARK(BM_Cold)->Name("normalize_fingerprint/cold")->DenseRange(0, 2);
+
+#ifdef PGLC_BENCH_CACHED
+// Through the analyzer with the same text every time: the per-thread cache answers.
+void BM_CachedStatement(benchmark::State& state) {
+  const std::string& sql = statements()[static_cast<std::size_t>(state.range(0))];
+  state.SetLabel(label(static_cast<std::size_t>(state.range(0))));
+  lifecycle::SqlAnalyzer analyzer(65536);
+  benchmark::DoNotOptimize(analyzer.statement(sql));
+  for (auto _ : state) benchmark::DoNotOptimize(analyzer.statement(sql));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_CachedStatement)->Name("analyzer_statement/cached")->DenseRange(0, 2);
+
+void BM_CachedQuery(benchmark::State& state) {
+  const std::string& sql = statements()[static_cast<std::size_t>(state.range(0))];
+  state.SetLabel(label(static_cast<std::size_t>(state.range(0))));
+  lifecycle::SqlAnalyzer analyzer(65536);
+  benchmark::DoNotOptimize(analyzer.query(sql));
+  for (auto _ : state) benchmark::DoNotOptimize(analyzer.query(sql));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_CachedQuery)->Name("analyzer_query/cached")->DenseRange(0, 2);
+
+// Through the analyzer with a new literal every time (pgbench -M simple): split, hash,
+// normalize, fingerprint and a cache insertion per Query.
+void BM_MissQuery(benchmark::State& state) {
+  lifecycle::SqlAnalyzer analyzer(65536);
+  std::vector<std::string> texts;
+  for (int i = 0; i < (1 << 17); ++i) {
+    texts.push_back("SELECT abalance FROM pgbench_accounts WHERE aid = " +
+                    std::to_string(1 + (i * 7919) % 1000000) + ";");
+  }
+  std::size_t i = 0;
+  for (auto _ : state) benchmark::DoNotOptimize(analyzer.query(texts[i++ % texts.size()]));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetLabel("pgbench_select, distinct literals");
+}
+BENCHMARK(BM_MissQuery)->Name("analyzer_query/miss");
+#endif
 
 }  // namespace
