@@ -353,7 +353,10 @@ class Tracker final : public SessionObserver {
           item.exec = new_exec(new_stmt(simple_kind, "", s.text, position, t, ""), t, "");
           break;
       }
-      if (item.exec) item.exec->ran = true;
+      if (item.exec) {
+        item.exec->ran = true;
+        item.exec->rec.fetches = 1;
+      }
       p.items.push_back(std::move(item));
       ++position;
     }
@@ -501,11 +504,9 @@ class Tracker final : public SessionObserver {
     Pending& p = pending_.front();
     if (p.kind == MessageKind::execute) return p.exec.get();
     if (p.kind == MessageKind::query && p.item < p.items.size()) {
+      start_of(p);
       Exec* e = p.items[p.item].exec.get();
-      if (e != nullptr && !e->start) {
-        start_of(p);
-        e->start = p.item_start;
-      }
+      if (e != nullptr && !e->start) e->start = p.item_start;
       return e;
     }
     return nullptr;
@@ -916,8 +917,9 @@ class Tracker final : public SessionObserver {
     r.events.clear();
     r.events.emplace_back(ExecutionEvent::received, to_wall(e.received));
     if (e.bound) r.events.emplace_back(ExecutionEvent::bound, to_wall(*e.bound));
+    // An aborted execution may have begun returning rows; it never finished.
+    if (e.executed) r.events.emplace_back(ExecutionEvent::executed, to_wall(*e.executed));
     if (e.rec.status != ExecutionStatus::aborted) {
-      if (e.executed) r.events.emplace_back(ExecutionEvent::executed, to_wall(*e.executed));
       if (e.finished) {
         r.finished_at = to_wall(*e.finished);
         r.events.emplace_back(ExecutionEvent::finished, *r.finished_at);
@@ -926,9 +928,7 @@ class Tracker final : public SessionObserver {
     }
     if (e.start) {
       if (e.bound) r.bind_seconds = seconds(*e.start, *e.bound);
-      if (e.executed && r.status != ExecutionStatus::aborted) {
-        r.first_row_seconds = seconds(*e.start, *e.executed);
-      }
+      if (e.executed) r.first_row_seconds = seconds(*e.start, *e.executed);
       if (e.finished && r.status != ExecutionStatus::aborted) {
         r.total_seconds = seconds(*e.start, *e.finished);
       }

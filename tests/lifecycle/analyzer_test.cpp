@@ -1,0 +1,123 @@
+// SQL analysis, ids, names of records, and the debug log line.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "lifecycle/debug_log_sink.hpp"
+#include "lifecycle/records.hpp"
+#include "lifecycle/sql_analyzer.hpp"
+#include "lifecycle/uuid.hpp"
+
+using namespace pglc::lifecycle;
+
+TEST_CASE("split: scanner-based, quotes and comments respected, rejected text still split") {
+  using V = std::vector<std::string_view>;
+  CHECK(SqlAnalyzer::split("SELECT 1; SELECT 2;SELECT 3") == V{"SELECT 1", "SELECT 2", "SELECT 3"});
+  CHECK(SqlAnalyzer::split("select 'a;b'; /* ; */ select $$;$$ ;; ") ==
+        V{"select 'a;b'", "/* ; */ select $$;$$"});
+  CHECK(SqlAnalyzer::split("SELEC 1; SELECT 2") == V{"SELEC 1", "SELECT 2"});
+  CHECK(SqlAnalyzer::split("SELECT 1; SELEC 2") == V{"SELECT 1", "SELEC 2"});
+  CHECK(SqlAnalyzer::split("select 'abc") == V{"select 'abc"});
+  CHECK(SqlAnalyzer::split("").empty());
+  CHECK(SqlAnalyzer::split("  -- only a comment\n").empty());
+}
+
+TEST_CASE("classify PREPARE / EXECUTE / DEALLOCATE / DISCARD ALL robustly") {
+  auto c = [](std::string_view sql) { return SqlAnalyzer::classify(sql); };
+  CHECK(c("PREPARE q(int) AS SELECT $1").command == SqlCommand::prepare);
+  CHECK(c("PREPARE q(int) AS SELECT $1").name == "q");
+  CHECK(c("/* x */ prepare \"My Q\" AS SELECT 1").name == "My Q");
+  CHECK(c("PrePare MixedCase AS SELECT 1").name == "mixedcase");
+  CHECK(c("-- hi\nEXECUTE q(1, 'a')").command == SqlCommand::execute);
+  CHECK(c("execute \"Q\"").name == "Q");
+  CHECK(c("DEALLOCATE q").command == SqlCommand::deallocate);
+  CHECK(c("deallocate prepare q").name == "q");
+  CHECK(c("DEALLOCATE ALL").command == SqlCommand::deallocate_all);
+  CHECK(c("DISCARD ALL").command == SqlCommand::discard_all);
+  CHECK(c("DISCARD PLANS").command == SqlCommand::other);
+  CHECK(c("SELECT 'prepare execute'").command == SqlCommand::other);
+  CHECK(c("EXPLAIN EXECUTE q").command == SqlCommand::other);
+  CHECK(c("PREPARE broken AS SELEC").command == SqlCommand::other);
+}
+
+TEST_CASE("statement texts: normalized, fingerprinted, cached and shared") {
+  SqlAnalyzer a(65536);
+  auto t1 = a.statement("SELECT * FROM t WHERE id = 42");
+  auto t2 = a.statement("SELECT * FROM t WHERE id = 42");
+  CHECK(t1 == t2);  // the cache hands out the same shared text
+  CHECK(t1->normalized_sql == "SELECT * FROM t WHERE id = $1");
+  auto t3 = a.statement("SELECT * FROM t WHERE id = 7");
+  CHECK(t3->fingerprint == t1->fingerprint);
+  CHECK(t3->hash != t1->hash);
+  CHECK(t1->hash == sql_hash("SELECT * FROM t WHERE id = 42"));
+  CHECK(sql_hash("").size() == 32);
+
+  auto q = a.query("SELECT 1; PREPARE p AS SELECT 2");
+  REQUIRE(q->statements.size() == 2);
+  CHECK(q->statements[1].command == SqlCommand::prepare);
+  CHECK(q->statements[1].text->sql == "PREPARE p AS SELECT 2");
+  CHECK(a.query("SELECT 1; PREPARE p AS SELECT 2") == q);
+  // One statement keeps the text exactly as sent.
+  CHECK(a.query("SELECT 1;\n")->statements[0].text->sql == "SELECT 1;\n");
+}
+
+TEST_CASE("cut_utf8 never splits a character") {
+  CHECK(cut_utf8("abc", 10) == "abc");
+  CHECK(cut_utf8("abcdef", 3) == "abc");
+  CHECK(cut_utf8("a\xc3\xa9", 2) == "a");      // é is 2 bytes
+  CHECK(cut_utf8("a\xe2\x82\xac", 3) == "a");  // € is 3 bytes
+  CHECK(cut_utf8("a\xe2\x82\xac", 4) == "a\xe2\x82\xac");
+}
+
+TEST_CASE("UUIDv7: format, version, variant, time order") {
+  const std::string a = uuid_v7_at(1700000000000000000);
+  const std::string b = uuid_v7_at(1700000000000500000);  // +0.5 ms
+  const std::string c = uuid_v7_at(1700000000001000000);  // +1 ms
+  CHECK(a.size() == 36);
+  CHECK(a[8] == '-');
+  CHECK(a[14] == '7');
+  CHECK(std::string("89ab").find(a[19]) != std::string::npos);
+  CHECK(a.substr(0, 13) == "018bcfe5-6800");  // 1700000000000 ms
+  CHECK(a < b);
+  CHECK(b < c);
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(uuid_v7());
+  CHECK(ids.size() == 1000);
+}
+
+TEST_CASE("names of enum values as the tables store them") {
+  CHECK(to_string(StatementKind::simple_multi) == "simple_multi");
+  CHECK(to_string(StatementKind::sql_prepare) == "sql_prepare");
+  CHECK(to_string(ExecutionStatus::canceled) == "canceled");
+  CHECK(to_string(EndReason::auth_failed) == "auth_failed");
+  CHECK(to_string(StatementEvent::described) == "described");
+  CHECK(to_string(ExecutionEvent::delivered) == "delivered");
+  CHECK(to_string(MessageKind::function_call) == "function_call");
+}
+
+TEST_CASE("debug log line: one per execution with kind, status, rows and durations") {
+  std::vector<std::string> lines;
+  DebugLogSink sink([&](std::string_view l) { lines.emplace_back(l); });
+  ExecutionRecord r;
+  r.kind = StatementKind::extended;
+  r.status = ExecutionStatus::error;
+  r.sqlstate = "22012";
+  r.rows = 3;
+  r.fetches = 2;
+  r.application_name = "PowerBI";
+  auto text = std::make_shared<SqlText>();
+  text->sql = "SELECT 1/0\nFROM t";
+  text->fingerprint = "0123456789abcdef";
+  r.sql = text;
+  r.bind_seconds = 0.0005;
+  r.first_row_seconds = 0.0012;
+  r.total_seconds = 0.25;
+  sink.execution(r);
+  sink.statement(StatementRecord{});
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0] ==
+        "execution kind=extended status=error sqlstate=22012 rows=3 fetches=2 "
+        "fingerprint=0123456789abcdef bind_ms=0.500 first_row_ms=1.200 total_ms=250.000 "
+        "deliver_ms=- app=PowerBI sql=SELECT 1/0 FROM t");
+}
