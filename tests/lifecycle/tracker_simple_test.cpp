@@ -154,7 +154,7 @@ TEST_CASE("PREPARE + 3x EXECUTE + DEALLOCATE: sql_prepare statement with three e
   s.be(cat({command_complete("DEALLOCATE"), ready('I')}), 61);
 
   REQUIRE(s.sink.statements.size() == 2);
-  const auto& prep = s.sink.statements[0];
+  const auto prep = s.sink.statements[0];  // a copy: more statements follow
   CHECK(prep.kind == StatementKind::sql_prepare);
   CHECK(prep.name == "q");
   CHECK(prep.sql->sql == "PREPARE q(int) AS SELECT $1 + 1");
