@@ -174,6 +174,8 @@ struct Server::Impl {
       finish_shutdown();
       return;
     }
+    // Idle sessions end now; busy ones when their current work is answered.
+    for_each_session([](Session& s) { s.drain(); });
     grace_timer.expires_after(options.shutdown_grace);
     grace_timer.async_wait([this](error_code e) {
       if (e) return;
@@ -181,18 +183,22 @@ struct Server::Impl {
     });
   }
 
-  void close_sessions() {
+  template <class F>
+  std::size_t for_each_session(F f) {
     std::vector<std::weak_ptr<Session>> open;
     {
       std::lock_guard lock(mutex);
       for (auto& [ptr, weak] : sessions) open.push_back(weak);
     }
-    if (!open.empty()) log::info() << "grace period over: closing " << open.size() << " session(s)";
     for (auto& weak : open) {
-      if (auto s = weak.lock()) {
-        asio::post(s->executor(), [s] { s->stop(lifecycle::EndReason::shutdown); });
-      }
+      if (auto s = weak.lock()) asio::post(s->executor(), [s, f] { f(*s); });
     }
+    return open.size();
+  }
+
+  void close_sessions() {
+    std::size_t n = for_each_session([](Session& s) { s.stop(lifecycle::EndReason::shutdown); });
+    if (n) log::info() << "grace period over: closing " << n << " session(s)";
   }
 
   // On the session's thread.

@@ -91,7 +91,24 @@ void Session::start() {
 }
 
 void Session::stop(EndReason reason) {
-  end(reason, true);
+  if (!reason_ && !pending_error_.size())
+    pending_error_ = pgwire::error_response(
+        "57P01", "pglifecycle: terminating connection because the proxy is shutting down");
+  end(reason, false);
+}
+
+void Session::drain() {
+  draining_ = true;
+  check_drain();
+}
+
+bool Session::idle() const {
+  return began_ && !auth_phase_ && !stopping_ && requests_ == ready_seen_ && !unsynced_ &&
+         ready_status_ == 'I' && up_framer_.at_boundary() && down_framer_.at_boundary();
+}
+
+void Session::check_drain() {
+  if (draining_ && idle()) stop(EndReason::shutdown);
 }
 
 void Session::note_reason(EndReason r) {
@@ -387,7 +404,29 @@ awaitable<void> Session::upstream() {
         return;
       }
       observer_->on_frontend(f, t);
-      if (f.type == pgwire::fe::kTerminate) note_reason(EndReason::client_terminate);
+      switch (f.type) {
+        case pgwire::fe::kTerminate:
+          note_reason(EndReason::client_terminate);
+          break;
+        case pgwire::fe::kQuery:
+        case pgwire::fe::kFunctionCall:
+          ++requests_;
+          break;
+        case pgwire::fe::kSync:
+          ++requests_;
+          unsynced_ = false;
+          break;
+        case pgwire::fe::kParse:
+        case pgwire::fe::kBind:
+        case pgwire::fe::kDescribe:
+        case pgwire::fe::kExecute:
+        case pgwire::fe::kClose:
+        case pgwire::fe::kFlush:
+          unsynced_ = true;
+          break;
+        default:
+          break;
+      }
       if (precise) planner_.on_frame(f.type, end);
     });
     if (err != pgwire::FrameError::none || bad_type) {
@@ -511,6 +550,7 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
         result_ = "auth_failed";
       } else if (type == pgwire::be::kReadyForQuery) {
         auth_phase_ = false;
+        if (!f.body.empty()) ready_status_ = static_cast<char>(f.body[0]);
         result_ = "ok";
       }
       pos += len + 1;
@@ -528,6 +568,8 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
       observer_->on_client_written(client_offset_, w);
       ctx_.stats.bytes(metrics::Direction::to_client, auth_out_.size());
       ctx_.stats.proxy_latency(metrics::Direction::to_client, w - t);
+      check_drain();
+      if (stopping_) co_return false;
     }
     std::memmove(buf, buf + pos, fill - pos);
     fill -= pos;
@@ -541,6 +583,10 @@ awaitable<bool> Session::downstream_chunk(std::size_t n, MonoTime t) {
   const std::uint64_t base = client_offset_;
   auto err = down_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
     observer_->on_backend(f, t, base + end);
+    if (f.type == pgwire::be::kReadyForQuery && !f.body.empty()) {
+      ++ready_seen_;
+      ready_status_ = static_cast<char>(f.body[0]);
+    }
   });
   if (err != pgwire::FrameError::none) {
     log::warning() << "session " << describe_client()
@@ -559,6 +605,7 @@ awaitable<bool> Session::downstream_chunk(std::size_t n, MonoTime t) {
   observer_->on_client_written(client_offset_, w);
   ctx_.stats.bytes(metrics::Direction::to_client, n);
   ctx_.stats.proxy_latency(metrics::Direction::to_client, w - t);
+  check_drain();
   co_return !stopping_;
 }
 

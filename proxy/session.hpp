@@ -55,8 +55,12 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session();
 
   void start();
-  // Ends the session from outside (server shutdown). Must run on executor().
+  // Ends the session from outside (server shutdown), telling the client with a FATAL
+  // 57P01 where that cannot cut a message in half. Must run on executor().
   void stop(lifecycle::EndReason reason);
+  // Server shutdown began: end the session as soon as it is idle (ReadyForQuery 'I',
+  // nothing outstanding), now if it already is. Must run on executor().
+  void drain();
   asio::any_io_executor executor() { return client_.sock.get_executor(); }
 
  private:
@@ -78,6 +82,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void fail(std::string_view sqlstate, const std::string& message, const char* result);
   void on_cancel_requested(lifecycle::MonoTime t);
   void compare_certificates();
+  bool idle() const;
+  void check_drain();
   std::string describe_client() const;
 
   SessionContext& ctx_;
@@ -90,7 +96,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;
   bool auth_phase_ = true;
   bool client_write_broken_ = false;
-  bool same_certificate_ = false;  // client-side TLS certificate == backend's certificate
+  bool same_certificate_ = false;
+  bool draining_ = false;
+  // Idle detection for shutdown: every Query/Sync/FunctionCall is answered by exactly one
+  // ReadyForQuery; extended messages after the last Sync mean work is outstanding.
+  std::uint64_t requests_ = 0;
+  std::uint64_t ready_seen_ = 0;
+  bool unsynced_ = false;
+  char ready_status_ = 0;  // client-side TLS certificate == backend's certificate
   int loops_running_ = 0;
   std::optional<lifecycle::EndReason> reason_;
   const char* result_ = "client_closed";
