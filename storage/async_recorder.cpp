@@ -104,8 +104,8 @@ void AsyncRecorder::run() {
   std::uint64_t dropped_at_failure = 0;
   auto backoff = tuning_.retry_initial;
   Clock::time_point next_attempt{};
-  Clock::time_point next_retention = Clock::now() + std::min(tuning_.retention_interval,
-                                                             std::chrono::milliseconds(1000));
+  Clock::time_point next_retention =
+      Clock::now() + std::min(tuning_.retention_interval, std::chrono::milliseconds(1000));
   std::optional<Clock::time_point> stop_deadline;
 
   auto drop_pending = [&](std::size_t n) {
@@ -135,10 +135,9 @@ void AsyncRecorder::run() {
     }
 
     const bool due =
-        !pending.empty() &&
-        (failing ? (now >= next_attempt || (stopping && now >= next_attempt))
-                 : (pending.size() >= tuning_.batch_size ||
-                    now - oldest >= tuning_.flush_interval || stopping));
+        !pending.empty() && (failing ? (now >= next_attempt || (stopping && now >= next_attempt))
+                                     : (pending.size() >= tuning_.batch_size ||
+                                        now - oldest >= tuning_.flush_interval || stopping));
     if (due) {
       chunk.clear();
       const std::size_t n = std::min(pending.size(), tuning_.batch_size);
@@ -175,10 +174,10 @@ void AsyncRecorder::run() {
           if (!failing) {
             failing = true;
             dropped_at_failure = stats_.dropped_store_error.load();
-            log(config::LogLevel::warning,
-                "cannot write to " + store_->describe() + ": " + e.what() +
-                    "; retrying, keeping up to " + std::to_string(tuning_.retry_capacity) +
-                    " records meanwhile");
+            log(config::LogLevel::warning, "cannot write to " + store_->describe() + ": " +
+                                               e.what() + "; retrying, keeping up to " +
+                                               std::to_string(tuning_.retry_capacity) +
+                                               " records meanwhile");
           }
           next_attempt = Clock::now() + backoff;
           backoff = std::min(backoff * 2, tuning_.retry_max);
@@ -213,16 +212,16 @@ void AsyncRecorder::run() {
       } catch (const StoreError& e) {
         log(config::LogLevel::warning, std::string("retention pass failed: ") + e.what());
       }
-      next_retention = Clock::now() + (more ? std::chrono::milliseconds(0)
-                                            : tuning_.retention_interval);
+      next_retention =
+          Clock::now() + (more ? std::chrono::milliseconds(0) : tuning_.retention_interval);
       continue;
     }
 
     Clock::time_point deadline = now + std::chrono::milliseconds(100);
     if (!pending.empty()) {
-      deadline = failing ? next_attempt
-                         : std::min(oldest + tuning_.flush_interval,
-                                    now + std::chrono::milliseconds(5));
+      deadline =
+          failing ? next_attempt
+                  : std::min(oldest + tuning_.flush_interval, now + std::chrono::milliseconds(5));
     }
     if (retention_) deadline = std::min(deadline, std::max(next_retention, now));
     if (stopping && failing) deadline = std::min(deadline, *stop_deadline);

@@ -182,6 +182,8 @@ constexpr Migration kMigrations[] = {
 
 }  // namespace
 
-std::span<const Migration> pg_migrations() { return kMigrations; }
+std::span<const Migration> pg_migrations() {
+  return kMigrations;
+}
 
 }  // namespace pglc::storage

@@ -29,8 +29,8 @@ constexpr const char* kTables[] = {"sessions",   "sql_texts",        "statements
 bool transient_sqlstate(std::string_view s) {
   if (s.size() != 5) return true;  // no SQLSTATE: a client-side (connection) failure
   const std::string_view cls = s.substr(0, 2);
-  return cls == "08" || cls == "53" || cls == "57" || cls == "40" || cls == "58" ||
-         cls == "55" || s == "25006" || s == "XX000";
+  return cls == "08" || cls == "53" || cls == "57" || cls == "40" || cls == "58" || cls == "55" ||
+         s == "25006" || s == "XX000";
 }
 
 // One COPY text-format row at a time.
@@ -122,7 +122,9 @@ PgStore::PgStore(std::string conninfo, const config::Options& options)
   }
 }
 
-PgStore::~PgStore() { disconnect(); }
+PgStore::~PgStore() {
+  disconnect();
+}
 
 void PgStore::disconnect() {
   if (conn_) PQfinish(conn_);
@@ -158,7 +160,8 @@ void PgStore::connect() {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     throw StoreError(msg, true);
   }
-  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      conn_, [](void*, const char*) {}, nullptr);
   where_ = std::string(PQhost(conn_)) + ":" + PQport(conn_) + "/" + PQdb(conn_);
   // Staging tables live as long as this connection; ON COMMIT DELETE ROWS empties them.
   std::string ddl;
@@ -171,8 +174,8 @@ void PgStore::connect() {
   const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   const std::string state = ok ? "" : (sqlstate_of(r));
   PQclear(r);
-  if (!ok && state != "42P01") fail("creating staging tables: " + std::string(PQerrorMessage(conn_)),
-                                    state.c_str());
+  if (!ok && state != "42P01")
+    fail("creating staging tables: " + std::string(PQerrorMessage(conn_)), state.c_str());
 }
 
 void PgStore::exec(const std::string& sql, std::string_view what) {
@@ -375,8 +378,8 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
 std::size_t PgStore::exec_count(const char* sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
-  PGresult* r = PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0);
+  PGresult* r = PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(),
+                             nullptr, nullptr, 0);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
     std::string msg = std::string("retention: ") + PQresultErrorMessage(r);
     const std::string state = sqlstate_of(r);
@@ -404,18 +407,18 @@ ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
       "ev AS (DELETE FROM execution_events WHERE execution_id IN (SELECT id FROM old)) "
       "DELETE FROM executions WHERE id IN (SELECT id FROM old)",
       {ts, lim}));
-  const std::size_t statements = count(exec_count(
-      "WITH old AS (SELECT id FROM statements s WHERE received_at < $1 AND NOT EXISTS "
-      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT $2), "
-      "ev AS (DELETE FROM statement_events WHERE statement_id IN (SELECT id FROM old)) "
-      "DELETE FROM statements WHERE id IN (SELECT id FROM old)",
-      {ts, lim}));
-  count(exec_count(
-      "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE "
-      "coalesce(disconnected_at, connected_at) < $1 AND "
-      "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
-      "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT $2)",
-      {ts, lim}));
+  const std::size_t statements = count(
+      exec_count("WITH old AS (SELECT id FROM statements s WHERE received_at < $1 AND NOT EXISTS "
+                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT $2), "
+                 "ev AS (DELETE FROM statement_events WHERE statement_id IN (SELECT id FROM old)) "
+                 "DELETE FROM statements WHERE id IN (SELECT id FROM old)",
+                 {ts, lim}));
+  count(
+      exec_count("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE "
+                 "coalesce(disconnected_at, connected_at) < $1 AND "
+                 "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
+                 "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT $2)",
+                 {ts, lim}));
   if (statements > 0) texts_dirty_ = true;
   if (texts_dirty_) {
     const std::size_t texts = count(exec_count(

@@ -18,7 +18,9 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-int schema_version() { return kSchemaVersion; }
+int schema_version() {
+  return kSchemaVersion;
+}
 
 std::unique_ptr<Recorder> open_recorder(const config::Options& options) {
   return open_recorder(options, RecorderTuning{});
@@ -37,9 +39,10 @@ std::unique_ptr<Recorder> open_recorder(const config::Options& options, Recorder
     store = std::make_unique<PgStore>(spec, options);
   } else {
     // The value is not echoed: a mistyped connection URI may hold a password.
-    throw std::runtime_error("--storage value is not understood: use sqlite:PATH, postgresql://... "
-                             "(or a libpq connection string such as 'host=... dbname=...'), "
-                             "or none");
+    throw std::runtime_error(
+        "--storage value is not understood: use sqlite:PATH, postgresql://... "
+        "(or a libpq connection string such as 'host=... dbname=...'), "
+        "or none");
   }
   return std::make_unique<AsyncRecorder>(std::move(store), options, std::move(tuning));
 }

@@ -28,15 +28,15 @@ using RecorderLog = std::function<void(config::LogLevel, std::string_view messag
 
 // Knobs that are not user options; the defaults are what the proxy uses.
 struct RecorderTuning {
-  std::size_t batch_size = 2000;                    // records per transaction
-  std::chrono::milliseconds flush_interval{100};    // oldest queued record waits at most this
-  std::chrono::milliseconds retry_initial{50};      // backoff after a store error ...
-  std::chrono::milliseconds retry_max{1000};        // ... doubling up to this
-  std::size_t retry_capacity = 0;                   // records kept while failing; 0 = queue size
-  std::chrono::milliseconds stop_timeout{10000};    // stop() gives a failing store this long
+  std::size_t batch_size = 2000;                       // records per transaction
+  std::chrono::milliseconds flush_interval{100};       // oldest queued record waits at most this
+  std::chrono::milliseconds retry_initial{50};         // backoff after a store error ...
+  std::chrono::milliseconds retry_max{1000};           // ... doubling up to this
+  std::size_t retry_capacity = 0;                      // records kept while failing; 0 = queue size
+  std::chrono::milliseconds stop_timeout{10000};       // stop() gives a failing store this long
   std::chrono::milliseconds retention_interval{5000};  // pause between retention passes
-  std::size_t retention_chunk = 1000;               // rows per table per retention transaction
-  RecorderLog log;                                  // empty = "pglifecycle: storage: ..." on stderr
+  std::size_t retention_chunk = 1000;                  // rows per table per retention transaction
+  RecorderLog log;  // empty = "pglifecycle: storage: ..." on stderr
 };
 
 // Opens the store named by options.storage ("sqlite:PATH", "postgresql://..." or any

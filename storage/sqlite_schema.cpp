@@ -181,6 +181,8 @@ constexpr Migration kMigrations[] = {
 
 }  // namespace
 
-std::span<const Migration> sqlite_migrations() { return kMigrations; }
+std::span<const Migration> sqlite_migrations() {
+  return kMigrations;
+}
 
 }  // namespace pglc::storage

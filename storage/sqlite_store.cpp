@@ -47,8 +47,7 @@ bool transient_code(int rc) {
 class SqliteStore::Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) !=
-        SQLITE_OK) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
       throw std::runtime_error(std::string("cannot prepare SQLite statement: ") +
                                sqlite3_errmsg(db));
     }
@@ -62,8 +61,7 @@ class SqliteStore::Stmt {
     } else {
       std::string clean;
       append_clean_utf8(clean, v);
-      sqlite3_bind_text(stmt_, i, clean.data(), static_cast<int>(clean.size()),
-                        SQLITE_TRANSIENT);
+      sqlite3_bind_text(stmt_, i, clean.data(), static_cast<int>(clean.size()), SQLITE_TRANSIENT);
     }
     return *this;
   }
@@ -106,11 +104,10 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
   if (fd >= 0) {
     ::close(fd);
   } else if (errno != EEXIST) {
-    throw std::runtime_error("cannot create SQLite store " + path_ + ": " +
-                             std::strerror(errno));
+    throw std::runtime_error("cannot create SQLite store " + path_ + ": " + std::strerror(errno));
   }
-  const int rc = sqlite3_open_v2(path_.c_str(), &db_,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+  const int rc =
+      sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -138,22 +135,26 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         application_name = excluded.application_name,
         backend_pid = coalesce(excluded.backend_pid, backend_pid))sql");
     sql_text_ = std::make_unique<Stmt>(
-        db_, "INSERT OR IGNORE INTO sql_texts (hash, sql, normalized_sql, fingerprint) "
-             "VALUES (?1, ?2, ?3, ?4)");
+        db_,
+        "INSERT OR IGNORE INTO sql_texts (hash, sql, normalized_sql, fingerprint) "
+        "VALUES (?1, ?2, ?3, ?4)");
     statement_ = std::make_unique<Stmt>(
-        db_, "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
-             "param_types, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        db_,
+        "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
+        "param_types, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     statement_event_ = std::make_unique<Stmt>(
-        db_, "INSERT OR IGNORE INTO statement_events (statement_id, event, occurred_at) "
-             "VALUES (?1, ?2, ?3)");
+        db_,
+        "INSERT OR IGNORE INTO statement_events (statement_id, event, occurred_at) "
+        "VALUES (?1, ?2, ?3)");
     execution_ = std::make_unique<Stmt>(db_, R"sql(
       INSERT OR IGNORE INTO executions (id, statement_id, session_id, portal, params, began_at,
         finished_at, status, sqlstate, error_message, command_tag, rows, result_bytes, fetches,
         sample_rate, application_name)
       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16))sql");
     execution_event_ = std::make_unique<Stmt>(
-        db_, "INSERT OR IGNORE INTO execution_events (execution_id, event, occurred_at) "
-             "VALUES (?1, ?2, ?3)");
+        db_,
+        "INSERT OR IGNORE INTO execution_events (execution_id, event, occurred_at) "
+        "VALUES (?1, ?2, ?3)");
     del_execution_events_ =
         std::make_unique<Stmt>(db_, "DELETE FROM execution_events WHERE execution_id = ?1");
     del_executions_ = std::make_unique<Stmt>(db_, "DELETE FROM executions WHERE id = ?1");
@@ -399,23 +400,24 @@ ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
   };
   step("SELECT id FROM executions WHERE began_at < ?1 ORDER BY began_at LIMIT ?2",
        {del_execution_events_.get(), del_executions_.get()});
-  const std::size_t statements =
-      step("SELECT id FROM statements s WHERE received_at < ?1 AND NOT EXISTS "
-           "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT ?2",
-           {del_statement_events_.get(), del_statements_.get()});
-  step("SELECT id FROM sessions s WHERE coalesce(disconnected_at, connected_at) < ?1 AND "
-       "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
-       "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT ?2",
-       {del_sessions_.get()});
+  const std::size_t statements = step(
+      "SELECT id FROM statements s WHERE received_at < ?1 AND NOT EXISTS "
+      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT ?2",
+      {del_statement_events_.get(), del_statements_.get()});
+  step(
+      "SELECT id FROM sessions s WHERE coalesce(disconnected_at, connected_at) < ?1 AND "
+      "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
+      "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT ?2",
+      {del_sessions_.get()});
   // Texts can only become unreferenced when statements go, so the scan of sql_texts runs
   // only after that (and once after opening, for leftovers).
   if (statements > 0) texts_dirty_ = true;
   if (texts_dirty_) {
     // ?1 is unused here but bound anyway by expire_step.
-    const std::size_t texts =
-        step("SELECT hash FROM sql_texts t WHERE ?1 IS NOT NULL AND NOT EXISTS "
-             "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT ?2",
-             {del_sql_texts_.get()});
+    const std::size_t texts = step(
+        "SELECT hash FROM sql_texts t WHERE ?1 IS NOT NULL AND NOT EXISTS "
+        "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT ?2",
+        {del_sql_texts_.get()});
     if (texts > 0) texts_.clear();
     if (texts < limit) texts_dirty_ = false;
   }

@@ -27,13 +27,13 @@ class StoreError : public std::runtime_error {
 
 // Rows sent in one committed transaction, per table.
 struct RowCounts {
-  std::uint64_t sessions = 0, sql_texts = 0, statements = 0, executions = 0,
-                statement_events = 0, execution_events = 0;
+  std::uint64_t sessions = 0, sql_texts = 0, statements = 0, executions = 0, statement_events = 0,
+                execution_events = 0;
 };
 
 struct ExpireResult {
-  std::size_t rows = 0;   // rows deleted, all tables
-  bool more = false;      // a chunk was full: older rows remain
+  std::size_t rows = 0;  // rows deleted, all tables
+  bool more = false;     // a chunk was full: older rows remain
 };
 
 class Store {

@@ -98,8 +98,8 @@ void append_timestamp(std::string& out, lifecycle::WallMicros micros) {
   gmtime_r(&t, &tm);
   char buf[48];
   const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                              tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, static_cast<long long>(frac));
   out.append(buf, static_cast<std::size_t>(n));
 }
 
@@ -107,11 +107,20 @@ void append_copy_text(std::string& out, std::string_view text) {
   auto escape = [&](std::string_view piece) {
     for (char c : piece) {
       switch (c) {
-        case '\\': out.append("\\\\"); break;
-        case '\t': out.append("\\t"); break;
-        case '\n': out.append("\\n"); break;
-        case '\r': out.append("\\r"); break;
-        default: out.push_back(c);
+        case '\\':
+          out.append("\\\\");
+          break;
+        case '\t':
+          out.append("\\t");
+          break;
+        case '\n':
+          out.append("\\n");
+          break;
+        case '\r':
+          out.append("\\r");
+          break;
+        default:
+          out.push_back(c);
       }
     }
   };

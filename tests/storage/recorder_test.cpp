@@ -1,0 +1,259 @@
+// The writer's promises: enqueue never blocks, a full queue drops and counts, stop()
+// loses nothing, volume rules, file mode, schema version guard, retention.
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <thread>
+
+#include "storage/recorder.hpp"
+#include "tests/storage/scenario.hpp"
+#include "tests/storage/store_reader.hpp"
+#include "tests/storage/store_setup.hpp"
+
+using namespace pglc;
+using namespace pglc::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+lifecycle::WallMicros wall_now() {
+  return lifecycle::to_wall(lifecycle::now());
+}
+
+// A statement and `n` successful executions of it, `step_us` apart, each lasting `ms`.
+struct Load {
+  SessionRecord session;
+  StatementRecord statement;
+  std::vector<ExecutionRecord> executions;
+  Load(lifecycle::WallMicros t0, int n, int ms = 1, lifecycle::WallMicros step_us = 10) {
+    session = make_session(t0);
+    statement =
+        make_statement(session.id, StatementKind::extended,
+                       text("hl" + std::to_string(t0), "SELECT $1", "SELECT $1", "fpl"), t0);
+    executions.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const auto began = t0 + step_us * i;
+      executions.push_back(
+          make_execution(statement, began, began + 5, began + 10, began + ms * 1000, 0));
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("stop() writes every queued record: N executions in, N rows out") {
+  TempDir dir;
+  const int n = 20000;
+  Load load(wall_now(), n);
+  auto rec = storage::open_recorder(options_for("sqlite:" + dir.file("flush.db")));
+  rec->start();
+  rec->session_opened(load.session);
+  rec->statement(load.statement);
+  for (const auto& e : load.executions) rec->execution(e);
+  rec->stop();
+  CHECK(rec->stats().dropped_queue_full == 0);
+  CHECK(rec->stats().dropped_store_error == 0);
+  CHECK(rec->stats().rows_executions == n);
+  CHECK(rec->stats().queue_depth == 0);
+  SqliteReader db(dir.file("flush.db"));
+  CHECK(db.count("executions") == n);
+  CHECK(db.count("execution_events") == 4 * n);
+  rec->stop();  // idempotent
+  // After stop nothing is queued any more; the record is counted, not lost silently.
+  rec->execution(load.executions[0]);
+  CHECK(rec->stats().dropped_queue_full == 1);
+}
+
+TEST_CASE("a full queue drops and counts, and enqueue never blocks") {
+  TempDir dir;
+  auto o = options_for("sqlite:" + dir.file("full.db"));
+  o.recorder_queue = 100;
+  Load load(wall_now(), 1000);
+  auto rec = storage::open_recorder(o);
+  // The writer is not running yet: nothing drains the queue.
+  const auto started = std::chrono::steady_clock::now();
+  for (const auto& e : load.executions) rec->execution(e);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  CHECK(elapsed < 1s);
+  CHECK(rec->stats().queue_depth == 100);
+  CHECK(rec->stats().dropped_queue_full == 900);
+  rec->start();
+  rec->stop();
+  CHECK(rec->stats().queue_depth == 0);
+  SqliteReader db(dir.file("full.db"));
+  CHECK(db.count("executions") == 100);
+}
+
+TEST_CASE("many io threads enqueue at once without losing or duplicating a record") {
+  TempDir dir;
+  auto o = options_for("sqlite:" + dir.file("mt.db"));
+  o.recorder_queue = 1'000'000;
+  auto rec = storage::open_recorder(o);
+  rec->start();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&rec, t] {
+      Load load(wall_now() + t, 5000);
+      rec->session_opened(load.session);
+      rec->statement(load.statement);
+      for (const auto& e : load.executions) rec->execution(e);
+    });
+  }
+  for (auto& t : threads) t.join();
+  rec->stop();
+  SqliteReader db(dir.file("mt.db"));
+  CHECK(db.count("executions") == 20000);
+  CHECK(db.count("sessions") == 4);
+  CHECK(rec->stats().dropped_queue_full == 0);
+}
+
+TEST_CASE("sample_rate and min_duration: stored rows, counters, errors always kept") {
+  TempDir dir;
+  auto o = options_for("sqlite:" + dir.file("vol.db"));
+  o.sample_rate = 0.25;
+  o.min_duration = 2ms;
+  auto rec = storage::open_recorder(o);
+  rec->start();
+  const auto t0 = wall_now();
+  Load fast(t0, 1000, 1);      // 1 ms: below min_duration
+  Load slow(t0 + 1, 4000, 3);  // 3 ms: sampled at 25%
+  Load errors(t0 + 2, 10, 1);
+  for (auto& e : errors.executions) {
+    e.status = ExecutionStatus::error;
+    e.sqlstate = "57014";
+  }
+  for (const auto& e : fast.executions) rec->execution(e);
+  for (const auto& e : slow.executions) rec->execution(e);
+  for (const auto& e : errors.executions) rec->execution(e);
+  rec->stop();
+  const auto& st = rec->stats();
+  CHECK(st.below_min_duration == 1000);
+  SqliteReader db(dir.file("vol.db"));
+  const long long kept = db.count("executions WHERE status = 'success'");
+  CHECK(kept + static_cast<long long>(st.sampled_out) == 4000);
+  CHECK(kept > 800);  // 1000 expected; binomial sd ≈ 27
+  CHECK(kept < 1200);
+  CHECK(db.count("executions WHERE status = 'success' AND sample_rate = 0.25") == kept);
+  CHECK(db.count("executions WHERE status = 'error' AND sample_rate = 1.0") == 10);
+  CHECK(db.count("executions WHERE status = 'success' AND finished_at - began_at < 2000") == 0);
+}
+
+TEST_CASE("the SQLite file is created private (0600), in WAL mode") {
+  TempDir dir;
+  auto rec = storage::open_recorder(options_for("sqlite:" + dir.file("mode.db")));
+  struct stat sb {};
+  REQUIRE(::stat(dir.file("mode.db").c_str(), &sb) == 0);
+  CHECK((sb.st_mode & 0777) == 0600);
+  SqliteReader db(dir.file("mode.db"));
+  CHECK(db.value("PRAGMA journal_mode") == "wal");
+}
+
+TEST_CASE("storage none keeps nothing but still counts the volume rules") {
+  auto o = options_for("none");
+  o.min_duration = 5ms;
+  auto rec = storage::open_recorder(o);
+  rec->start();
+  Load load(wall_now(), 10, 1);
+  for (const auto& e : load.executions) rec->execution(e);
+  rec->stop();
+  CHECK(rec->stats().below_min_duration == 10);
+  CHECK(rec->stats().rows_executions == 0);
+}
+
+TEST_CASE("unusable storage settings fail with a clear message") {
+  CHECK_THROWS_WITH_AS(storage::open_recorder(options_for("mysql://x")),
+                       doctest::Contains("not understood"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(storage::open_recorder(options_for("sqlite:/nonexistent-dir/x.db")),
+                       doctest::Contains("/nonexistent-dir/x.db"), std::runtime_error);
+  // A refused connection: the message names the problem, never the password.
+  const std::string bad =
+      "postgresql://u:secretpw@127.0.0.1:" + std::to_string(free_port()) + "/db?connect_timeout=2";
+  try {
+    storage::open_recorder(options_for(bad));
+    FAIL("expected an exception");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("PostgreSQL store") != std::string::npos);
+    CHECK(std::string(e.what()).find("secretpw") == std::string::npos);
+  }
+}
+
+TEST_CASE("a store with a newer schema than this binary is refused") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    storage::open_recorder(options_for("sqlite:" + dir.file("new.db")));
+    {
+      SqliteReader db(dir.file("new.db"));
+      db.exec("INSERT INTO schema_migrations VALUES (99, 'from the future', 0)");
+    }
+    CHECK_THROWS_WITH_AS(storage::open_recorder(options_for("sqlite:" + dir.file("new.db"))),
+                         doctest::Contains("schema version 99, newer than this pglifecycle"),
+                         std::runtime_error);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_newer");
+    storage::open_recorder(options_for(conninfo));
+    PgReader(conninfo).query("INSERT INTO schema_migrations VALUES (99, 'from the future')");
+    CHECK_THROWS_WITH_AS(storage::open_recorder(options_for(conninfo)),
+                         doctest::Contains("schema version 99, newer than this pglifecycle"),
+                         std::runtime_error);
+  }
+}
+
+namespace {
+
+void check_retention(const std::string& storage, StoreReader& db) {
+  auto o = options_for(storage);
+  o.retention = std::chrono::hours(24 * 7);
+  storage::RecorderTuning tuning;
+  tuning.retention_interval = 20ms;
+  tuning.retention_chunk = 50;  // several passes: rows go in small batches
+  auto rec = storage::open_recorder(o, tuning);
+  const auto now = wall_now();
+  const auto day = 86'400'000'000LL;
+  // Old: a closed session 10 days ago with 300 executions; new: today.
+  Load old_load(now - 10 * day, 300);
+  old_load.session.disconnected_at = now - 10 * day + 1'000'000;
+  Load new_load(now - 1000, 20);
+  // A statement of an old session that is still executed today keeps its statement, text
+  // and session.
+  Load live(now - 9 * day, 1);
+  live.executions[0].began_at = now - 500;
+  live.executions[0].finished_at = now - 400;
+  rec->start();
+  for (Load* l : {&old_load, &new_load, &live}) {
+    rec->session_opened(l->session);
+    rec->statement(l->statement);
+    for (const auto& e : l->executions) rec->execution(e);
+  }
+  const std::string old_sid = "'" + old_load.session.id + "'";
+  CHECK(eventually([&] {
+    return db.count("sessions WHERE id = " + old_sid) == 0 && db.count("executions") == 21;
+  }));
+  rec->stop();
+  CHECK(db.count("executions") == 21);
+  CHECK(db.count("execution_events") == 21 * 4);
+  CHECK(db.count("statements") == 2);
+  CHECK(db.count("statement_events") == 2);
+  CHECK(db.count("sessions") == 2);
+  CHECK(db.count("sql_texts") == 2);
+  CHECK(db.count("sql_texts WHERE hash = '" + old_load.statement.sql->hash + "'") == 0);
+}
+
+}  // namespace
+
+TEST_CASE("retention deletes old rows only, in small batches") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("ret.db");
+    storage::open_recorder(options_for("sqlite:" + path));  // creates the schema
+    SqliteReader db(path);
+    check_retention("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_ret");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_retention(conninfo, db);
+  }
+}
