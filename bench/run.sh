@@ -38,92 +38,8 @@ OUT=${OUT:-$ROOT/BENCHMARKS.md}
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 SCALE=${SCALE:-10}
 
-log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() {
-  log "FATAL: $*"
-  exit 1
-}
-
-# --- everything we start is tracked by PID and stopped on exit ------------------------------
-PIDS=()
-PG_STARTED=0
-WORK=$(mktemp -d /tmp/pglc-bench.XXXXXX)
-chmod 755 "$WORK"
-AS_PG=()
-if [ "$(id -u)" -eq 0 ]; then
-  chown postgres: "$WORK"
-  AS_PG=(runuser -u postgres --)
-fi
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-
-stop_pid() {  # PID [grace seconds]: SIGTERM, wait, SIGKILL; returns the exit status if ours
-  local pid=$1 grace=${2:-30} i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < grace * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "PID $pid did not stop in ${grace}s; SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null
-}
-
-cleanup() {
-  local rc=$? pid
-  trap - EXIT INT TERM
-  for pid in "${PIDS[@]}"; do stop_pid "$pid" 5 || true; done
-  if [ "$PG_STARTED" = 1 ]; then
-    "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m immediate stop >/dev/null 2>&1 || true
-  fi
-  if [ "${KEEP_WORK:-0}" = 1 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-forget_pid() {
-  local keep=() p
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-  PIDS=("${keep[@]}")
-}
-
-USED_PORTS=" "
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    case "$USED_PORTS" in *" $p "*) continue ;; esac
-    if [ -z "$(ss -Htln "sport = :$p" 2>/dev/null)" ]; then
-      USED_PORTS+="$p "
-      echo "$p"
-      return
-    fi
-  done
-}
-
-# Waits until something speaking the PostgreSQL protocol answers on PORT, while PID lives.
-wait_ready() {
-  local port=$1 pid=$2 name=$3 i
-  for ((i = 0; i < 200; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$name exited during startup: $(tail -q -n 3 "$WORK/$name".{log,out} 2>/dev/null)"
-      return 1
-    fi
-    if "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U bench -d bench -t 1; then return 0; fi
-    sleep 0.05
-  done
-  log "$name did not accept connections on $port"
-  return 1
-}
-
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-CLK_TCK=$(getconf CLK_TCK)
-
-export PGSSLMODE=disable PGUSER=bench PGDATABASE=bench PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=10
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 # --- tools ------------------------------------------------------------------------------------
 need_pkg() {  # command package
@@ -143,59 +59,9 @@ need_pkg curl curl
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
-# --- build ------------------------------------------------------------------------------------
-DRIVERS=(powerbi_load idle_conns)
-if [ -z "${PGLC_BINARY:-}" ]; then
-  log "building pglifecycle (Release) and the load drivers in $BUILD_DIR"
-  launcher=()
-  command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
-    -DPGLC_BUILD_BENCH=ON -DPGLC_BUILD_TESTS=OFF >/dev/null
-  # Only what this script runs: a micro-benchmark whose dependency is mid-edit must not
-  # stop the suite.
-  cmake --build "$BUILD_DIR" --target pglifecycle "${DRIVERS[@]}" >"$WORK/build.log" 2>&1 ||
-    {
-      tail -n 30 "$WORK/build.log" >&2
-      die "build failed (PGLC_BINARY=path runs an existing binary instead)"
-    }
-  PGLC_BINARY=$BUILD_DIR/pglifecycle
-else
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DPGLC_BUILD_BENCH=ON -DPGLC_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$BUILD_DIR" --target "${DRIVERS[@]}" >"$WORK/build.log" 2>&1 ||
-    die "building the load drivers failed: $(tail -n 20 "$WORK/build.log")"
-fi
-[ -x "$PGLC_BINARY" ] || die "no pglifecycle binary at $PGLC_BINARY"
-PGLC_BINARY=$(readlink -f "$PGLC_BINARY")
-DRIVER_DIR=$BUILD_DIR/bench
-
-# --- PostgreSQL -------------------------------------------------------------------------------
-PGPORT=$(free_port)
-export PGPORT
-log "initdb + PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$WORK/pgdata" -U bench --auth=trust -E UTF8 \
-  >"$WORK/initdb.log" 2>&1 || die "initdb failed: $(tail -n 5 "$WORK/initdb.log")"
-
-start_pg() {  # extra -c settings...
-  local opts="-p $PGPORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off"
-  opts+=" -c full_page_writes=off -c shared_buffers=256MB -c log_min_messages=warning"
-  local kv
-  for kv in "$@"; do opts+=" -c $kv"; done
-  "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pgdata" -l "$WORK/postgres.log" -w -t 60 \
-    -o "$opts" start >/dev/null || die "PostgreSQL did not start: $(tail -n 5 "$WORK/postgres.log")"
-  PG_STARTED=1
-}
-stop_pg() {
-  "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$WORK/pgdata" -m fast -w stop >/dev/null
-  PG_STARTED=0
-}
-
-start_pg max_connections=100 ssl=off
-"$PGBIN/psql" -X -q -d postgres -c 'CREATE DATABASE bench' >/dev/null
-log "pgbench -i -s $SCALE"
-"$PGBIN/pgbench" -i -q -s "$SCALE" bench >"$WORK/pgbench-init.log" 2>&1 ||
-  die "pgbench -i failed: $(tail -n 5 "$WORK/pgbench-init.log")"
-"$PGBIN/psql" -X -q -c 'VACUUM ANALYZE' >/dev/null
+# --- build + PostgreSQL -----------------------------------------------------------------------
+build_pglc powerbi_load idle_conns
+init_pg max_connections=100 ssl=off
 
 # --- targets ----------------------------------------------------------------------------------
 declare -A PORT PID METRICS_PORT AVAILABLE
