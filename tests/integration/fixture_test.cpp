@@ -19,7 +19,8 @@ TEST_CASE("fixture: every user connects over TLS (verify-full) and plaintext") {
     std::string_view name, password;
   };
   for (User u : {User{kSuperUser, kSuperPassword}, User{kScramUser, kScramPassword},
-                 User{kMd5User, kMd5Password}}) {
+                 User{kMd5User, kMd5Password}, User{kTrustUser, ""},
+                 User{kPasswordUser, kPasswordPassword}}) {
     CAPTURE(u.name);
     Conn tls = connect(pg.conninfo(kTestDatabase, u.name, u.password,
                                    "sslmode=verify-full sslrootcert=" + pg.ca_cert()));

@@ -52,13 +52,25 @@ void check_run(const std::vector<std::string>& argv, const std::vector<std::stri
   }
 }
 
-// A CA and a server certificate signed by it, valid for 127.0.0.1 and localhost. EC keys:
-// generating them takes milliseconds, RSA takes noticeably longer under a loaded machine.
+// A certificate for 127.0.0.1 and localhost signed by the CA. EC keys: generating them
+// takes milliseconds, RSA takes noticeably longer on a loaded machine.
+void generate_leaf(const std::string& root, const std::string& name) {
+  const std::string ca_key = root + "/ca.key", ca_crt = root + "/ca.crt";
+  const std::string key = root + "/" + name + ".key", csr = root + "/" + name + ".csr";
+  const std::string crt = root + "/" + name + ".crt", ext = root + "/leaf.ext";
+  check_run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"});
+  check_run({"openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+             "-CAcreateserial", "-out", crt, "-days", "7", "-extfile", ext});
+  // The server refuses a key readable by others; it must belong to the server's user.
+  ::chmod(key.c_str(), 0600);
+  for (const auto& f : {crt, key}) chown_to_server_user(f);
+}
+
+// The CA, the server's certificate and a second one for proxies.
 void generate_certificates(const std::string& root) {
   const std::string ca_key = root + "/ca.key", ca_crt = root + "/ca.crt";
-  const std::string key = root + "/server.key", csr = root + "/server.csr";
-  const std::string crt = root + "/server.crt", ext = root + "/server.ext";
-  detail::write_file(ext,
+  detail::write_file(root + "/leaf.ext",
                      "basicConstraints=CA:FALSE\n"
                      "keyUsage=critical,digitalSignature,keyEncipherment\n"
                      "extendedKeyUsage=serverAuth\n"
@@ -83,13 +95,9 @@ void generate_certificates(const std::string& root) {
              "basicConstraints=critical,CA:TRUE",
              "-addext",
              "keyUsage=critical,keyCertSign,cRLSign"});
-  check_run({"openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"});
-  check_run({"openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-             "-CAcreateserial", "-out", crt, "-days", "7", "-extfile", ext});
-  // The server refuses a key readable by others; it must belong to the server's user.
-  ::chmod(key.c_str(), 0600);
-  for (const auto& f : {ca_crt, crt, key}) chown_to_server_user(f);
+  chown_to_server_user(ca_crt);
+  generate_leaf(root, "server");
+  generate_leaf(root, "proxy");
 }
 
 std::string server_config(const std::string& root, int port) {
@@ -119,13 +127,15 @@ std::string server_config(const std::string& root, int port) {
          "log_line_prefix = '%m [%p] %q%u@%d '\n";
 }
 
-// scram_user and md5_user get the password method named after them; everybody else (the
-// superuser included) uses SCRAM, which the server offers with SCRAM-SHA-256-PLUS over
-// TLS. The unix socket trusts everyone: only the fixture itself uses it.
+// Each test user gets the method named after it; everybody else (the superuser included)
+// uses SCRAM, which the server offers with SCRAM-SHA-256-PLUS over TLS. The unix socket
+// trusts everyone: nothing but the fixture's directory can reach it.
 constexpr const char* kHba =
     "local all all trust\n"
     "host all scram_user 127.0.0.1/32 scram-sha-256\n"
     "host all md5_user 127.0.0.1/32 md5\n"
+    "host all trust_user 127.0.0.1/32 trust\n"
+    "host all password_user 127.0.0.1/32 password\n"
     "host all all 127.0.0.1/32 scram-sha-256\n";
 
 PGconn* connect_or_throw(const std::string& conninfo) {
@@ -224,8 +234,11 @@ void PgServer::initialize() {
   exec("CREATE ROLE scram_user LOGIN PASSWORD 'scram_pw'", "postgres");
   exec("SET password_encryption = 'md5'; CREATE ROLE md5_user LOGIN PASSWORD 'md5_pw'", "postgres");
   exec("CREATE DATABASE pglc_test", "postgres");
-  exec("GRANT ALL ON DATABASE pglc_test TO scram_user, md5_user", "postgres");
-  exec("GRANT ALL ON SCHEMA public TO scram_user, md5_user");
+  exec("CREATE ROLE trust_user LOGIN", "postgres");
+  exec("CREATE ROLE password_user LOGIN PASSWORD 'password_pw'", "postgres");
+  exec("GRANT ALL ON DATABASE pglc_test TO scram_user, md5_user, trust_user, password_user",
+       "postgres");
+  exec("GRANT ALL ON SCHEMA public TO scram_user, md5_user, trust_user, password_user");
 }
 
 PgServer::~PgServer() {
@@ -261,6 +274,12 @@ std::string PgServer::ca_cert() const {
 }
 std::string PgServer::server_cert() const {
   return root_ + "/server.crt";
+}
+std::string PgServer::proxy_cert() const {
+  return root_ + "/proxy.crt";
+}
+std::string PgServer::proxy_key() const {
+  return root_ + "/proxy.key";
 }
 std::string PgServer::server_key() const {
   return root_ + "/server.key";

@@ -18,6 +18,11 @@ inline constexpr std::string_view kScramPassword = "scram_pw";
 inline constexpr std::string_view kMd5User = "md5_user";
 inline constexpr std::string_view kMd5Password = "md5_pw";
 inline constexpr std::string_view kTestDatabase = "pglc_test";  // owned by postgres
+// Added for raw-protocol tests and the auth-method matrix: trust_user logs in over TCP
+// without a password; password_user with the cleartext `password` method.
+inline constexpr std::string_view kTrustUser = "trust_user";
+inline constexpr std::string_view kPasswordUser = "password_user";
+inline constexpr std::string_view kPasswordPassword = "password_pw";
 
 class PgServer {
  public:
@@ -38,6 +43,11 @@ class PgServer {
   std::string ca_cert() const;
   std::string server_cert() const;
   std::string server_key() const;
+  // A second certificate for 127.0.0.1 / localhost from the same CA: a proxy that presents
+  // it terminates TLS with a certificate different from the backend's (what matters for
+  // SCRAM channel binding).
+  std::string proxy_cert() const;
+  std::string proxy_key() const;
   std::string data_dir() const;
   std::string bin_dir() const;  // /usr/lib/postgresql/15/bin
 
@@ -74,7 +84,8 @@ int free_port();
 // the proxy accepts connections; stderr/stdout go to a log file.
 class ProxyProcess {
  public:
-  explicit ProxyProcess(std::vector<std::string> args = {});
+  // `env`: "KEY=VALUE" entries added to the proxy's environment (e.g. ASAN_OPTIONS).
+  explicit ProxyProcess(std::vector<std::string> args = {}, std::vector<std::string> env = {});
   ~ProxyProcess();  // SIGKILL if still running
   ProxyProcess(const ProxyProcess&) = delete;
   ProxyProcess& operator=(const ProxyProcess&) = delete;

@@ -56,7 +56,7 @@ std::string quote(std::string_view value) {
 
 }  // namespace
 
-ProxyProcess::ProxyProcess(std::vector<std::string> args) {
+ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::string> env) {
   std::string storage;
   const bool own_listen = find_option(args, "--listen", &storage) == nullptr;
   const bool own_metrics = find_option(args, "--metrics-listen", &storage) == nullptr;
@@ -91,6 +91,7 @@ ProxyProcess::ProxyProcess(std::vector<std::string> args) {
     detail::write_file(log_path_, command + "\n", true);
     detail::SpawnOptions options;
     options.argv = argv;
+    options.env = env;
     options.output_fd = fd;
     options.parent_death_signal = SIGKILL;
     options.cwd = dir_;  // a relative sqlite: path lands in the temp dir
