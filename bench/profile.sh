@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# bench/profile.sh [perf|callgrind|strace] — where pglifecycle spends its CPU under pgbench.
+#   perf       sampled flat profile of the proxy process (default)
+#   callgrind  instruction counts (reproducible on a noisy machine; ~50× slower, so it runs
+#              -c 1 for a few seconds)
+#   strace     syscalls per transaction (strace -c -f; slows the proxy, counts stay exact)
+# Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
+#   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1.
+# Output: a summary on stdout and the raw files under build-bench/profile/<time>/.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+TOOL=${1:-perf}
+SCRIPT=${SCRIPT:-S}
+MODE=${MODE:-extended}
+CLIENTS=${CLIENTS:-16}
+DURATION=${DURATION:-10}
+SCALE=${SCALE:-1}
+STORAGE=${STORAGE:-sqlite}
+if [ "$TOOL" = callgrind ]; then
+  CLIENTS=${CLIENTS_CALLGRIND:-1}
+  DURATION=${DURATION_CALLGRIND:-5}
+fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
+OUTDIR=$BUILD_DIR/profile/$(date -u +%Y%m%dT%H%M%S)-$TOOL
+mkdir -p "$OUTDIR"
+build_pglc
+init_pg max_connections=100 ssl=off
+
+PORT=$(free_port)
+MPORT=$(free_port)
+storage_arg="none"
+[ "$STORAGE" = sqlite ] && storage_arg="sqlite:$WORK/profile.db"
+# shellcheck disable=SC2206
+proxy=("$PGLC_BINARY" --listen "127.0.0.1:$PORT" --backend "127.0.0.1:$PGPORT"
+  --backend-sslmode disable --log-level warning --storage "$storage_arg"
+  --metrics-listen "127.0.0.1:$MPORT" ${PGLC_EXTRA:-})
+if [ "$TOOL" = callgrind ]; then
+  proxy=(valgrind --tool=callgrind --callgrind-out-file="$OUTDIR/callgrind.out" "${proxy[@]}")
+fi
+"${proxy[@]}" >"$WORK/pglc.log" 2>&1 &
+pid=$!
+PIDS+=("$pid")
+for ((i = 0; i < 20; i++)); do wait_ready "$PORT" "$pid" pglc && break; done
+
+jobs=2
+((CLIENTS == 1)) && jobs=1
+bench_args=(-n -T "$DURATION" -p "$PORT" -M "$MODE" -c "$CLIENTS" -j "$jobs")
+[ "$SCRIPT" = S ] && bench_args+=(-S)
+log "pgbench ${bench_args[*]} through pglifecycle under $TOOL"
+
+case $TOOL in
+  perf)
+    perf record -F 1999 -g -p "$pid" -o "$OUTDIR/perf.data" -- sleep "$DURATION" \
+      >"$OUTDIR/perf-record.log" 2>&1 &
+    prof=$!
+    ;;
+  strace)
+    strace -c -f -p "$pid" -o "$OUTDIR/strace.txt" &
+    prof=$!
+    ;;
+  callgrind) prof="" ;;
+  *) die "unknown tool $TOOL (perf, callgrind, strace)" ;;
+esac
+"$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
+txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
+grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
+if [ "$TOOL" = strace ]; then kill -INT "$prof" 2>/dev/null || true; fi
+[ -n "$prof" ] && wait "$prof" || true
+forget_pid "$pid"
+stop_pid "$pid" 120 || true
+
+case $TOOL in
+  perf)
+    report() { perf report -i "$OUTDIR/perf.data" --no-children -g none --stdio "$@" 2>/dev/null |
+      grep '%' | grep -v '^#' | sed 's/ *$//'; }
+    {
+      echo "-- CPU by binary/library"
+      report --sort dso | head -n 12
+      echo "-- hottest symbols"
+      report --sort dso,symbol | head -n 30
+      echo "-- hottest symbols inside pglifecycle itself"
+      report --sort symbol --dsos "$(basename "$PGLC_BINARY")" | head -n 25
+    } | tee "$OUTDIR/top.txt"
+    ;;
+  strace)
+    head -n 30 "$OUTDIR/strace.txt"
+    awk -v n="$txns" 'NR > 2 && $4 ~ /^[0-9]+$/ && n > 0 {printf "%-20s %8.2f calls/txn\n", $NF, $4 / n}' \
+      "$OUTDIR/strace.txt" | sort -k2 -gr | head -n 12
+    ;;
+  callgrind)
+    callgrind_annotate --inclusive=no "$OUTDIR/callgrind.out" 2>/dev/null | head -n 45 |
+      tee "$OUTDIR/top.txt"
+    ;;
+esac
+log "transactions: $txns; raw output in $OUTDIR"
