@@ -265,7 +265,14 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
   auto& cache = query_cache();
   if (auto hit = cache.find(hash, max_sql_length_)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
-  const std::vector<std::string_view> pieces = split(sql);
+  // Without a ';' before the end there is at most one statement: skip the scanner.
+  const std::size_t semi = sql.find(';');
+  const bool single =
+      semi == std::string_view::npos ||
+      std::all_of(sql.begin() + static_cast<std::ptrdiff_t>(semi), sql.end(),
+                  [](char c) { return c == ';' || is_space(c); });
+  const std::vector<std::string_view> pieces =
+      single ? std::vector<std::string_view>{sql} : split(sql);
   if (pieces.size() <= 1) {
     // One statement keeps the text exactly as sent.
     AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classify(pieces[0]);
