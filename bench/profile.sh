@@ -93,6 +93,8 @@ case $TOOL in
   callgrind)
     callgrind_annotate --inclusive=no "$OUTDIR/callgrind.out" 2>/dev/null | head -n 45 |
       tee "$OUTDIR/top.txt"
+    awk -v n="$txns" '/PROGRAM TOTALS/ {gsub(",", "", $1); if (n > 0) printf "%.0f instructions per transaction (start-up included)\n", $1 / n}' \
+      "$OUTDIR/top.txt"
     ;;
 esac
 log "transactions: $txns; raw output in $OUTDIR"
