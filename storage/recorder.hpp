@@ -28,7 +28,7 @@ using RecorderLog = std::function<void(config::LogLevel, std::string_view messag
 
 // Knobs that are not user options; the defaults are what the proxy uses.
 struct RecorderTuning {
-  std::size_t batch_size = 2000;                       // records per transaction
+  std::size_t batch_size = 5000;                       // records per transaction
   std::chrono::milliseconds flush_interval{100};       // oldest queued record waits at most this
   std::chrono::milliseconds retry_initial{50};         // backoff after a store error ...
   std::chrono::milliseconds retry_max{1000};           // ... doubling up to this
