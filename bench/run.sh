@@ -434,8 +434,10 @@ if [ "${RECORDER_BENCH:-1}" = 1 ] && [ -f "$ROOT/bench/micro/recorder_bench.cpp"
   if cmake --build "$BUILD_DIR" --target recorder_bench >"$WORK/recorder-build.log" 2>&1; then
     rb_time=0.5
     [ "$QUICK" = 1 ] && rb_time=0.1
-    "$DRIVER_DIR/recorder_bench" --benchmark_min_time="$rb_time" \
-      >"$WORK/recorder.txt" 2>&1 || true
+    "$PGBIN/psql" -X -q -d postgres -c 'CREATE DATABASE recorder_bench' >/dev/null 2>&1 || true
+    PGLC_BENCH_PG="host=127.0.0.1 port=$PGPORT user=bench dbname=recorder_bench sslmode=disable" \
+      "$DRIVER_DIR/recorder_bench" --benchmark_min_time="$rb_time" >"$WORK/recorder.txt" 2>&1 ||
+      true
     RECORDER_REPORT=$(grep -v '^\*\*\*WARNING' "$WORK/recorder.txt" || true)
   else
     RECORDER_REPORT="recorder_bench did not build: $(tail -n 3 "$WORK/recorder-build.log")"
