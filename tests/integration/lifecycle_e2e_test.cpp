@@ -1,0 +1,242 @@
+// The tracker end to end: real clients (psql, libpq incl. pipeline mode) through the real
+// proxy to the real server, then the rows the proxy wrote to its SQLite store and the
+// lines it logged with --log-level debug. Each scenario uses its own application_name so
+// that its rows can be picked out.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/pq.hpp"
+#include "tests/support/pg_server.hpp"
+
+using namespace pglc::test;
+
+namespace {
+
+using Rows = std::vector<std::vector<std::string>>;
+
+Rows sqlite_rows(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  Rows out;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    FAIL("cannot open " << path);
+    return out;
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    std::string why = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    FAIL("bad query: " << why << ": " << sql);
+    return out;
+  }
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int i = 0; i < sqlite3_column_count(st); ++i) {
+      const unsigned char* v = sqlite3_column_text(st, i);
+      row.emplace_back(v != nullptr ? reinterpret_cast<const char*>(v) : "NULL");
+    }
+    out.push_back(std::move(row));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+std::string temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "pglc_e2e_XXXXXX").string();
+  char* d = mkdtemp(tmpl.data());
+  REQUIRE(d != nullptr);
+  return tmpl;
+}
+
+// Executions of one application, in the order they began: kind, status, sqlstate, rows,
+// fetches, sql.
+Rows executions_of(const std::string& db, const std::string& app) {
+  return sqlite_rows(db,
+                     "SELECT st.kind, e.status, coalesce(e.sqlstate, ''), e.rows, e.fetches, "
+                     "t.sql FROM executions e JOIN statements st ON st.id = e.statement_id "
+                     "JOIN sql_texts t ON t.hash = st.sql_hash "
+                     "WHERE e.application_name = '" +
+                         app + "' ORDER BY e.began_at, st.position, e.id");
+}
+
+void exec_ok(PGconn* c, const char* sql) {
+  Result r(PQexec(c, sql));
+  const auto s = PQresultStatus(r.get());
+  REQUIRE_MESSAGE((s == PGRES_TUPLES_OK || s == PGRES_COMMAND_OK), PQerrorMessage(c));
+}
+
+}  // namespace
+
+TEST_CASE("tracker end to end: psql, libpq simple/extended/pipeline, PREPARE, COPY, cancel") {
+  const std::string dir = temp_dir();
+  const std::string db = dir + "/lifecycle.db";
+  ProxyProcess proxy({"--storage", "sqlite:" + db, "--log-level", "debug"});
+
+  // psql: one Query holding two statements.
+  {
+    std::string out;
+    const int status =
+        run({PgServer::shared().bin_dir() + "/psql", "-X", "-At", "-d",
+             proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=e2e_psql"),
+             "-c", "SELECT 1 AS a; SELECT 2 AS b"},
+            &out);
+    REQUIRE_MESSAGE(status == 0, out);
+  }
+  // libpq, simple protocol: a failure in the middle of a multi-statement Query.
+  {
+    Conn c = connect(
+        proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=e2e_fail"));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    Result r(PQexec(c.get(), "SELECT 1; SELECT 1/0; SELECT 3"));
+    CHECK(sqlstate(r.get()) == "22012");
+  }
+  // libpq, extended protocol: 250 rows through the unnamed statement.
+  {
+    Conn c = connect(
+        proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=e2e_ext"));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    const char* n[] = {"250"};
+    Result r(PQexecParams(c.get(), "SELECT g FROM generate_series(1, $1::int) g", 1, nullptr, n,
+                          nullptr, nullptr, 0));
+    REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+    CHECK(PQntuples(r.get()) == 250);
+  }
+  // libpq pipeline mode: three queries and one Sync, the second fails.
+  {
+    Conn c = connect(
+        proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=e2e_pipe"));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    PGconn* conn = c.get();
+    REQUIRE(PQenterPipelineMode(conn) == 1);
+    REQUIRE(PQsendQueryParams(conn, "SELECT 1", 0, nullptr, nullptr, nullptr, nullptr, 0));
+    REQUIRE(PQsendQueryParams(conn, "SELECT 1/0", 0, nullptr, nullptr, nullptr, nullptr, 0));
+    REQUIRE(PQsendQueryParams(conn, "SELECT 3", 0, nullptr, nullptr, nullptr, nullptr, 0));
+    REQUIRE(PQpipelineSync(conn));
+    const ExecStatusType expected[] = {PGRES_TUPLES_OK, PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED};
+    for (auto want : expected) {
+      Result r(PQgetResult(conn));
+      CHECK(PQresultStatus(r.get()) == want);
+      CHECK(PQgetResult(conn) == nullptr);
+    }
+    Result sync(PQgetResult(conn));
+    CHECK(PQresultStatus(sync.get()) == PGRES_PIPELINE_SYNC);
+    REQUIRE(PQexitPipelineMode(conn) == 1);
+  }
+  // SQL-level PREPARE / EXECUTE / DEALLOCATE, and COPY TO STDOUT.
+  {
+    Conn c = connect(
+        proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=e2e_prep"));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    exec_ok(c.get(), "PREPARE q(int) AS SELECT $1 * 2");
+    for (int i = 0; i < 3; ++i) exec_ok(c.get(), ("EXECUTE q(" + std::to_string(i) + ")").c_str());
+    exec_ok(c.get(), "DEALLOCATE q");
+    Result r(PQexec(c.get(), "COPY (SELECT generate_series(1, 5)) TO STDOUT"));
+    REQUIRE(PQresultStatus(r.get()) == PGRES_COPY_OUT);
+    char* buf = nullptr;
+    int lines = 0;
+    while (PQgetCopyData(c.get(), &buf, 0) > 0) {
+      ++lines;
+      PQfreemem(buf);
+    }
+    CHECK(lines == 5);
+    Result done(PQgetResult(c.get()));
+    CHECK(PQresultStatus(done.get()) == PGRES_COMMAND_OK);
+  }
+  // A cancel while pg_sleep runs.
+  {
+    const std::string app = "e2e_cancel";
+    Conn c = connect(
+        proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=" + app));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    REQUIRE(PQsendQuery(c.get(), "SELECT pg_sleep(30)"));
+    Conn direct = connect(PgServer::shared().conninfo());
+    REQUIRE_MESSAGE(ok(direct), error(direct));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (scalar(direct.get(), "SELECT count(*) FROM pg_stat_activity WHERE application_name = '" +
+                                    app + "' AND state = 'active'") != "1") {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    PGcancel* cancel = PQgetCancel(c.get());
+    char err[256];
+    CHECK(PQcancel(cancel, err, sizeof err) == 1);
+    PQfreeCancel(cancel);
+    Result r(PQgetResult(c.get()));
+    CHECK(sqlstate(r.get()) == "57014");
+    while (Result more{PQgetResult(c.get())}) {
+    }
+  }
+
+  REQUIRE(proxy.terminate() == 0);  // a clean stop flushes every queued record
+  const std::string log = proxy.log();
+
+  CHECK(executions_of(db, "e2e_psql") ==
+        Rows{{"simple_multi", "success", "", "1", "1", "SELECT 1 AS a"},
+             {"simple_multi", "success", "", "1", "1", "SELECT 2 AS b"}});
+  CHECK(sqlite_rows(db,
+                    "SELECT count(DISTINCT received_at), count(*) FROM statements st "
+                    "JOIN executions e ON e.statement_id = st.id "
+                    "WHERE e.application_name = 'e2e_psql'") == Rows{{"1", "2"}});
+
+  CHECK(executions_of(db, "e2e_fail") ==
+        Rows{{"simple_multi", "success", "", "1", "1", "SELECT 1"},
+             {"simple_multi", "error", "22012", "0", "1", "SELECT 1/0"},
+             {"simple_multi", "aborted", "", "0", "1", "SELECT 3"}});
+
+  CHECK(executions_of(db, "e2e_ext") == Rows{{"extended", "success", "", "250", "1",
+                                              "SELECT g FROM generate_series(1, $1::int) g"}});
+  CHECK(sqlite_rows(db,
+                    "SELECT group_concat(v.event, ',') FROM (SELECT ev.event FROM "
+                    "execution_events ev JOIN executions e ON e.id = ev.execution_id WHERE "
+                    "e.application_name = 'e2e_ext' ORDER BY ev.occurred_at, "
+                    "CASE ev.event WHEN 'received' THEN 0 WHEN 'bound' THEN 1 WHEN 'executed' "
+                    "THEN 2 WHEN 'finished' THEN 3 ELSE 4 END) v") ==
+        Rows{{"received,bound,executed,finished,delivered"}});
+
+  CHECK(executions_of(db, "e2e_pipe") ==
+        Rows{{"extended", "success", "", "1", "1", "SELECT 1"},
+             {"extended", "error", "22012", "0", "1", "SELECT 1/0"},
+             {"extended", "aborted", "", "0", "1", "SELECT 3"}});
+
+  const Rows prep = executions_of(db, "e2e_prep");
+  REQUIRE(prep.size() == 5);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(prep[i] == std::vector<std::string>{"sql_prepare", "success", "", "1", "1",
+                                              "PREPARE q(int) AS SELECT $1 * 2"});
+  }
+  CHECK(prep[3] == std::vector<std::string>{"simple", "success", "", "0", "1", "DEALLOCATE q"});
+  CHECK(prep[4] == std::vector<std::string>{"simple", "success", "", "5", "1",
+                                            "COPY (SELECT generate_series(1, 5)) TO STDOUT"});
+  CHECK(sqlite_rows(db,
+                    "SELECT group_concat(v.event, ',') FROM (SELECT ev.event FROM "
+                    "statement_events ev JOIN statements st ON st.id = ev.statement_id "
+                    "WHERE st.kind = 'sql_prepare' AND st.name = 'q' "
+                    "ORDER BY ev.occurred_at) v") == Rows{{"received,parsed,closed"}});
+
+  const Rows canceled = executions_of(db, "e2e_cancel");
+  REQUIRE(canceled.size() == 1);
+  CHECK(canceled[0][1] == "canceled");
+  CHECK(canceled[0][2] == "57014");
+
+  CHECK(sqlite_rows(db,
+                    "SELECT user_name, database_name, backend_pid IS NOT NULL, end_reason "
+                    "FROM sessions WHERE application_name = 'e2e_ext'") ==
+        Rows{{std::string(kSuperUser), std::string(kTestDatabase), "1", "client_terminate"}});
+
+  // The debug log shows every finished execution.
+  CHECK(log.find("execution kind=simple_multi status=error sqlstate=22012") != std::string::npos);
+  CHECK(log.find("execution kind=extended status=success sqlstate= rows=250 fetches=1") !=
+        std::string::npos);
+  CHECK(log.find("kind=simple status=canceled sqlstate=57014") != std::string::npos);
+
+  if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}
