@@ -35,6 +35,7 @@ std::uint32_t be32(const std::uint8_t* p) {
          std::uint32_t{p[3]};
 }
 
+constexpr std::chrono::seconds kStartupTimeout{60};
 constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 
 template <class Buffers>
@@ -136,6 +137,9 @@ void Session::end(EndReason r, bool close_client) {
 void Session::fail(std::string_view sqlstate, const std::string& message, const char* result) {
   pending_error_ = pgwire::error_response(sqlstate, message);
   result_ = result;
+  // Later failures are logged where they happen, with the session's context.
+  if (!began_ && std::string_view(result) == "protocol_error")
+    log::info() << "connection from " << describe_client() << " refused: " << message;
 }
 
 std::string Session::describe_client() const {
@@ -188,6 +192,16 @@ awaitable<bool> Session::startup() {
     client_addr_ = remote.address().to_string();
     client_port_ = remote.port();
   }
+  // Like PostgreSQL's authentication_timeout, for the part before the backend takes over:
+  // a client that connects and says nothing must not hold a session (and shutdown).
+  asio::steady_timer deadline(executor(), kStartupTimeout);
+  deadline.async_wait([weak = weak_from_this()](error_code e) {
+    auto s = weak.lock();
+    if (e || !s || s->began_) return;
+    log::info() << "connection from " << s->describe_client() << ": no complete startup within "
+                << kStartupTimeout.count() << "s, closed";
+    s->end(EndReason::client_closed, true);
+  });
   for (;;) {
     std::uint8_t header[4];
     co_await read_exact(client_, asio::buffer(header), ec);
