@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -238,5 +239,99 @@ TEST_CASE("tracker end to end: psql, libpq simple/extended/pipeline, PREPARE, CO
         std::string::npos);
   CHECK(log.find("kind=simple status=canceled sqlstate=57014") != std::string::npos);
 
+  if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+struct Phases {
+  double parse_ms = -1, bind_ms = -1, execute_ms = -1;
+};
+
+// The proxy's phases of the one execution of `marker`'s statement.
+Phases proxy_phases(const std::string& db, const std::string& marker) {
+  Rows r = sqlite_rows(db,
+                       "SELECT ss.parse_ms, es.bind_ms, es.execute_ms FROM execution_summary es "
+                       "JOIN statement_summary ss ON ss.statement_id = es.statement_id "
+                       "WHERE es.sql LIKE '%" +
+                           marker + "%'");
+  REQUIRE_MESSAGE(r.size() == 1, marker);
+  return Phases{std::stod(r[0][0]), std::stod(r[0][1]), std::stod(r[0][2])};
+}
+
+// The server's own durations (log_min_duration_statement = 0) of `marker`'s statement.
+Phases server_phases(const std::string& log, const std::string& marker) {
+  Phases p;
+  std::regex line("duration: ([0-9.]+) ms  (parse|bind|execute) <unnamed>[^\n]*" + marker);
+  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator();
+       ++it) {
+    const double ms = std::stod((*it)[1]);
+    const std::string phase = (*it)[2];
+    (phase == "parse" ? p.parse_ms : phase == "bind" ? p.bind_ms : p.execute_ms) = ms;
+  }
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("precise phase timing: a slow plan shows in bind, a slow run in execute") {
+  PgServer& server = PgServer::shared();
+  // An immutable call with constant arguments is folded by the planner, which for the
+  // unnamed statement runs at Bind.
+  server.exec(
+      "CREATE OR REPLACE FUNCTION pglc_slow_fold(int) RETURNS int IMMUTABLE LANGUAGE plpgsql "
+      "AS $$BEGIN PERFORM pg_sleep(0.2); RETURN $1; END$$");
+  const std::string dir = temp_dir();
+  for (std::string mode : {"precise", "passive"}) {
+    CAPTURE(mode);
+    const std::string db = dir + "/" + mode + ".db";
+    ProxyProcess proxy({"--storage", "sqlite:" + db, "--phase-timing", mode});
+    {
+      Conn c = connect(proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword,
+                                      "application_name=e2e_phase "
+                                      "options='-c log_min_duration_statement=0'"));
+      REQUIRE_MESSAGE(ok(c), error(c));
+      const std::string plan = "SELECT pglc_slow_fold(1) /* slow plan " + mode + " */";
+      const std::string run = "SELECT pg_sleep(0.2) /* slow run " + mode + " */";
+      for (const auto& sql : {plan, run}) {
+        Result r(PQexecParams(c.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+        REQUIRE_MESSAGE(PQresultStatus(r.get()) == PGRES_TUPLES_OK, PQerrorMessage(c.get()));
+      }
+    }
+    REQUIRE(proxy.terminate() == 0);
+    const Phases plan = proxy_phases(db, "slow plan " + mode);
+    const Phases run = proxy_phases(db, "slow run " + mode);
+    CAPTURE(plan.parse_ms);
+    CAPTURE(plan.bind_ms);
+    CAPTURE(plan.execute_ms);
+    CAPTURE(run.bind_ms);
+    CAPTURE(run.execute_ms);
+    CHECK(plan.bind_ms >= 195);
+    CHECK(run.bind_ms + run.execute_ms >= 195);
+    if (mode == "precise") {
+      CHECK(run.execute_ms >= 195);
+      // Each answer is flushed as soon as it exists: the phases are the server's.
+      CHECK(plan.parse_ms < 150);
+      CHECK(plan.execute_ms < 150);
+      CHECK(run.bind_ms < 150);
+      // The server's own durations fit inside the proxy's phases (which also hold the
+      // network and the proxy); 0.01 ms for the proxy's microsecond rounding.
+      const Phases srv_plan = server_phases(server.log(), "slow plan precise");
+      const Phases srv_run = server_phases(server.log(), "slow run precise");
+      REQUIRE(srv_plan.bind_ms >= 0);
+      REQUIRE(srv_run.execute_ms >= 0);
+      CHECK(srv_plan.bind_ms >= 195);
+      CHECK(srv_run.execute_ms >= 195);
+      CHECK(srv_plan.parse_ms <= plan.parse_ms + 0.01);
+      CHECK(srv_plan.bind_ms <= plan.bind_ms + 0.01);
+      CHECK(srv_run.execute_ms <= run.execute_ms + 0.01);
+    } else {
+      // Without the Flushes the server holds ParseComplete until Sync: `parsed` only
+      // marks the packet that also carried the slow Bind's answer; likewise BindComplete
+      // arrives with the slow run's result.
+      CHECK(plan.parse_ms >= 195);
+      CHECK(run.bind_ms >= 195);
+    }
+  }
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }
