@@ -3,6 +3,7 @@
 // scrapes, polled with a deadline: the proxy reports an execution once it has handed the
 // response to the client socket, which may be a moment after libpq returned it.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,7 @@
 
 #include "tests/integration/pq.hpp"
 #include "tests/metrics/exposition.hpp"
+#include "tests/metrics/prometheus_server.hpp"
 #include "tests/support/pg_server.hpp"
 
 using namespace pglc::test;
@@ -226,4 +228,33 @@ TEST_CASE("--metric-labels application caps names: the 101st becomes other") {
   std::size_t series = 0;
   for (const auto& s : e.all) series += s.name == "pglifecycle_executions_total";
   CHECK(series == 101);  // mapp0..mapp99 and other
+}
+
+TEST_CASE("a real Prometheus scraping the proxy computes p95 of execution durations") {
+  if (access(kPrometheusBinary, X_OK) != 0) {
+    MESSAGE("skipped: " << kPrometheusBinary
+                        << " is not installed (scripts/deps --test installs it)");
+    return;
+  }
+  ProxyProcess proxy;
+  PrometheusServer prometheus(proxy.metrics_port());
+  REQUIRE_MESSAGE(prometheus.wait_until_up(30000), "the proxy never went up as a target; log:\n"
+                                                       << prometheus.log());
+
+  // rate() needs two scrapes that saw different counts: keep querying while polling.
+  Conn c = connect_app(proxy, "metrics_e2e_prometheus");
+  const std::string p95 =
+      "histogram_quantile(0.95, sum by (le) "
+      "(rate(pglifecycle_execution_duration_seconds_bucket[1m])))";
+  std::optional<double> value;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!value && std::chrono::steady_clock::now() < deadline) {
+    exec_expect(c.get(), "SELECT pg_sleep(0.04)", PGRES_TUPLES_OK);
+    value = first_value(prometheus.query(p95));
+  }
+  REQUIRE_MESSAGE(value.has_value(),
+                  "no number from " << p95 << "; last answer: " << prometheus.query(p95));
+  // Every execution slept 40 ms: the quantile interpolates inside (25 ms, 50 ms].
+  CHECK(*value > 0.025);
+  CHECK(*value <= 0.05);
 }
