@@ -1,12 +1,18 @@
-// pglifecycle: parse options, build the observer factory and the relay statistics, serve.
+// pglifecycle: parse options, open the store and the metrics, build one tracker per
+// session, serve until SIGTERM/SIGINT, then flush every queued record.
 #include <cstdio>
 #include <exception>
+#include <memory>
+#include <vector>
 
 #include "config/options.hpp"
-#include "lifecycle/observer.hpp"
-#include "metrics/relay_stats.hpp"
+#include "lifecycle/debug_log_sink.hpp"
+#include "lifecycle/sink.hpp"
+#include "lifecycle/tracker.hpp"
+#include "metrics/metrics.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
+#include "storage/recorder.hpp"
 
 int main(int argc, char** argv) {
   using namespace pglc;
@@ -17,12 +23,41 @@ int main(int argc, char** argv) {
   }
   const config::Options& options = *parsed.options;
   proxy::log::set_level(options.log_level);
+  std::unique_ptr<storage::Recorder> recorder;
   try {
-    lifecycle::NullObserverFactory observers;
-    metrics::RelayStats stats;
-    proxy::Server server(options, observers, stats);
+    storage::RecorderTuning tuning;
+    tuning.log = [](config::LogLevel level, std::string_view message) {
+      proxy::log::write(level, message);
+    };
+    recorder = storage::open_recorder(options, std::move(tuning));
+    recorder->start();
+    auto metrics = metrics::Metrics::create(options, &recorder->stats());
+
+    std::vector<lifecycle::Sink*> sinks{recorder.get(), metrics.get()};
+    std::unique_ptr<lifecycle::DebugLogSink> debug_sink;
+    if (proxy::log::enabled(config::LogLevel::debug)) {
+      debug_sink = std::make_unique<lifecycle::DebugLogSink>(
+          [](std::string_view line) { proxy::log::write(config::LogLevel::debug, line); });
+      sinks.push_back(debug_sink.get());
+    }
+    lifecycle::FanoutSink sink(std::move(sinks));
+    lifecycle::TrackerFactory trackers(
+        lifecycle::TrackerConfig{.proxy_instance = options.instance_name,
+                                 .record_parameters = options.record_parameters,
+                                 .max_sql_length = options.max_sql_length},
+        sink);
+
+    proxy::Server server(options, trackers, *metrics);
     server.run();
+    // Every session has ended: nothing enqueues any more. Flush what is queued.
+    recorder->stop();
+    proxy::log::info() << "pglifecycle: stopped; recorder wrote "
+                       << recorder->stats().rows_executions.load() << " executions, dropped "
+                       << recorder->stats().dropped_queue_full.load() +
+                              recorder->stats().dropped_store_error.load()
+                       << " records";
   } catch (const std::exception& e) {
+    if (recorder) recorder->stop();
     proxy::log::error() << "pglifecycle: " << e.what();
     return 1;
   }
