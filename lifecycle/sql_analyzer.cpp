@@ -267,10 +267,9 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
   auto q = std::make_shared<AnalyzedQuery>();
   // Without a ';' before the end there is at most one statement: skip the scanner.
   const std::size_t semi = sql.find(';');
-  const bool single =
-      semi == std::string_view::npos ||
-      std::all_of(sql.begin() + static_cast<std::ptrdiff_t>(semi), sql.end(),
-                  [](char c) { return c == ';' || is_space(c); });
+  const bool single = semi == std::string_view::npos ||
+                      std::all_of(sql.begin() + static_cast<std::ptrdiff_t>(semi), sql.end(),
+                                  [](char c) { return c == ';' || is_space(c); });
   const std::vector<std::string_view> pieces =
       single ? std::vector<std::string_view>{sql} : split(sql);
   if (pieces.size() <= 1) {

@@ -562,6 +562,7 @@ class Tracker final : public SessionObserver {
 
   void on_completion(MonoTime t, std::uint64_t offset, std::string_view tag, std::int64_t rows) {
     if (pending_.empty()) return;
+    frontend_copy_in_ = false;  // a COPY, if one ran, is over
     Pending& p = pending_.front();
     if (p.kind == MessageKind::execute) {
       timed(p, t);
@@ -614,6 +615,7 @@ class Tracker final : public SessionObserver {
       return;
     }
     if (pending_.empty()) return;
+    frontend_copy_in_ = false;
     auto d = be::decode_error_fields(f);
     ErrorInfo err;
     if (d.ok()) {

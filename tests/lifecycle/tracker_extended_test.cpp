@@ -400,3 +400,23 @@ TEST_CASE("the password message is never kept") {
   CHECK(s.sink.executions.empty());
   for (const auto& line : s.sink.order) CHECK(line.find("hunter2") == std::string::npos);
 }
+
+TEST_CASE("COPY FROM STDIN failing on bad data in the extended protocol") {
+  Session s;
+  s.start();
+  s.fe(cat({parse("", "COPY t FROM STDIN"), bind("", ""), execute(""), sync_msg()}), 10);
+  s.be(cat({parse_complete(), bind_complete(), copy_in_response(1)}), 11);
+  s.fe(fe_copy_data("not a number\n"), 12);
+  s.be(error("22P02", "invalid input syntax for type integer"), 13);
+  s.fe(cat({fe_copy_done(), sync_msg()}), 14);
+  s.be(ready('I'), 15);
+  REQUIRE(s.sink.executions.size() == 1);
+  CHECK(s.sink.executions[0].status == ExecutionStatus::error);
+  CHECK(s.sink.executions[0].sqlstate == "22P02");
+  CHECK(s.sink.timed_of(MessageKind::sync) ==
+        std::vector{std::chrono::nanoseconds(milliseconds(1))});
+  s.fe(query("SELECT 1"), 20);
+  s.be(cat({one_row_result("1"), ready('I')}), 21);
+  REQUIRE(s.sink.executions.size() == 2);
+  CHECK(s.sink.executions[1].status == ExecutionStatus::success);
+}
