@@ -5,7 +5,8 @@
 #              -c 1 for a few seconds)
 #   strace     syscalls per transaction (strace -c -f; slows the proxy, counts stay exact)
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
-#   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1.
+#   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
+#   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
 # Output: a summary on stdout and the raw files under build-bench/profile/<time>/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +38,11 @@ storage_arg="none"
 proxy=("$PGLC_BINARY" --listen "127.0.0.1:$PORT" --backend "127.0.0.1:$PGPORT"
   --backend-sslmode disable --log-level warning --storage "$storage_arg"
   --metrics-listen "127.0.0.1:$MPORT" ${PGLC_EXTRA:-})
+if [ "${TARGET:-pglc}" = haproxy ]; then
+  printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nlisten pg\n  bind 127.0.0.1:%s\n  server pg 127.0.0.1:%s\n' \
+    "$PORT" "$PGPORT" >"$WORK/haproxy.cfg"
+  proxy=("$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$WORK/haproxy.cfg")
+fi
 if [ "$TOOL" = callgrind ]; then
   proxy=(valgrind --tool=callgrind --callgrind-out-file="$OUTDIR/callgrind.out" "${proxy[@]}")
 fi
@@ -49,7 +55,7 @@ jobs=2
 ((CLIENTS == 1)) && jobs=1
 bench_args=(-n -T "$DURATION" -p "$PORT" -M "$MODE" -c "$CLIENTS" -j "$jobs")
 [ "$SCRIPT" = S ] && bench_args+=(-S)
-log "pgbench ${bench_args[*]} through pglifecycle under $TOOL"
+log "pgbench ${bench_args[*]} through ${TARGET:-pglc} under $TOOL"
 
 case $TOOL in
   perf)
@@ -82,17 +88,17 @@ case $TOOL in
       echo "-- hottest symbols"
       report --sort dso,symbol | head -n 30
       echo "-- hottest symbols inside pglifecycle itself"
-      report --sort symbol --dsos "$(basename "$PGLC_BINARY")" | head -n 25
-    } | tee "$OUTDIR/top.txt"
+      report --sort symbol --dsos "$(basename "${proxy[0]}")" | head -n 25
+    } | tee "$OUTDIR/top.txt" || true
     ;;
   strace)
-    head -n 30 "$OUTDIR/strace.txt"
+    head -n 30 "$OUTDIR/strace.txt" || true
     awk -v n="$txns" 'NR > 2 && $4 ~ /^[0-9]+$/ && n > 0 {printf "%-20s %8.2f calls/txn\n", $NF, $4 / n}' \
       "$OUTDIR/strace.txt" | sort -k2 -gr | head -n 12
     ;;
   callgrind)
-    callgrind_annotate --inclusive=no "$OUTDIR/callgrind.out" 2>/dev/null | head -n 45 |
-      tee "$OUTDIR/top.txt"
+    callgrind_annotate --inclusive=no "$OUTDIR/callgrind.out" >"$OUTDIR/annotate.txt" 2>&1 || true
+    head -n 45 "$OUTDIR/annotate.txt" | tee "$OUTDIR/top.txt"
     awk -v n="$txns" '/PROGRAM TOTALS/ {gsub(",", "", $1); if (n > 0) printf "%.0f instructions per transaction (start-up included)\n", $1 / n}' \
       "$OUTDIR/top.txt"
     ;;
