@@ -81,7 +81,7 @@ stop_pid "$pid" 120 || true
 case $TOOL in
   perf)
     report() { perf report -i "$OUTDIR/perf.data" --no-children -g none --stdio "$@" 2>/dev/null |
-      grep '%' | grep -v '^#' | sed 's/ *$//'; }
+      grep '%' | grep -v '^#' | sed 's/[[:space:]-]*$//'; }
     {
       echo "-- CPU by binary/library"
       report --sort dso | head -n 12
