@@ -5,6 +5,8 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <doctest/doctest.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -146,3 +148,27 @@ inline bool ms_eq(const Cell& c, double expected) {
 }
 
 }  // namespace pglc::test
+
+// Readable failures: rows print as [a, NULL, c].
+namespace doctest {
+template <>
+struct StringMaker<pglc::test::Row> {
+  static String convert(const pglc::test::Row& row) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ", ";
+      out += row[i] ? "'" + *row[i] + "'" : "NULL";
+    }
+    return (out + "]").c_str();
+  }
+};
+template <>
+struct StringMaker<pglc::test::Rows> {
+  static String convert(const pglc::test::Rows& rows) {
+    std::string out = "{";
+    for (const auto& r : rows)
+      out += std::string("\n  ") + StringMaker<pglc::test::Row>::convert(r).c_str();
+    return (out + "}").c_str();
+  }
+};
+}  // namespace doctest
