@@ -221,3 +221,32 @@ TEST_CASE("SIGTERM without sessions exits 0 promptly; SIGINT too") {
     CHECK(elapsed_ms(start) < 3000);
   }
 }
+
+TEST_CASE("--max-message-size: a larger message gets 08P01, smaller ones pass") {
+  ProxyProcess p({"--max-message-size", "65536"});
+  Conn c = connect(p.conninfo());
+  REQUIRE_MESSAGE(ok(c), error(c));
+  CHECK(scalar(c.get(), "SELECT length('" + std::string(60000, 'a') + "')") == "60000");
+
+  RawClient raw(p.port());
+  REQUIRE(raw.send(startup_message(kTrustUser, kTestDatabase)));
+  REQUIRE(raw.read_until('Z'));
+  REQUIRE(raw.send(query_message("SELECT length('" + std::string(70000, 'b') + "')")));
+  auto e = raw.read_until('E');
+  REQUIRE(e);
+  CHECK(error_fields(e->body)['C'] == "08P01");
+  CHECK(raw.wait_closed());
+  CHECK(scalar(c.get(), "SELECT 'still here'") == "still here");
+}
+
+TEST_CASE("SIGHUP does not stop the proxy or its sessions") {
+  ProxyProcess p;
+  Conn c = connect(p.conninfo());
+  REQUIRE_MESSAGE(ok(c), error(c));
+  REQUIRE(p.send_signal(SIGHUP) == 0);
+  CHECK(scalar(c.get(), "SELECT 'after hup'") == "after hup");
+  Conn fresh = connect(p.conninfo());
+  REQUIRE_MESSAGE(ok(fresh), error(fresh));
+  CHECK(p.running());
+  CHECK(p.terminate(10000) == 0);
+}

@@ -175,8 +175,8 @@ TEST_CASE("libpq: PQexecParams and PQprepare/PQexecPrepared with binary results"
   CHECK(scalar(c.get(), "SELECT 'alive'") == "alive");
 }
 
-TEST_CASE("libpq: pipeline mode, results in order, an error aborts the rest until Sync") {
-  Conn c = connect(proxy().conninfo());
+static void check_pipeline(const std::string& conninfo) {
+  Conn c = connect(conninfo);
   REQUIRE_MESSAGE(ok(c), error(c));
   PGconn* conn = c.get();
   REQUIRE(PQenterPipelineMode(conn) == 1);
@@ -237,6 +237,18 @@ TEST_CASE("libpq: pipeline mode, results in order, an error aborts the rest unti
   CHECK(PQresultStatus(sync2.get()) == PGRES_PIPELINE_SYNC);
   CHECK(PQexitPipelineMode(conn) == 1);
   CHECK(scalar(conn, "SELECT 'out of pipeline'") == "out of pipeline");
+}
+
+TEST_CASE("libpq: pipeline mode, results in order, an error aborts the rest until Sync") {
+  // precise phase timing injects Flush after Parse/Bind; passive adds nothing. Both must
+  // give the client exactly the server's answers.
+  SUBCASE("--phase-timing precise") {
+    check_pipeline(proxy().conninfo());
+  }
+  SUBCASE("--phase-timing passive") {
+    ProxyProcess passive({"--phase-timing", "passive"});
+    check_pipeline(passive.conninfo());
+  }
 }
 
 TEST_CASE("pgbench: simple, extended and prepared protocols with zero failed transactions") {
@@ -342,10 +354,14 @@ TEST_CASE("a ~100 MB result streams through while the proxy's RSS stays bounded"
   const long baseline = vm_rss_kb(streaming.pid());
   REQUIRE(baseline > 0);
 
+  Conn other = connect(streaming.conninfo());
+  REQUIRE_MESSAGE(ok(other), error(other));
+
   REQUIRE(PQsendQuery(conn, "SELECT repeat('x', 1000) FROM generate_series(1, 100000)"));
   REQUIRE(PQsetSingleRowMode(conn) == 1);
   long rows = 0, bytes = 0, max_rss = baseline;
   bool all_x = true;
+  long long other_ms = -1;
   for (;;) {
     Result r(PQgetResult(conn));
     if (!r) break;
@@ -357,6 +373,21 @@ TEST_CASE("a ~100 MB result streams through while the proxy's RSS stays bounded"
       const char* v = PQgetvalue(r.get(), 0, 0);
       all_x = all_x && len == 1000 && v[0] == 'x' && v[999] == 'x';
       if (rows % 2000 == 0) max_rss = std::max(max_rss, vm_rss_kb(streaming.pid()));
+      if (rows == 1000) {
+        // A slow client: stop reading for a while. The backend could send the rest of the
+        // 100 MB in that time; a proxy without backpressure would hold it in memory.
+        for (int i = 0; i < 15; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          max_rss = std::max(max_rss, vm_rss_kb(streaming.pid()));
+        }
+        // Backpressure is per session: another session through the proxy is unaffected.
+        auto t0 = std::chrono::steady_clock::now();
+        bool other_ok = scalar(other.get(), "SELECT 'other'") == "other";
+        other_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count();
+        CHECK(other_ok);
+      }
     } else {
       CHECK_MESSAGE(st == PGRES_TUPLES_OK, PQresultErrorMessage(r.get()));
     }
@@ -367,6 +398,9 @@ TEST_CASE("a ~100 MB result streams through while the proxy's RSS stays bounded"
   CHECK(all_x);
   MESSAGE("proxy RSS baseline " << baseline / 1024 << " MB, max " << max_rss / 1024 << " MB");
   CHECK((max_rss - baseline) < 40 * 1024);
+  MESSAGE("other session answered in " << other_ms << " ms while the stream was stalled");
+  CHECK(other_ms >= 0);
+  CHECK(other_ms < 1000);
 }
 
 TEST_CASE("large frontend messages: a multi-megabyte query text and parameter") {
@@ -449,4 +483,43 @@ TEST_CASE("concurrent sessions stay independent") {
     CAPTURE(s);
     CHECK(results[s] == std::to_string(s * 1000 * 50 + 49 * 50 / 2));
   }
+}
+
+// Startup with protocol 3.1 and a _pq_ option on a raw socket; returns the first message.
+static std::optional<RawMessage> negotiate(int port, std::string* query_result) {
+  RawClient raw(port);
+  if (!raw.connected()) return std::nullopt;
+  std::string body;
+  put_u32(body, (3u << 16) | 1u);  // 3.1: newer than PostgreSQL 15 speaks
+  for (std::string_view kv : {"user", kTrustUser.data(), "database", kTestDatabase.data(),
+                              "_pq_.pglc_test_option", "on"}) {
+    body += kv;
+    body += '\0';
+  }
+  body += '\0';
+  std::string packet;
+  put_u32(packet, static_cast<uint32_t>(body.size() + 4));
+  if (!raw.send(packet + body)) return std::nullopt;
+  auto first = raw.read_message();
+  if (!first || !raw.read_until('Z')) return first;
+  raw.send(query_message("SELECT 'negotiated'"));
+  std::vector<RawMessage> skipped;
+  if (raw.read_until('Z', &skipped) && skipped.size() == 3) {
+    *query_result = single_column(skipped[1]);
+  }
+  return first;
+}
+
+TEST_CASE("startup: protocol 3.1 and _pq_ options get the backend's NegotiateProtocolVersion") {
+  std::string via_result, direct_result;
+  auto via = negotiate(proxy().port(), &via_result);
+  auto direct = negotiate(PgServer::shared().port(), &direct_result);
+  REQUIRE(via);
+  REQUIRE(direct);
+  CHECK(direct->type == 'v');
+  CHECK(via->type == direct->type);
+  CHECK(via->body == direct->body);
+  CHECK(via->body.find("_pq_.pglc_test_option") != std::string::npos);
+  CHECK(direct_result == "negotiated");
+  CHECK(via_result == "negotiated");
 }

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <thread>
+#include <utility>
 
 #include "tests/integration/pq.hpp"
 #include "tests/integration/raw_client.hpp"
@@ -251,4 +253,39 @@ TEST_CASE("channel binding: own certificate and a TLS backend - require fails fa
                                       verify_full() + " channel_binding=disable"));
   REQUIRE_MESSAGE(ok(disable), error(disable));
   CHECK(scalar(disable.get(), "SELECT current_user") == kScramUser);
+}
+
+TEST_CASE("logs: one line per session open and close, never a password") {
+  ProxyProcess p({"--tls-cert", PgServer::shared().server_cert(), "--tls-key",
+                  PgServer::shared().server_key()});
+  for (auto [user, password] :
+       {std::pair{kScramUser, kScramPassword}, std::pair{kMd5User, kMd5Password},
+        std::pair{kPasswordUser, kPasswordPassword}}) {
+    for (const char* mode : {"sslmode=disable", "sslmode=require"}) {
+      Conn c = connect(p.conninfo(kTestDatabase, user, password, mode));
+      REQUIRE_MESSAGE(ok(c), error(c));
+      CHECK(scalar(c.get(), "SELECT 1") == "1");
+    }
+  }
+  // Close lines are written when the proxy notices the disconnect: poll for them.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string log;
+  auto count = [&](std::string_view what) {
+    size_t n = 0;
+    for (size_t pos = log.find(what); pos != std::string::npos; pos = log.find(what, pos + 1)) ++n;
+    return n;
+  };
+  do {
+    log = p.log();
+    if (count("session close") >= 6) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  CAPTURE(log);
+  CHECK(count("session open") >= 6);
+  CHECK(count("session close") >= 6);
+  CHECK(log.find(std::string(kMd5User)) != std::string::npos);
+  CHECK(log.find(std::string(kTestDatabase)) != std::string::npos);
+  for (auto secret : {kScramPassword, kMd5Password, kPasswordPassword}) {
+    CHECK(log.find(std::string(secret)) == std::string::npos);
+  }
 }
