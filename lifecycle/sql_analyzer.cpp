@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <unordered_map>
 
 namespace pglc::lifecycle {
@@ -20,6 +21,38 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// The first 128 bits of SHA-256: the cache key, and (in hex) sql_texts.hash. A plain
+// value key keeps lookups free of allocation; its first word is already uniform.
+struct Digest {
+  unsigned char bytes[16];
+  bool operator==(const Digest& o) const { return std::memcmp(bytes, o.bytes, 16) == 0; }
+};
+struct DigestHash {
+  std::size_t operator()(const Digest& d) const noexcept {
+    std::size_t h;
+    std::memcpy(&h, d.bytes, sizeof h);
+    return h;
+  }
+};
+
+Digest digest_of(std::string_view sql) {
+  unsigned char full[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(), full);
+  Digest d;
+  std::memcpy(d.bytes, full, sizeof d.bytes);
+  return d;
+}
+
+std::string hex_of(const Digest& d) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    out[2 * i] = kHex[d.bytes[i] >> 4];
+    out[2 * i + 1] = kHex[d.bytes[i] & 0xf];
+  }
+  return out;
+}
+
 // Two generations approximate an LRU without bookkeeping per hit: when the current one is
 // full it becomes the old one, and hits in the old one are promoted.
 template <class T>
@@ -28,7 +61,7 @@ class GenerationCache {
   static constexpr std::size_t kMaxEntries = 4096;
   static constexpr std::size_t kMaxBytes = 8u << 20;
 
-  std::shared_ptr<const T> find(const std::string& key, std::size_t max_len) {
+  std::shared_ptr<const T> find(const Digest& key, std::size_t max_len) {
     if (auto it = current_.find(key); it != current_.end()) {
       return it->second.max_len == max_len ? it->second.value : nullptr;
     }
@@ -40,10 +73,10 @@ class GenerationCache {
     return nullptr;
   }
 
-  void insert(const std::string& key, std::size_t max_len, std::shared_ptr<const T> value,
+  void insert(const Digest& key, std::size_t max_len, std::shared_ptr<const T> value,
               std::size_t bytes) {
     if (current_.size() >= kMaxEntries || current_bytes_ + bytes > kMaxBytes) {
-      old_ = std::move(current_);
+      old_.swap(current_);
       current_.clear();
       current_bytes_ = 0;
     }
@@ -57,7 +90,8 @@ class GenerationCache {
     std::size_t bytes;
     std::shared_ptr<const T> value;
   };
-  std::unordered_map<std::string, Entry> current_, old_;
+  // swap + clear keeps both tables' buckets: no rehashing as a generation refills.
+  std::unordered_map<Digest, Entry, DigestHash> current_, old_;
   std::size_t current_bytes_ = 0;
 };
 
@@ -71,13 +105,20 @@ GenerationCache<AnalyzedQuery>& query_cache() {
   return cache;
 }
 
+// A cheap filter before the full parse: could the text be one of the namespace commands?
 bool contains_keyword(std::string_view s) {
   static constexpr std::string_view kWords[] = {"prepare", "execute", "deallocate", "discard"};
-  std::string lower(s);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return std::any_of(std::begin(kWords), std::end(kWords),
-                     [&](std::string_view w) { return lower.find(w) != std::string::npos; });
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = static_cast<char>(s[i] | 0x20);
+    if (c != 'p' && c != 'e' && c != 'd') continue;
+    for (std::string_view w : kWords) {
+      if (s.size() - i < w.size()) continue;
+      std::size_t k = 0;
+      while (k < w.size() && static_cast<char>(s[i + k] | 0x20) == w[k]) ++k;
+      if (k == w.size()) return true;
+    }
+  }
+  return false;
 }
 
 // Reads the JSON string starting at `pos` (just past its opening quote).
@@ -152,15 +193,7 @@ std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
 }  // namespace
 
 std::string sql_hash(std::string_view sql) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
+  return hex_of(digest_of(sql));
 }
 
 std::string_view cut_utf8(std::string_view s, std::size_t max) {
@@ -252,18 +285,18 @@ AnalyzedStatement SqlAnalyzer::classify(std::string_view statement_sql) {
 }
 
 std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) const {
-  std::string hash = sql_hash(sql);
+  const Digest key = digest_of(sql);
   auto& cache = text_cache();
-  if (auto hit = cache.find(hash, max_sql_length_)) return hit;
-  auto text = make_text(sql, hash, max_sql_length_);
-  cache.insert(hash, max_sql_length_, text, text->sql.size() * 2 + 64);
+  if (auto hit = cache.find(key, max_sql_length_)) return hit;
+  auto text = make_text(sql, hex_of(key), max_sql_length_);
+  cache.insert(key, max_sql_length_, text, text->sql.size() * 2 + 64);
   return text;
 }
 
 std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) const {
-  const std::string hash = sql_hash(sql);
+  const Digest key = digest_of(sql);
   auto& cache = query_cache();
-  if (auto hit = cache.find(hash, max_sql_length_)) return hit;
+  if (auto hit = cache.find(key, max_sql_length_)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
   // Without a ';' before the end there is at most one statement: skip the scanner.
   const std::size_t semi = sql.find(';');
@@ -273,9 +306,9 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
   const std::vector<std::string_view> pieces =
       single ? std::vector<std::string_view>{sql} : split(sql);
   if (pieces.size() <= 1) {
-    // One statement keeps the text exactly as sent.
+    // One statement keeps the text exactly as sent; the query cache alone holds it.
     AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classify(pieces[0]);
-    s.text = statement(sql);
+    s.text = make_text(sql, hex_of(key), max_sql_length_);
     q->statements.push_back(std::move(s));
   } else {
     for (std::string_view piece : pieces) {
@@ -284,7 +317,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
       q->statements.push_back(std::move(s));
     }
   }
-  cache.insert(hash, max_sql_length_, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  cache.insert(key, max_sql_length_, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
   return q;
 }
 
