@@ -16,8 +16,9 @@ class Metrics : public lifecycle::Sink, public RelayStats {
   // Binds the exposer on options.metrics_listen unless it is empty; throws
   // std::runtime_error when the address cannot be bound, or when options.metric_labels
   // names something other than database, user, application. `recorder` may be null.
-  // options.metrics_listen takes civetweb's syntax: "127.0.0.1:9464", "[::1]:9464",
-  // "9464" (every interface); port 0 picks a free port (see port()).
+  // options.metrics_listen takes civetweb's syntax: "127.0.0.1:9464", "localhost:9464",
+  // "9464" (every interface); port 0 picks a free port (see port()). Debian's civetweb
+  // is built without IPv6, so "[::1]:9464" fails.
   static std::unique_ptr<Metrics> create(const config::Options& options,
                                          const storage::RecorderStats* recorder);
 

@@ -38,9 +38,10 @@ ExecutionRecord execution(StatementKind kind, ExecutionStatus status, std::optio
   return r;
 }
 
+// Port 0: the exposer picks a free port itself (no race with parallel tests).
 pglc::config::Options options_on_free_port() {
   pglc::config::Options o;
-  o.metrics_listen = "127.0.0.1:" + std::to_string(pglc::test::free_port());
+  o.metrics_listen = "127.0.0.1:0";
   return o;
 }
 
@@ -311,10 +312,33 @@ TEST_CASE("database and user labels come in a fixed order and are capped indepen
   CHECK(text.find("database=\"sales\",user=\"alice\"") != std::string::npos);
 }
 
+TEST_CASE("the exposer binds where it is told: loopback by name, port 0, or off") {
+  pglc::config::Options named;
+  named.metrics_listen = "localhost:0";
+  auto m = Metrics::create(named, nullptr);
+  REQUIRE(m->port() > 0);
+  int status = 0;
+  CHECK(!pglc::test::http_get(m->port(), "/metrics", &status).empty());
+  CHECK(status == 200);
+  // Stopping an exposer that has served a scrape is quick (civetweb alone takes 2 s).
+  auto start = std::chrono::steady_clock::now();
+  m.reset();
+  CHECK(std::chrono::steady_clock::now() - start < 1s);
+
+  pglc::config::Options off;
+  off.metrics_listen = "";
+  auto quiet = Metrics::create(off, nullptr);
+  CHECK(quiet->port() == 0);
+  CHECK(pglc::test::parse_exposition(quiet->render())
+            .families.count("pglifecycle_executions_total") == 1);
+}
+
 TEST_CASE("configuration errors throw") {
-  auto options = options_on_free_port();
-  auto first = Metrics::create(options, nullptr);
-  CHECK_THROWS_AS(Metrics::create(options, nullptr), std::runtime_error);
+  auto first = Metrics::create(options_on_free_port(), nullptr);
+  REQUIRE(first->port() > 0);
+  pglc::config::Options taken;
+  taken.metrics_listen = "127.0.0.1:" + std::to_string(first->port());
+  CHECK_THROWS_AS(Metrics::create(taken, nullptr), std::runtime_error);
 
   pglc::config::Options bad;
   bad.metrics_listen = "";
