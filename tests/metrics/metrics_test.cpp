@@ -413,3 +413,39 @@ TEST_CASE("concurrent observations with identity labels are all counted") {
               {{"kind", "extended"}, {"status", "success"}, {"application", "other"}}) ==
         double(kThreads) * kPerThread / 2);
 }
+
+TEST_CASE("label values are the lifecycle layer's own names for kinds, statuses, messages") {
+  pglc::config::Options options;
+  options.metrics_listen = "";
+  auto m = Metrics::create(options, nullptr);
+  const MessageKind messages[] = {
+      MessageKind::query,   MessageKind::parse, MessageKind::bind, MessageKind::describe,
+      MessageKind::execute, MessageKind::close, MessageKind::sync, MessageKind::function_call};
+  const StatementKind kinds[] = {StatementKind::simple, StatementKind::simple_multi,
+                                 StatementKind::sql_prepare, StatementKind::extended};
+  const ExecutionStatus statuses[] = {ExecutionStatus::success, ExecutionStatus::error,
+                                      ExecutionStatus::canceled, ExecutionStatus::aborted};
+  int n = 0;
+  for (auto k : messages) {
+    ++n;
+    for (int i = 0; i < n; ++i) m->message_timed(k, 1ms);
+  }
+  n = 0;
+  for (auto k : kinds)
+    for (auto s : statuses) {
+      ++n;
+      for (int i = 0; i < n; ++i) m->execution(execution(k, s, 0.01, 0.01));
+    }
+  Exposition e = pglc::test::parse_exposition(m->render());
+  n = 0;
+  for (auto k : messages) {
+    std::string name(pglc::lifecycle::to_string(k));
+    CHECK(value(e, "pglifecycle_message_duration_seconds_count", {{"message", name}}) == ++n);
+  }
+  n = 0;
+  for (auto k : kinds)
+    for (auto s : statuses) {
+      std::string kind(pglc::lifecycle::to_string(k)), status(pglc::lifecycle::to_string(s));
+      CHECK(value(e, "pglifecycle_executions_total", {{"kind", kind}, {"status", status}}) == ++n);
+    }
+}
