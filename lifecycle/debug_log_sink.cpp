@@ -34,7 +34,12 @@ std::string DebugLogSink::format(const ExecutionRecord& r) {
   out += " fetches=";
   out += std::to_string(r.fetches);
   out += " fingerprint=";
-  if (r.sql && r.sql->fingerprint) out += *r.sql->fingerprint;
+  if (r.sql && r.sql->fingerprint) {
+    out += *r.sql->fingerprint;
+  } else if (r.sql && r.sql->analysis_deferred) {
+    // Debug only: pays for the parse the tracker skipped.
+    if (auto a = analyze_sql(r.sql->sql, r.sql->sql.size()); a.fingerprint) out += *a.fingerprint;
+  }
   append_ms(out, "bind_ms", r.bind_seconds);
   append_ms(out, "first_row_ms", r.first_row_seconds);
   append_ms(out, "total_ms", r.total_seconds);

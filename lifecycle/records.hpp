@@ -58,6 +58,10 @@ struct SqlText {
   std::string sql;   // cut at max_sql_length bytes
   std::optional<std::string> normalized_sql;  // NULL when the parser rejects the text
   std::optional<std::string> fingerprint;     // libpg_query fingerprint, hex
+  // Set when the tracker left normalization and fingerprinting to the consumer
+  // (TrackerConfig::defer_sql_analysis): `sql` then holds the whole text, and
+  // lifecycle::analyze_sql(sql) gives the two fields, e.g. on the storage writer's thread.
+  bool analysis_deferred = false;
 };
 
 struct StatementRecord {

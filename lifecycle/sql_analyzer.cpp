@@ -171,22 +171,18 @@ std::string json_string(std::string_view json, std::size_t pos) {
 }
 
 std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
-                                         std::size_t max_len) {
+                                         std::size_t max_len, bool defer) {
   auto text = std::make_shared<SqlText>();
   text->hash = std::move(hash);
   text->sql = std::string(cut_utf8(sql, max_len));
-  const std::string z(sql);
-  PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
-  if (n.error == nullptr && n.normalized_query != nullptr) {
-    text->normalized_sql = std::string(cut_utf8(n.normalized_query, max_len));
+  // A cut text cannot be analyzed later: only the io thread still has all of it.
+  if (defer && text->sql.size() == sql.size()) {
+    text->analysis_deferred = true;
+    return text;
   }
-  pg_query_free_normalize_result(n);
-  if (text->normalized_sql) {
-    PgQueryFingerprintResult f = pg_query_fingerprint(z.c_str());
-    if (f.error == nullptr && f.fingerprint_str != nullptr) text->fingerprint = f.fingerprint_str;
-    pg_query_free_fingerprint_result(f);
-  }
-  if (!text->fingerprint) text->normalized_sql.reset();  // both or neither, as stored
+  SqlAnalysis a = analyze_sql(sql, max_len);
+  text->normalized_sql = std::move(a.normalized_sql);
+  text->fingerprint = std::move(a.fingerprint);
   return text;
 }
 
@@ -194,6 +190,23 @@ std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
 
 std::string sql_hash(std::string_view sql) {
   return hex_of(digest_of(sql));
+}
+
+SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
+  SqlAnalysis out;
+  const std::string z(sql);
+  PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
+  if (n.error == nullptr && n.normalized_query != nullptr) {
+    out.normalized_sql = std::string(cut_utf8(n.normalized_query, max_sql_length));
+  }
+  pg_query_free_normalize_result(n);
+  if (out.normalized_sql) {
+    PgQueryFingerprintResult f = pg_query_fingerprint(z.c_str());
+    if (f.error == nullptr && f.fingerprint_str != nullptr) out.fingerprint = f.fingerprint_str;
+    pg_query_free_fingerprint_result(f);
+  }
+  if (!out.fingerprint) out.normalized_sql.reset();  // both or neither, as stored
+  return out;
 }
 
 std::string_view cut_utf8(std::string_view s, std::size_t max) {
@@ -287,16 +300,16 @@ AnalyzedStatement SqlAnalyzer::classify(std::string_view statement_sql) {
 std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) const {
   const Digest key = digest_of(sql);
   auto& cache = text_cache();
-  if (auto hit = cache.find(key, max_sql_length_)) return hit;
-  auto text = make_text(sql, hex_of(key), max_sql_length_);
-  cache.insert(key, max_sql_length_, text, text->sql.size() * 2 + 64);
+  if (auto hit = cache.find(key, mode())) return hit;
+  auto text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
+  cache.insert(key, mode(), text, text->sql.size() * 2 + 64);
   return text;
 }
 
 std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) const {
   const Digest key = digest_of(sql);
   auto& cache = query_cache();
-  if (auto hit = cache.find(key, max_sql_length_)) return hit;
+  if (auto hit = cache.find(key, mode())) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
   // Without a ';' before the end there is at most one statement: skip the scanner.
   const std::size_t semi = sql.find(';');
@@ -308,7 +321,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
   if (pieces.size() <= 1) {
     // One statement keeps the text exactly as sent; the query cache alone holds it.
     AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classify(pieces[0]);
-    s.text = make_text(sql, hex_of(key), max_sql_length_);
+    s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
     q->statements.push_back(std::move(s));
   } else {
     for (std::string_view piece : pieces) {
@@ -317,7 +330,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
       q->statements.push_back(std::move(s));
     }
   }
-  cache.insert(key, max_sql_length_, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  cache.insert(key, mode(), q, std::min(sql.size(), max_sql_length_) * 3 + 64);
   return q;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,16 @@ struct AnalyzedQuery {
   std::vector<AnalyzedStatement> statements;
 };
 
+struct SqlAnalysis {
+  std::optional<std::string> normalized_sql;  // both empty when the parser rejects the text
+  std::optional<std::string> fingerprint;
+};
+
+// Normalize + fingerprint of one text, uncached: what a consumer of a SqlText with
+// analysis_deferred calls (once per hash) to complete it. normalized_sql is cut at
+// `max_sql_length` bytes.
+SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length);
+
 // Hex of the first 128 bits of SHA-256 over the whole text (before any cut): 32 chars.
 std::string sql_hash(std::string_view sql);
 
@@ -38,7 +49,8 @@ std::string_view cut_utf8(std::string_view s, std::size_t max);
 
 class SqlAnalyzer {
  public:
-  explicit SqlAnalyzer(std::size_t max_sql_length) : max_sql_length_(max_sql_length) {}
+  explicit SqlAnalyzer(std::size_t max_sql_length, bool defer_analysis = false)
+      : max_sql_length_(max_sql_length), defer_analysis_(defer_analysis) {}
 
   // The text of one statement (Parse message): normalized and fingerprinted, not split.
   std::shared_ptr<const SqlText> statement(std::string_view sql) const;
@@ -50,7 +62,11 @@ class SqlAnalyzer {
   static AnalyzedStatement classify(std::string_view statement_sql);
 
  private:
+  // The cache key's variant: texts differ with the cut and with deferral.
+  std::size_t mode() const { return max_sql_length_ * 2 + (defer_analysis_ ? 1 : 0); }
+
   std::size_t max_sql_length_;
+  bool defer_analysis_;
 };
 
 }  // namespace pglc::lifecycle

@@ -117,7 +117,7 @@ void append_json_string(std::string& out, std::string_view v) {
 class Tracker final : public SessionObserver {
  public:
   Tracker(const TrackerConfig& config, Sink& sink)
-      : config_(config), sink_(sink), analyzer_(config.max_sql_length) {}
+      : config_(config), sink_(sink), analyzer_(config.max_sql_length, config.defer_sql_analysis) {}
 
   void on_session_begin(const SessionStart& s, MonoTime t) override {
     begun_ = true;

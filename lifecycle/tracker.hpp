@@ -14,6 +14,9 @@ struct TrackerConfig {
   std::string proxy_instance;
   bool record_parameters = false;
   std::size_t max_sql_length = 65536;
+  // Leave libpg_query's normalize + fingerprint (about 5 µs per new text) to the sink's
+  // consumer instead of the io thread; see SqlText::analysis_deferred.
+  bool defer_sql_analysis = false;
 };
 
 class TrackerFactory final : public ObserverFactory {

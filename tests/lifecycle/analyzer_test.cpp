@@ -121,3 +121,32 @@ TEST_CASE("debug log line: one per execution with kind, status, rows and duratio
         "fingerprint=0123456789abcdef bind_ms=0.500 first_row_ms=1.200 total_ms=250.000 "
         "deliver_ms=- app=PowerBI sql=SELECT 1/0 FROM t");
 }
+
+TEST_CASE("deferred analysis: the io thread only hashes; analyze_sql completes the text") {
+  SqlAnalyzer deferred(65536, true);
+  auto t = deferred.statement("SELECT * FROM t WHERE id = 42");
+  CHECK(t->analysis_deferred);
+  CHECK_FALSE(t->normalized_sql.has_value());
+  CHECK_FALSE(t->fingerprint.has_value());
+  CHECK(t->hash == sql_hash("SELECT * FROM t WHERE id = 42"));
+  const SqlAnalysis a = analyze_sql(t->sql, 65536);
+  CHECK(a.normalized_sql == "SELECT * FROM t WHERE id = $1");
+  CHECK(a.fingerprint == SqlAnalyzer(65536).statement(t->sql)->fingerprint);
+  // Not mixed up with the eager analyzer's cache entry for the same text.
+  CHECK_FALSE(SqlAnalyzer(65536).statement("SELECT * FROM t WHERE id = 42")->analysis_deferred);
+  CHECK_FALSE(analyze_sql("SELEC 1", 100).fingerprint.has_value());
+
+  // A text longer than the cut is analyzed at once: later, only the cut would be left.
+  SqlAnalyzer cut(10, true);
+  auto long_text = cut.statement("SELECT 12345678");
+  CHECK_FALSE(long_text->analysis_deferred);
+  CHECK(long_text->fingerprint.has_value());
+
+  // Queries too, and the debug line still shows the fingerprint.
+  auto q = deferred.query("SELECT 1; SELECT 2");
+  CHECK(q->statements[0].text->analysis_deferred);
+  ExecutionRecord r;
+  r.sql = q->statements[0].text;
+  const std::string line = DebugLogSink::format(r);
+  CHECK(line.find("fingerprint=" + *analyze_sql("SELECT 1", 100).fingerprint) != std::string::npos);
+}

@@ -413,3 +413,20 @@ TEST_CASE("max_sql_length cuts the stored text on a UTF-8 boundary, hash covers 
   CHECK(s.sink.statements[0].sql->sql == "SELECT 'é");
   CHECK(s.sink.statements[0].sql->hash == pglc::lifecycle::sql_hash("SELECT 'ééééé'"));
 }
+
+TEST_CASE("defer_sql_analysis: statements carry texts for the consumer to analyze") {
+  pglc::lifecycle::TrackerConfig config;
+  config.defer_sql_analysis = true;
+  Session s(config);
+  s.start();
+  s.fe(query("SELECT 1; SELECT 2"), 10);
+  s.be(cat({row_description({"a"}), data_row({"1"}), command_complete("SELECT 1"),
+            row_description({"a"}), data_row({"2"}), command_complete("SELECT 1"), ready('I')}),
+       11);
+  REQUIRE(s.sink.statements.size() == 2);
+  CHECK(s.sink.statements[0].sql->analysis_deferred);
+  CHECK(s.sink.statements[0].sql->sql == "SELECT 1");
+  CHECK(pglc::lifecycle::analyze_sql(s.sink.statements[0].sql->sql, 100).normalized_sql ==
+        "SELECT $1");
+  CHECK(s.sink.executions.size() == 2);
+}
