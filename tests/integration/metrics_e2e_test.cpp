@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <thread>
@@ -257,4 +258,26 @@ TEST_CASE("a real Prometheus scraping the proxy computes p95 of execution durati
   // Every execution slept 40 ms: the quantile interpolates inside (25 ms, 50 ms].
   CHECK(*value > 0.025);
   CHECK(*value <= 0.05);
+}
+
+TEST_CASE("metrics count every execution, also those sampling keeps out of the store") {
+  char dir[] = "/tmp/pglc-metrics-e2e-XXXXXX";
+  REQUIRE(mkdtemp(dir) != nullptr);
+  const std::string db = std::string(dir) + "/lifecycle.db";
+  {
+    ProxyProcess proxy(
+        {"--storage", "sqlite:" + db, "--sample-rate", "0", "--min-duration", "0ms"});
+    Conn c = connect_app(proxy, "metrics_e2e_sampled");
+    for (int i = 0; i < 5; ++i) exec_expect(c.get(), "SELECT 1", PGRES_TUPLES_OK);
+    Exposition e = expect_deltas(
+        proxy, Exposition{},
+        {{"pglifecycle_executions_total", {{"kind", "simple"}, {"status", "success"}}, 5},
+         {"pglifecycle_execution_duration_seconds_count", {{"kind", "simple"}}, 5},
+         {"pglifecycle_recorder_skipped_total", {{"reason", "sampled_out"}}, 5}});
+    CHECK(total(e, "pglifecycle_recorder_rows_total", {{"table", "executions"}}) == 0);
+    CHECK(total(e, "pglifecycle_recorder_dropped_total") == 0);
+    CHECK(proxy.terminate() == 0);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
