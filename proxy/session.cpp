@@ -118,12 +118,12 @@ void Session::note_reason(EndReason r) {
 
 void Session::end(EndReason r, bool close_client) {
   note_reason(r);
+  error_code ec;
   if (stopping_) {
-    if (close_client) client_.sock.close();
+    if (close_client) client_.sock.close(ec);
     return;
   }
   stopping_ = true;
-  error_code ec;
   resolver_.cancel();
   backend_.sock.close(ec);
   // Cancelling instead of closing keeps the client socket usable for a final
@@ -163,18 +163,29 @@ awaitable<void> Session::run() {
     asio::co_spawn(
         executor(), [self] { return self->upstream(); },
         [self](std::exception_ptr e) {
-          if (e) self->end(EndReason::client_closed, true);
+          if (e) self->loop_failed(e, EndReason::client_closed);
           self->loop_done();
         });
     asio::co_spawn(
         executor(), [self] { return self->downstream(); },
         [self](std::exception_ptr e) {
-          if (e) self->end(EndReason::backend_closed, true);
+          if (e) self->loop_failed(e, EndReason::backend_closed);
           self->loop_done();
         });
     co_return;
   }
   co_await finish();
+}
+
+void Session::loop_failed(std::exception_ptr e, EndReason reason) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    log::error() << "session " << describe_client() << ": " << ex.what();
+  } catch (...) {
+    log::error() << "session " << describe_client() << ": unknown exception";
+  }
+  end(reason, true);
 }
 
 void Session::loop_done() {

@@ -75,6 +75,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> downstream_chunk(std::size_t n, lifecycle::MonoTime t);
   asio::awaitable<void> finish();
   void loop_done();
+  void loop_failed(std::exception_ptr e, lifecycle::EndReason reason);
 
   // First reason wins: Terminate before the EOF it causes, auth failure before the close.
   void note_reason(lifecycle::EndReason r);
