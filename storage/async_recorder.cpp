@@ -117,9 +117,12 @@ void AsyncRecorder::run() {
     auto now = Clock::now();
     if (stopping && !stop_deadline) stop_deadline = now + tuning_.stop_timeout;
 
-    // Take what the io threads queued; while the store fails, the backlog is bounded
-    // and the newest records beyond it are dropped, so the queue itself never fills.
-    while (pending.size() < tuning_.retry_capacity) {
+    // Take a batch of what the io threads queued (the rest stays visible as queue depth).
+    // While the store fails, up to retry_capacity records are kept and the newest beyond
+    // that dropped, so the queue itself never fills behind a dead store.
+    const std::size_t keep =
+        failing ? tuning_.retry_capacity : std::min(tuning_.batch_size, tuning_.retry_capacity);
+    while (pending.size() < keep) {
       Item* item = queue_.try_pop();
       if (!item) break;
       stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);

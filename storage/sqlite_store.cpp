@@ -98,6 +98,13 @@ class SqliteStore::Stmt {
 
 SqliteStore::SqliteStore(std::string path, const config::Options& options)
     : path_(std::move(path)), max_sql_length_(options.max_sql_length) {
+  // Memory statistics cost a global mutex on every SQLite allocation; nobody reads them.
+  // Only effective before SQLite's first use in the process (a no-op after).
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)configured;
   // Create the file ourselves so that it is private from the first byte; SQLite gives
   // the -wal and -shm files the database file's mode.
   const int fd = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
