@@ -65,7 +65,8 @@ class Script {
 
 class Harness {
  public:
-  Harness() : factory_(lifecycle::TrackerConfig{"bench:6432", false, 65536}, sink_) {
+  explicit Harness(lifecycle::TrackerConfig config = {.proxy_instance = "bench:6432"})
+      : factory_(std::move(config), sink_) {
     observer_ = factory_.create();
     auto packet = bench::startup_packet("bench", "bench");
     auto parsed = pgwire::parse_startup_packet(pgwire::Bytes(packet.data(), packet.size()));
@@ -142,6 +143,23 @@ void BM_SimpleDistinct(benchmark::State& state) {
   finish(state, h, 1);
 }
 BENCHMARK(BM_SimpleDistinct)->Name("tracker/simple_distinct_literals");
+
+#if PGLC_HAVE_DEFER_SQL_ANALYSIS
+// The same with libpg_query's normalize + fingerprint left to the sink's consumer (the
+// recorder's writer thread): what stays on the io thread.
+void BM_SimpleDistinctDeferred(benchmark::State& state) {
+  std::vector<Script> scripts;
+  for (int i = 0; i < (1 << 17); ++i) {
+    scripts.push_back(simple_query("SELECT abalance FROM pgbench_accounts WHERE aid = " +
+                                   std::to_string(1 + (i * 7919 + 13) % 1000000) + ";"));
+  }
+  Harness h({.proxy_instance = "bench:6432", .defer_sql_analysis = true});
+  std::size_t i = 0;
+  for (auto _ : state) h.run(scripts[i++ % scripts.size()]);
+  finish(state, h, 1);
+}
+BENCHMARK(BM_SimpleDistinctDeferred)->Name("tracker/simple_distinct_literals_deferred_analysis");
+#endif
 
 // The same text again and again (a dashboard's fixed queries): analyzer cache hits.
 void BM_SimpleRepeated(benchmark::State& state) {
