@@ -21,8 +21,35 @@ namespace {
 // Any constant: serializes schema migrations of a fleet starting at once.
 constexpr long long kMigrationLock = 0x70676c63'73746f72;  // "pglcstor"
 
-constexpr const char* kTables[] = {"sessions",   "sql_texts",        "statements",
-                                   "executions", "statement_events", "execution_events"};
+// The columns this binary writes, in COPY order: explicit, so that a later migration
+// adding a column does not shift what COPY and INSERT ... SELECT expect.
+struct Table {
+  const char* name;
+  const char* columns;
+};
+constexpr Table kSessions{"sessions",
+                          "id, proxy_instance, connected_at, disconnected_at, client_addr, "
+                          "client_port, backend_addr, backend_pid, user_name, database_name, "
+                          "application_name, client_tls, backend_tls, end_reason"};
+constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint"};
+constexpr Table kStatements{
+    "statements", "id, session_id, kind, name, position, sql_hash, param_types, received_at"};
+constexpr Table kExecutions{"executions",
+                            "id, statement_id, session_id, portal, params, began_at, "
+                            "finished_at, status, sqlstate, error_message, command_tag, rows, "
+                            "result_bytes, fetches, sample_rate, application_name"};
+constexpr Table kStatementEvents{"statement_events", "statement_id, event, occurred_at"};
+constexpr Table kExecutionEvents{"execution_events", "execution_id, event, occurred_at"};
+constexpr const Table* kTables[] = {&kSessions,   &kSqlTexts,        &kStatements,
+                                    &kExecutions, &kStatementEvents, &kExecutionEvents};
+
+std::string copy_command(const Table& t) {
+  return std::string("COPY pglc_tmp_") + t.name + " (" + t.columns + ") FROM STDIN";
+}
+std::string move_command(const Table& t) {
+  return std::string("INSERT INTO ") + t.name + " (" + t.columns + ") SELECT " + t.columns +
+         " FROM pglc_tmp_" + t.name;
+}
 
 // Errors after which the same rows may go in later: connection trouble, server
 // shutting down or starting, resources, serialization, read-only standby, locks, I/O.
@@ -150,9 +177,19 @@ void PgStore::connect() {
   if (conn_ && PQstatus(conn_) == CONNECTION_OK) return;
   disconnect();
   // Our defaults come before the user's string, so the user's settings win.
-  const char* keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname",
+  // A store that vanishes without a RST (network partition) must not hang the writer
+  // forever, or stop() at shutdown: keepalives and tcp_user_timeout bound every call.
+  const char* keys[] = {"connect_timeout",
+                        "application_name",
+                        "client_encoding",
+                        "keepalives_idle",
+                        "keepalives_interval",
+                        "keepalives_count",
+                        "tcp_user_timeout",
+                        "dbname",
                         nullptr};
-  const char* values[] = {"5", "pglifecycle recorder", "UTF8", conninfo_.c_str(), nullptr};
+  const char* values[] = {"5",     "pglifecycle recorder", "UTF8", "10", "5", "3",
+                          "30000", conninfo_.c_str(),      nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     std::string msg = conn_ ? PQerrorMessage(conn_) : "out of memory";
@@ -165,9 +202,9 @@ void PgStore::connect() {
   where_ = std::string(PQhost(conn_)) + ":" + PQport(conn_) + "/" + PQdb(conn_);
   // Staging tables live as long as this connection; ON COMMIT DELETE ROWS empties them.
   std::string ddl;
-  for (const char* t : kTables) {
-    ddl += std::string("CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_") + t + " (LIKE " + t +
-           ") ON COMMIT DELETE ROWS;";
+  for (const Table* t : kTables) {
+    ddl += std::string("CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_") + t->name + " (LIKE " +
+           t->name + ") ON COMMIT DELETE ROWS;";
   }
   PGresult* r = PQexec(conn_, ddl.c_str());
   // Before the first migration the tables do not exist yet: that is fine then.
@@ -223,8 +260,8 @@ void PgStore::migrate() {
   exec("COMMIT", "migrating");
 }
 
-void PgStore::copy_in(const char* command, const std::string& data) {
-  PGresult* r = PQexec(conn_, command);
+void PgStore::copy_in(const std::string& command, const std::string& data) {
+  PGresult* r = PQexec(conn_, command.c_str());
   if (PQresultStatus(r) != PGRES_COPY_IN) {
     std::string msg = std::string("COPY: ") + PQresultErrorMessage(r);
     const std::string state = sqlstate_of(r);
@@ -346,25 +383,24 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
     exec("BEGIN", "BEGIN");
     std::string merge;
     if (!sessions.empty()) {
-      copy_in("COPY pglc_tmp_sessions FROM STDIN", sessions);
-      merge +=
-          "INSERT INTO sessions SELECT * FROM pglc_tmp_sessions ON CONFLICT (id) DO UPDATE SET "
-          "disconnected_at = coalesce(EXCLUDED.disconnected_at, sessions.disconnected_at), "
-          "end_reason = coalesce(EXCLUDED.end_reason, sessions.end_reason), "
-          "application_name = EXCLUDED.application_name, "
-          "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid);";
+      copy_in(copy_command(kSessions), sessions);
+      merge += move_command(kSessions) +
+               " ON CONFLICT (id) DO UPDATE SET "
+               "disconnected_at = coalesce(EXCLUDED.disconnected_at, sessions.disconnected_at), "
+               "end_reason = coalesce(EXCLUDED.end_reason, sessions.end_reason), "
+               "application_name = EXCLUDED.application_name, "
+               "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid);";
     }
-    auto stage = [&](const char* table, const std::string& data) {
+    auto stage = [&](const Table& table, const std::string& data) {
       if (data.empty()) return;
-      copy_in(("COPY pglc_tmp_" + std::string(table) + " FROM STDIN").c_str(), data);
-      merge += std::string("INSERT INTO ") + table + " SELECT * FROM pglc_tmp_" + table +
-               " ON CONFLICT DO NOTHING;";
+      copy_in(copy_command(table), data);
+      merge += move_command(table) + " ON CONFLICT DO NOTHING;";
     };
-    stage("sql_texts", texts);
-    stage("statements", statements);
-    stage("statement_events", statement_events);
-    stage("executions", executions);
-    stage("execution_events", execution_events);
+    stage(kSqlTexts, texts);
+    stage(kStatements, statements);
+    stage(kStatementEvents, statement_events);
+    stage(kExecutions, executions);
+    stage(kExecutionEvents, execution_events);
     merge += "COMMIT";
     exec(merge, "writing");
   } catch (...) {

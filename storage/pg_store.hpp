@@ -28,7 +28,7 @@ class PgStore final : public Store {
   void connect();  // throws StoreError (transient)
   void migrate();
   void exec(const std::string& sql, std::string_view what);
-  void copy_in(const char* command, const std::string& data);
+  void copy_in(const std::string& command, const std::string& data);
   std::size_t exec_count(const char* sql, const std::vector<std::string>& params);
   [[noreturn]] void fail(std::string message, const char* sqlstate);
   void disconnect();

@@ -257,3 +257,59 @@ TEST_CASE("retention deletes old rows only, in small batches") {
     check_retention(conninfo, db);
   }
 }
+
+namespace {
+
+// A LATIN1 client's text (invalid UTF-8), a NUL byte, and a text longer than
+// max_sql_length (the tracker cuts it; the store cuts again, on a character boundary).
+void check_odd_texts(const std::string& storage, StoreReader& db) {
+  auto o = options_for(storage);
+  o.max_sql_length = 12;
+  auto rec = storage::open_recorder(o);
+  rec->start();
+  const auto t0 = wall_now();
+  auto session = make_session(t0);
+  session.application_name = std::string("caf\xE9", 4);
+  rec->session_opened(session);
+  auto latin = make_statement(
+      session.id, StatementKind::simple,
+      text("hx1", std::string("SELECT 'caf\xE9'", 13), std::nullopt, std::nullopt), t0);
+  auto nul = make_statement(session.id, StatementKind::simple,
+                            text("hx2", std::string("SELECT '\0'", 10), std::nullopt, std::nullopt),
+                            t0 + 1);
+  auto long_text = make_statement(
+      session.id, StatementKind::simple,
+      text("hx3", "SELECT '\xE2\x82\xAC\xE2\x82\xAC'", std::nullopt, std::nullopt), t0 + 2);
+  for (auto* st : {&latin, &nul, &long_text}) rec->statement(*st);
+  auto ex = make_execution(latin, t0, 0, t0 + 5, t0 + 9, t0 + 10, ExecutionStatus::error);
+  ex.sqlstate = "22021";
+  ex.error_message = std::string("invalid byte sequence \xE9", 23);
+  rec->execution(ex);
+  rec->stop();
+  CHECK(rec->stats().dropped_store_error == 0);
+  // Cut at 12 bytes, the stray Latin-1 byte replaced by U+FFFD.
+  CHECK(db.value("SELECT sql FROM sql_texts WHERE hash = 'hx1'") == "SELECT 'caf\xEF\xBF\xBD");
+  CHECK(db.value("SELECT sql FROM sql_texts WHERE hash = 'hx2'") == "SELECT ''");
+  // 12 bytes would end inside the second euro sign: the cut backs off to a whole character.
+  CHECK(db.value("SELECT sql FROM sql_texts WHERE hash = 'hx3'") == "SELECT '\xE2\x82\xAC");
+  CHECK(db.value("SELECT application_name FROM sessions") == "caf\xEF\xBF\xBD");
+  CHECK(db.value("SELECT error_message FROM executions") == "invalid byte sequence \xEF\xBF\xBD");
+}
+
+}  // namespace
+
+TEST_CASE("texts in another encoding, with NUL, or too long are stored repaired and cut") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("odd.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check_odd_texts("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_odd");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_odd_texts(conninfo, db);
+  }
+}
