@@ -10,6 +10,23 @@ namespace pglc::storage {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+// Anything a store throws besides StoreError (a failed prepare, bad_alloc) is treated as
+// refused rows: the writer thread must never die of it.
+template <typename F>
+auto guarded(F&& f) {
+  try {
+    return f();
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw StoreError(e.what(), false);
+  }
+}
+
+}  // namespace
+
 AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options& options,
                              RecorderTuning tuning)
     : store_(std::move(store)),
@@ -146,7 +163,7 @@ void AsyncRecorder::run() {
       const std::size_t n = std::min(pending.size(), tuning_.batch_size);
       for (std::size_t i = 0; i < n; ++i) chunk.push_back(pending[i].get());
       try {
-        const RowCounts c = store_->write(chunk);
+        const RowCounts c = guarded([&] { return store_->write(chunk); });
         stats_.rows_sessions.fetch_add(c.sessions, std::memory_order_relaxed);
         stats_.rows_sql_texts.fetch_add(c.sql_texts, std::memory_order_relaxed);
         stats_.rows_statements.fetch_add(c.statements, std::memory_order_relaxed);
@@ -211,7 +228,7 @@ void AsyncRecorder::run() {
           std::chrono::duration_cast<std::chrono::microseconds>(*retention_).count();
       bool more = false;
       try {
-        more = store_->expire(cutoff, tuning_.retention_chunk).more;
+        more = guarded([&] { return store_->expire(cutoff, tuning_.retention_chunk); }).more;
       } catch (const StoreError& e) {
         log(config::LogLevel::warning, std::string("retention pass failed: ") + e.what());
       }

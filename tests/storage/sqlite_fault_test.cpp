@@ -80,3 +80,30 @@ TEST_CASE("stop() while the SQLite store stays locked gives up after stop_timeou
   CHECK(log.count_containing("stopping while") == 1);
   locker.exec("ROLLBACK");
 }
+
+TEST_CASE("rows the store refuses are dropped, counted and logged once; the writer goes on") {
+  TempDir dir;
+  const std::string path = dir.file("refused.db");
+  LogCapture log;
+  storage::RecorderTuning tuning;
+  tuning.batch_size = 100;
+  tuning.log = log.sink();
+  auto rec = storage::open_recorder(options_for("sqlite:" + path), tuning);
+  {
+    // Someone broke the schema: every write of an execution now fails for good.
+    SqliteReader vandal(path);
+    vandal.exec("DROP TABLE execution_events");
+  }
+  rec->start();
+  const auto t0 = lifecycle::to_wall(lifecycle::now());
+  auto session = make_session(t0);
+  auto st = make_statement(session.id, StatementKind::simple,
+                           text("hr", "SELECT 1", "SELECT $1", "fpr"), t0);
+  const auto worst = enqueue_all(*rec, executions_of(st, t0, 1000));
+  CHECK(worst < 50ms);
+  rec->stop();
+  CHECK(rec->stats().dropped_store_error == 1000);
+  CHECK(rec->stats().rows_executions == 0);
+  CHECK(log.count_containing("rows refused") == 1);
+  CHECK(log.count_containing("no such table: execution_events") == 1);
+}
