@@ -265,9 +265,7 @@ class Tracker final : public SessionObserver {
       Pending p = pending_.pop_front();
       abort_entry(p);
     }
-    std::vector<std::string> names;
-    for (auto& [name, portal] : portals_) names.push_back(name);
-    for (const auto& name : names) remove_portal(name);
+    remove_portals_bound_before(seq_ + 1);
     // Responses read but never written: final without `delivered`.
     while (!awaiting_.empty()) {
       Awaiting a = awaiting_.pop_front();
@@ -342,9 +340,7 @@ class Tracker final : public SessionObserver {
             statements_.clear();
           }
           if (s.command == SqlCommand::discard_all) {
-            std::vector<std::string> names;
-            for (auto& [name, portal] : portals_) names.push_back(name);
-            for (const auto& name : names) remove_portal(name);
+            remove_portals_bound_before(seq_ + 1);
           }
           item.exec = new_exec(new_stmt(simple_kind, "", s.text, position, t, ""), t, "");
           break;
@@ -727,11 +723,7 @@ class Tracker final : public SessionObserver {
     }
     if (ready_seq != 0 && d.ok() && d.value.status == 'I') {
       // Outside a transaction block no portal survives.
-      std::vector<std::string> names;
-      for (auto& [name, portal] : portals_) {
-        if (portal.bind_seq < ready_seq) names.push_back(name);
-      }
-      for (const auto& name : names) remove_portal(name);
+      remove_portals_bound_before(ready_seq);
     }
     if (pending_.empty()) cancel_requested_ = false;
   }
@@ -872,6 +864,19 @@ class Tracker final : public SessionObserver {
     portals_.erase(it);
     e->in_portal = false;
     settle(e);
+  }
+
+  void remove_portals_bound_before(std::uint64_t seq) {
+    for (auto it = portals_.begin(); it != portals_.end();) {
+      if (it->second.bind_seq >= seq) {
+        ++it;
+        continue;
+      }
+      ExecPtr e = std::move(it->second.exec);
+      it = portals_.erase(it);
+      e->in_portal = false;
+      settle(e);
+    }
   }
 
   // An execution that neither a portal nor a pending message refers to any more.
