@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "storage/schema.hpp"
+#include "storage/text_row.hpp"
 #include "storage/text_util.hpp"
 
 namespace pglc::storage {
@@ -310,11 +311,12 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
       if (st->sql) {
         hash = st->sql->hash;
         if (texts_.stage(st->sql->hash)) {
+          const TextRow row = text_row(*st->sql, max_sql_length_);
           CopyRow(texts)
               .text(st->sql->hash)
-              .text(cut_utf8(st->sql->sql, max_sql_length_))
-              .opt_text(st->sql->normalized_sql)
-              .opt_text(st->sql->fingerprint);
+              .text(row.sql)
+              .opt_text(row.normalized_sql)
+              .opt_text(row.fingerprint);
           ++c.sql_texts;
         }
       }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "storage/schema.hpp"
+#include "storage/text_row.hpp"
 #include "storage/text_util.hpp"
 
 namespace pglc::storage {
@@ -276,10 +277,11 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
   if (r.sql) {
     hash = r.sql->hash;
     if (texts_.stage(r.sql->hash)) {
+      const TextRow row = text_row(*r.sql, max_sql_length_);
       sql_text_->text(1, r.sql->hash)
-          .text(2, cut_utf8(r.sql->sql, max_sql_length_))
-          .opt_text(3, r.sql->normalized_sql)
-          .opt_text(4, r.sql->fingerprint);
+          .text(2, row.sql)
+          .opt_text(3, row.normalized_sql)
+          .opt_text(4, row.fingerprint);
       if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
       ++c.sql_texts;
     }

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "lifecycle/sql_analyzer.hpp"
 #include "storage/recorder.hpp"
 #include "tests/storage/scenario.hpp"
 #include "tests/storage/store_reader.hpp"
@@ -311,5 +312,38 @@ TEST_CASE("texts in another encoding, with NUL, or too long are stored repaired 
     storage::open_recorder(options_for(conninfo));
     PgReader db(conninfo);
     check_odd_texts(conninfo, db);
+  }
+}
+
+TEST_CASE("texts whose analysis the tracker deferred are normalized and fingerprinted here") {
+  auto deferred = std::make_shared<lifecycle::SqlText>();
+  deferred->sql = "SELECT * FROM orders WHERE id = 42 AND region = 'EU'";
+  deferred->hash = "hdeferred";
+  deferred->analysis_deferred = true;
+  const auto expected = lifecycle::analyze_sql(deferred->sql, 65536);
+  REQUIRE(expected.fingerprint.has_value());
+  auto check = [&](const std::string& storage, StoreReader& db) {
+    auto rec = storage::open_recorder(options_for(storage));
+    rec->start();
+    const auto t0 = wall_now();
+    auto session = make_session(t0);
+    rec->statement(make_statement(session.id, StatementKind::simple, deferred, t0));
+    rec->stop();
+    CHECK(db.query("SELECT sql, normalized_sql, fingerprint FROM sql_texts") ==
+          Rows{{deferred->sql, "SELECT * FROM orders WHERE id = $1 AND region = $2",
+                *expected.fingerprint}});
+  };
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("deferred.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_deferred");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check(conninfo, db);
   }
 }

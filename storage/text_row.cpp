@@ -1,0 +1,22 @@
+#include "storage/text_row.hpp"
+
+#include "lifecycle/sql_analyzer.hpp"
+#include "storage/text_util.hpp"
+
+namespace pglc::storage {
+
+TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length) {
+  TextRow row;
+  row.sql = cut_utf8(text.sql, max_sql_length);
+  if (text.analysis_deferred) {
+    lifecycle::SqlAnalysis a = lifecycle::analyze_sql(text.sql, max_sql_length);
+    row.normalized_sql = std::move(a.normalized_sql);
+    row.fingerprint = std::move(a.fingerprint);
+  } else {
+    row.normalized_sql = text.normalized_sql;
+    row.fingerprint = text.fingerprint;
+  }
+  return row;
+}
+
+}  // namespace pglc::storage

@@ -1,0 +1,24 @@
+// The sql_texts columns of one text as a store writes them: the text cut at
+// max_sql_length (again: the tracker cuts already, unless it deferred its analysis to
+// us), and normalization + fingerprint computed here when the tracker left them to the
+// consumer (SqlText::analysis_deferred) — once per distinct text, on the writer thread.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "lifecycle/records.hpp"
+
+namespace pglc::storage {
+
+struct TextRow {
+  std::string_view sql;  // points into the SqlText
+  std::optional<std::string> normalized_sql;
+  std::optional<std::string> fingerprint;
+};
+
+TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length);
+
+}  // namespace pglc::storage
