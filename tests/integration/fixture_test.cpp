@@ -129,3 +129,42 @@ TEST_CASE("fixture: http_get reads status and (chunked) body") {
   CHECK(http_get(free_port(), "/metrics", &status).empty());
   CHECK(status == 0);
 }
+
+TEST_CASE("fixture: ProxyProcess fills in defaults, reports its log and exit status") {
+  auto& pg = PgServer::shared();
+  ProxyProcess p;
+  CHECK(p.port() > 0);
+  CHECK(p.metrics_port() > 0);
+  CHECK(p.port() != p.metrics_port());
+  CHECK(can_connect(p.port()));
+  CHECK(p.running());
+  const std::string log = p.log();
+  CHECK(log.find("--storage none") != std::string::npos);
+  CHECK(log.find("--backend " + pg.address()) != std::string::npos);
+  CHECK(p.terminate(20000) == 0);
+  CHECK_FALSE(p.running());
+  CHECK(p.terminate() == 0);  // the same status again
+
+  ProxyProcess no_metrics({"--metrics-listen", ""});
+  CHECK(no_metrics.metrics_port() == 0);
+  CHECK(can_connect(no_metrics.port()));
+
+  // A proxy that cannot start: the exception carries its log.
+  int busy = free_port();
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(busy));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(fd, 1) == 0);
+  std::string what;
+  try {
+    ProxyProcess clash({"--listen", "127.0.0.1:" + std::to_string(busy)});
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  ::close(fd);
+  CHECK(what.find("proxy exited") != std::string::npos);
+  CHECK(what.find(std::to_string(busy)) != std::string::npos);
+}

@@ -64,9 +64,27 @@ pid_t spawn(const SpawnOptions& options) {
   const char* cwd = options.cwd.empty() ? nullptr : options.cwd.c_str();
   const pid_t parent = getpid();
 
+  // Closed by the child's exec (close-on-exec): EOF tells the parent the child now runs
+  // the new program. Until then the child holds copies of all our descriptors, listening
+  // sockets included, which must not be mistaken for the child's own.
+  int exec_pipe[2];
+  if (pipe2(exec_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+
   pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid > 0) return pid;
+  if (pid < 0) {
+    close(exec_pipe[0]);
+    close(exec_pipe[1]);
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  }
+  if (pid > 0) {
+    close(exec_pipe[1]);
+    char byte;
+    while (read(exec_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    close(exec_pipe[0]);
+    return pid;
+  }
+  close(exec_pipe[0]);
 
   int devnull = open("/dev/null", O_RDWR);
   dup2(options.stdin_fd >= 0 ? options.stdin_fd : devnull, 0);
@@ -92,6 +110,8 @@ pid_t spawn(const SpawnOptions& options) {
   }
   if (cwd != nullptr && chdir(cwd) != 0) _exit(124);
   execvpe(argv[0], argv.data(), envp.data());
+  char failed = 1;
+  (void)!write(exec_pipe[1], &failed, 1);
   _exit(127);
 }
 

@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -54,6 +57,45 @@ std::string quote(std::string_view value) {
   return out + "'";
 }
 
+// Socket inodes of the sockets in LISTEN state on `port` (IPv4 and IPv6).
+std::vector<std::string> listening_inodes(int port) {
+  std::vector<std::string> inodes;
+  char hex_port[8];
+  std::snprintf(hex_port, sizeof hex_port, ":%04X", port);
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(detail::read_file(table));
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      if (state == "0A" && local.size() > 5 && local.compare(local.size() - 5, 5, hex_port) == 0) {
+        inodes.push_back("socket:[" + inode + "]");
+      }
+    }
+  }
+  return inodes;
+}
+
+// True when `pid` itself holds a listening socket on `port`: a connect alone could reach
+// another process that took the port the proxy failed to bind.
+bool process_listens_on(int pid, int port) {
+  std::vector<std::string> inodes = listening_inodes(port);
+  if (inodes.empty()) return false;
+  std::error_code ec;
+  for (const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (ec) continue;
+    for (const auto& inode : inodes) {
+      if (target == inode) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::string> env) {
@@ -99,7 +141,11 @@ ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::strin
     ::close(fd);
     cleanup::register_child(pid_);
 
+    // Ready: the proxy itself listens on its port and, when metrics are on, on the
+    // metrics port too (or it had kMetricsSoftWaitMs more to open it: the metrics tests
+    // fail clearly on their own if it never does).
     const long long deadline = detail::now_ms() + kStartTimeoutMs;
+    long long metrics_deadline = 0;
     auto pause = std::chrono::milliseconds(2);
     bool ready = false;
     bool exited = false;
@@ -109,11 +155,16 @@ ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::strin
         exited = true;
         break;
       }
-      if (can_connect(port_)) {
+      const long long now = detail::now_ms();
+      if (metrics_deadline == 0 && process_listens_on(pid_, port_) && can_connect(port_)) {
+        metrics_deadline = now + kMetricsSoftWaitMs;
+      }
+      if (metrics_deadline != 0 && (metrics_port_ == 0 || now > metrics_deadline ||
+                                    process_listens_on(pid_, metrics_port_))) {
         ready = true;
         break;
       }
-      if (detail::now_ms() > deadline) break;
+      if (now > deadline) break;
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::milliseconds(50));
     }
@@ -122,8 +173,9 @@ ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::strin
     cleanup::unregister_child(pid_);
     pid_ = 0;
     std::string output = log();
-    if (exited && attempt < 3 && (own_listen || own_metrics) &&
-        output.find("in use") != std::string::npos) {
+    const bool bind_failed = output.find("in use") != std::string::npos ||
+                             output.find("binding to port") != std::string::npos;
+    if (exited && attempt < 3 && (own_listen || own_metrics) && bind_failed) {
       continue;
     }
     detail::remove_tree(dir_);
@@ -131,14 +183,6 @@ ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::strin
         std::string(exited ? "proxy exited (status " + std::to_string(status) + ")"
                            : "proxy did not accept connections within 30 s") +
         "; log:\n" + output);
-  }
-  // The exposer may come up just after the listener; give it a moment, the metrics tests
-  // themselves fail clearly if it never does.
-  if (metrics_port_ != 0) {
-    const long long deadline = detail::now_ms() + kMetricsSoftWaitMs;
-    while (!can_connect(metrics_port_) && detail::now_ms() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
   }
 }
 
