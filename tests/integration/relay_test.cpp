@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -47,6 +48,13 @@ long vm_rss_kb(int pid) {
     if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
   }
   return -1;
+}
+
+std::vector<std::string> small_asan_quarantine() {
+  // ASan keeps freed memory in a quarantine that would count as RSS; bound it so the
+  // measure is the proxy's own retention.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return {"ASAN_OPTIONS=" + std::string(asan != nullptr ? asan : "") + ":quarantine_size_mb=16"};
 }
 
 // DataRow with one column → its value.
@@ -342,11 +350,7 @@ TEST_CASE("COPY FROM STDIN then TO STDOUT of ~10 MB round-trips byte-identical")
 }
 
 TEST_CASE("a ~100 MB result streams through while the proxy's RSS stays bounded") {
-  // ASan keeps freed memory in a quarantine that would count as RSS; bound it so the
-  // measure is the proxy's own retention.
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  std::string asan_options = std::string(asan != nullptr ? asan : "") + ":quarantine_size_mb=16";
-  ProxyProcess streaming({}, {"ASAN_OPTIONS=" + asan_options});
+  ProxyProcess streaming({}, small_asan_quarantine());
   Conn c = connect(streaming.conninfo());
   REQUIRE_MESSAGE(ok(c), error(c));
   PGconn* conn = c.get();
@@ -401,6 +405,36 @@ TEST_CASE("a ~100 MB result streams through while the proxy's RSS stays bounded"
   MESSAGE("other session answered in " << other_ms << " ms while the stream was stalled");
   CHECK(other_ms >= 0);
   CHECK(other_ms < 1000);
+}
+
+TEST_CASE("one 64 MB value in one DataRow arrives intact, not held whole by the proxy") {
+  ProxyProcess p({}, small_asan_quarantine());
+  Conn c = connect(p.conninfo());
+  REQUIRE_MESSAGE(ok(c), error(c));
+  const long baseline = vm_rss_kb(p.pid());
+  std::atomic<bool> done{false};
+  std::atomic<long> peak{baseline};
+  std::thread sampler([&] {
+    while (!done) {
+      peak = std::max(peak.load(), vm_rss_kb(p.pid()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  Result r(PQexecParams(c.get(), "SELECT repeat('0123456789abcdef', 4194304)::bytea", 0, nullptr,
+                        nullptr, nullptr, nullptr, 1));
+  done = true;
+  sampler.join();
+  REQUIRE_MESSAGE(PQresultStatus(r.get()) == PGRES_TUPLES_OK, PQresultErrorMessage(r.get()));
+  REQUIRE(PQgetlength(r.get(), 0, 0) == 64 * 1024 * 1024);
+  const char* v = PQgetvalue(r.get(), 0, 0);
+  bool intact = true;
+  for (int i = 0; i < 64 * 1024 * 1024; i += 16) {
+    intact = intact && std::memcmp(v + i, "0123456789abcdef", 16) == 0;
+  }
+  CHECK(intact);
+  MESSAGE("proxy RSS while relaying a 64 MB DataRow: " << baseline / 1024 << " MB, peak "
+                                                       << peak / 1024 << " MB");
+  CHECK(peak - baseline < 40 * 1024);
 }
 
 TEST_CASE("large frontend messages: a multi-megabyte query text and parameter") {
