@@ -420,3 +420,55 @@ TEST_CASE("COPY FROM STDIN failing on bad data in the extended protocol") {
   REQUIRE(s.sink.executions.size() == 2);
   CHECK(s.sink.executions[1].status == ExecutionStatus::success);
 }
+
+TEST_CASE("named portals in a transaction: Close or COMMIT ends a suspended one") {
+  Session s;
+  s.start();
+  Msg ten;
+  for (int i = 0; i < 10; ++i) {
+    Msg r = data_row({"1"});
+    ten.insert(ten.end(), r.begin(), r.end());
+  }
+  s.fe(query("BEGIN"), 1);
+  s.be(cat({command_complete("BEGIN"), ready('T')}), 2);
+  s.fe(cat({parse("S_1", "SELECT 1 FROM generate_series(1, 100)"), bind("C_1", "S_1"),
+            execute("C_1", 10), bind("C_2", "S_1"), execute("C_2", 10), sync_msg()}),
+       10);
+  s.be(cat({parse_complete(), bind_complete(), ten, portal_suspended(), bind_complete(), ten,
+            portal_suspended(), ready('T')}),
+       11);
+  CHECK(s.sink.executions.size() == 1);  // BEGIN
+  s.fe(cat({close('P', "C_1"), sync_msg()}), 20);
+  s.be(cat({close_complete(), ready('T')}), 21);
+  REQUIRE(s.sink.executions.size() == 2);
+  CHECK(s.sink.executions[1].portal == "C_1");
+  CHECK(s.sink.executions[1].rows == 10);
+  CHECK(s.sink.executions[1].finished_at == s.wall_at(11));
+  s.fe(query("COMMIT"), 30);
+  s.be(cat({command_complete("COMMIT"), ready('I')}), 31);
+  REQUIRE(s.sink.executions.size() == 4);
+  // C_2 was delivered long ago: it is emitted as soon as the COMMIT ends it, before the
+  // COMMIT itself (which waits for its own delivery).
+  CHECK(s.sink.executions[2].portal == "C_2");
+  CHECK(s.sink.executions[2].status == ExecutionStatus::success);
+  CHECK(s.sink.executions[2].rows == 10);
+  CHECK(s.sink.executions[2].finished_at == s.wall_at(11));
+  CHECK(CaptureSink::events(s.sink.executions[2]) == "received,bound,executed,finished,delivered");
+  CHECK(s.sink.executions[3].command_tag == "COMMIT");
+}
+
+TEST_CASE("re-binding the unnamed portal while a fetch is still pipelined keeps both apart") {
+  Session s;
+  s.start();
+  s.fe(cat({parse("", "SELECT 1"), bind("", ""), execute("", 1), bind("", ""), execute(""),
+            sync_msg()}),
+       10);
+  s.be(cat({parse_complete(), bind_complete(), data_row({"1"}), portal_suspended(), bind_complete(),
+            data_row({"1"}), command_complete("SELECT 1"), ready('I')}),
+       11);
+  REQUIRE(s.sink.executions.size() == 2);
+  CHECK(s.sink.executions[0].rows == 1);
+  CHECK(s.sink.executions[0].fetches == 1);
+  CHECK(s.sink.executions[1].rows == 1);
+  CHECK(s.sink.executions[1].command_tag == "SELECT 1");
+}
