@@ -309,7 +309,7 @@ std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) cons
 std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) const {
   const Digest key = digest_of(sql);
   auto& cache = query_cache();
-  if (auto hit = cache.find(key, mode())) return hit;
+  if (auto hit = cache.find(key, mode() * 2)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
   // Without a ';' before the end there is at most one statement: skip the scanner.
   const std::size_t semi = sql.find(';');
@@ -330,7 +330,19 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
       q->statements.push_back(std::move(s));
     }
   }
-  cache.insert(key, mode(), q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  cache.insert(key, mode() * 2, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  return q;
+}
+
+std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::prepared(std::string_view sql) const {
+  const Digest key = digest_of(sql);
+  auto& cache = query_cache();
+  if (auto hit = cache.find(key, mode() * 2 + 1)) return hit;
+  auto q = std::make_shared<AnalyzedQuery>();
+  AnalyzedStatement s = classify(sql);
+  s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
+  q->statements.push_back(std::move(s));
+  cache.insert(key, mode() * 2 + 1, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
   return q;
 }
 

@@ -56,6 +56,9 @@ class SqlAnalyzer {
   std::shared_ptr<const SqlText> statement(std::string_view sql) const;
   // A Query message's text, split into statements, each analyzed and classified.
   std::shared_ptr<const AnalyzedQuery> query(std::string_view sql) const;
+  // A Parse message's text: exactly one statement (never split), classified, so that a
+  // DEALLOCATE or DISCARD ALL run through the extended protocol is recognised too.
+  std::shared_ptr<const AnalyzedQuery> prepared(std::string_view sql) const;
 
   // Uncached building blocks (tests).
   static std::vector<std::string_view> split(std::string_view sql);

@@ -27,6 +27,8 @@ struct Stmt {
   StatementKind kind = StatementKind::simple;
   std::string name;
   std::shared_ptr<const SqlText> sql;
+  SqlCommand command = SqlCommand::other;  // for a DEALLOCATE / DISCARD run as a portal
+  std::string target;
   bool parsed = false;
   bool described = false;
   bool closed = false;
@@ -42,6 +44,7 @@ struct Exec {
   std::optional<MonoTime> last_suspended;
   std::uint64_t last_response_offset = 0;  // PortalSuspended or terminal response
   std::optional<MonoTime> last_response_delivered;
+  std::vector<StmtPtr> closes;  // DEALLOCATE / DISCARD ALL through the extended protocol
   bool has_rows = false;
   bool copy_out = false;
   bool ran = false;  // an Execute (or the Query) was sent for it
@@ -330,18 +333,7 @@ class Tracker final : public SessionObserver {
         case SqlCommand::deallocate:
         case SqlCommand::deallocate_all:
         case SqlCommand::discard_all: {
-          if (s.command == SqlCommand::deallocate) {
-            if (auto it = statements_.find(s.name); it != statements_.end()) {
-              item.closes.push_back(it->second);
-              statements_.erase(it);
-            }
-          } else {
-            for (auto& [name, stmt] : statements_) item.closes.push_back(stmt);
-            statements_.clear();
-          }
-          if (s.command == SqlCommand::discard_all) {
-            remove_portals_bound_before(seq_ + 1);
-          }
+          item.closes = take_closed(s.command, s.name);
           item.exec = new_exec(new_stmt(simple_kind, "", s.text, position, t, ""), t, "");
           break;
         }
@@ -375,8 +367,11 @@ class Tracker final : public SessionObserver {
     } else {
       std::tie(name, sql) = leading_cstrings(f.body);
     }
-    StmtPtr stmt = new_stmt(StatementKind::extended, name, analyzer_.statement(sql), 0, t,
-                            std::move(param_types));
+    auto analyzed = analyzer_.prepared(sql);
+    const AnalyzedStatement& a = analyzed->statements.front();
+    StmtPtr stmt = new_stmt(StatementKind::extended, name, a.text, 0, t, std::move(param_types));
+    stmt->command = a.command;
+    stmt->target = a.name;
     if (name.empty()) {
       unnamed_ = stmt;
     } else if (!statements_.contains(name)) {  // else the server answers 42P05
@@ -427,10 +422,14 @@ class Tracker final : public SessionObserver {
     Pending& p = push(MessageKind::execute, t);
     std::string_view portal = d.ok() ? d.value.portal : leading_cstrings(f.body).first;
     if (auto it = portals_.find(portal); it != portals_.end()) {
-      p.exec = it->second.exec;
-      ++p.exec->pending_refs;
-      ++p.exec->rec.fetches;
-      p.exec->ran = true;
+      ExecPtr exec = it->second.exec;
+      ++exec->pending_refs;
+      ++exec->rec.fetches;
+      exec->ran = true;
+      if (exec->rec.fetches == 1 && exec->stmt && exec->stmt->command != SqlCommand::other) {
+        exec->closes = take_closed(exec->stmt->command, exec->stmt->target);
+      }
+      p.exec = std::move(exec);
     }
   }
 
@@ -562,7 +561,11 @@ class Tracker final : public SessionObserver {
     Pending& p = pending_.front();
     if (p.kind == MessageKind::execute) {
       timed(p, t);
-      if (p.exec && !p.exec->final) finish_exec(*p.exec, p.exec, t, offset, tag, rows);
+      if (p.exec && !p.exec->final) {
+        finish_exec(*p.exec, p.exec, t, offset, tag, rows);
+        for (auto& closed : p.exec->closes) stmt_event(*closed, StatementEvent::closed, t);
+        p.exec->closes.clear();
+      }
       pop(t);
     } else if (p.kind == MessageKind::query && p.item < p.items.size()) {
       current_exec(t);
@@ -864,6 +867,23 @@ class Tracker final : public SessionObserver {
     portals_.erase(it);
     e->in_portal = false;
     settle(e);
+  }
+
+  // What DEALLOCATE name / DEALLOCATE ALL / DISCARD ALL remove from the namespaces (taken
+  // when the command is sent, like every namespace change); `closed` follows at completion.
+  std::vector<StmtPtr> take_closed(SqlCommand command, const std::string& name) {
+    std::vector<StmtPtr> out;
+    if (command == SqlCommand::deallocate) {
+      if (auto it = statements_.find(name); it != statements_.end()) {
+        out.push_back(std::move(it->second));
+        statements_.erase(it);
+      }
+    } else if (command == SqlCommand::deallocate_all || command == SqlCommand::discard_all) {
+      for (auto& [n, stmt] : statements_) out.push_back(std::move(stmt));
+      statements_.clear();
+    }
+    if (command == SqlCommand::discard_all) remove_portals_bound_before(seq_ + 1);
+    return out;
   }
 
   void remove_portals_bound_before(std::uint64_t seq) {

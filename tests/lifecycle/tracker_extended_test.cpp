@@ -472,3 +472,20 @@ TEST_CASE("re-binding the unnamed portal while a fetch is still pipelined keeps 
   CHECK(s.sink.executions[1].rows == 1);
   CHECK(s.sink.executions[1].command_tag == "SELECT 1");
 }
+
+TEST_CASE("DEALLOCATE ALL through the extended protocol closes named statements too") {
+  Session s;
+  s.start();
+  s.fe(cat({parse("S_1", "SELECT 1"), sync_msg()}), 10);
+  s.be(cat({parse_complete(), ready('I')}), 11);
+  s.fe(cat({parse("", "DEALLOCATE ALL"), bind("", ""), execute(""), sync_msg()}), 20);
+  s.be(cat({parse_complete(), bind_complete(), command_complete("DEALLOCATE ALL"), ready('I')}),
+       21);
+  CHECK(s.sink.events_of(s.sink.statements[0].id) == "parsed,closed");
+  // S_1 can be prepared again, and its executions link to the new statement.
+  s.fe(cat({parse("S_1", "SELECT 2"), bind("", "S_1"), execute(""), sync_msg()}), 30);
+  s.be(cat({parse_complete(), bind_complete(), one_row_result("2"), ready('I')}), 31);
+  REQUIRE(s.sink.statements.size() == 3);
+  CHECK(s.sink.executions.back().statement_id == s.sink.statements[2].id);
+  CHECK(s.sink.executions.back().sql->sql == "SELECT 2");
+}
