@@ -36,6 +36,7 @@ std::uint32_t be32(const std::uint8_t* p) {
 }
 
 constexpr std::chrono::seconds kStartupTimeout{60};
+constexpr std::size_t kAuthFailed = static_cast<std::size_t>(-1);
 constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 
 template <class Buffers>
@@ -54,6 +55,12 @@ template <class Buffers>
 awaitable<std::size_t> write_all(Endpoint& e, const Buffers& b, error_code& ec) {
   if (e.tls) co_return co_await asio::async_write(*e.tls, b, redirect_error(use_awaitable, ec));
   co_return co_await asio::async_write(e.sock, b, redirect_error(use_awaitable, ec));
+}
+
+// Asio's engine sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's 16 KiB record
+// buffer after every read and allocates it again on the next; a relay reads all the time.
+void keep_buffers(asio::ssl::stream<tcp::socket&>& s) {
+  SSL_clear_mode(s.native_handle(), SSL_MODE_RELEASE_BUFFERS);
 }
 
 bool is_ip_literal(const std::string& host) {
@@ -160,17 +167,30 @@ awaitable<void> Session::run() {
     up_buf_.reset(new std::uint8_t[buffer_size_]);
     down_buf_.reset(new std::uint8_t[buffer_size_]);
     loops_running_ = 2;
+    up_read();
+    // The authentication phase stays a coroutine (it rewrites and batches messages);
+    // the streaming relay of the backend direction takes over when it is done.
     asio::co_spawn(
-        executor(), [self] { return self->upstream(); },
-        [self](std::exception_ptr e) {
-          if (e) self->loop_failed(e, EndReason::client_closed);
-          self->loop_done();
-        });
-    asio::co_spawn(
-        executor(), [self] { return self->downstream(); },
-        [self](std::exception_ptr e) {
-          if (e) self->loop_failed(e, EndReason::backend_closed);
-          self->loop_done();
+        executor(),
+        [self] {
+          return [](std::shared_ptr<Session> s) -> awaitable<std::size_t> {
+            std::size_t fill = 0;
+            if (!co_await s->downstream_auth(fill)) co_return kAuthFailed;
+            co_return fill;
+          }(self);
+        },
+        [self](std::exception_ptr e, std::size_t fill) {
+          if (e) {
+            self->loop_failed(e, EndReason::backend_closed);
+            self->loop_done();
+          } else if (fill == kAuthFailed || self->stopping_) {
+            self->loop_done();
+          } else if (fill > 0) {
+            self->guarded([&] { self->down_chunk(fill, lifecycle::now()); },
+                          EndReason::backend_closed);
+          } else {
+            self->down_read();
+          }
         });
     co_return;
   }
@@ -247,6 +267,7 @@ awaitable<bool> Session::startup() {
       if (accept) {
         client_.tls =
             std::make_unique<asio::ssl::stream<tcp::socket&>>(client_.sock, *ctx_.client_tls);
+        keep_buffers(*client_.tls);
         co_await client_.tls->async_handshake(asio::ssl::stream_base::server,
                                               redirect_error(use_awaitable, ec));
         if (ec || stopping_) {
@@ -348,6 +369,7 @@ awaitable<bool> Session::connect_backend() {
     co_return unavailable("unexpected answer to SSLRequest (byte " + std::to_string(answer) + ")");
   backend_.tls =
       std::make_unique<asio::ssl::stream<tcp::socket&>>(backend_.sock, *ctx_.backend_tls);
+  keep_buffers(*backend_.tls);
   if (mode == config::BackendSslMode::verify_full) {
     backend_.tls->set_verify_mode(asio::ssl::verify_peer);
     backend_.tls->set_verify_callback(asio::ssl::host_name_verification(ctx_.backend_host));
@@ -406,107 +428,162 @@ void Session::on_cancel_requested(MonoTime t) {
   if (began_ && observer_ && !reason_) observer_->on_cancel_requested(t);
 }
 
-awaitable<void> Session::upstream() {
-  auto self = shared_from_this();
-  error_code ec;
-  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
-  std::uint8_t* const buf = up_buf_.get();
-  while (!stopping_) {
-    std::size_t n = co_await read_some(client_, asio::buffer(buf, buffer_size_), ec);
-    if (stopping_) break;
-    if (ec) {
-      end(EndReason::client_closed, false);
-      break;
-    }
-    const MonoTime t = lifecycle::now();
-    bytes_from_client_ += n;
-    planner_.begin();
-    char bad_type = 0;
-    auto err = up_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
-      if (bad_type) return;
-      if (!pgwire::fe::is_known_type(f.type)) {
-        bad_type = f.type == 0 ? '?' : f.type;
-        return;
-      }
-      observer_->on_frontend(f, t);
-      switch (f.type) {
-        case pgwire::fe::kTerminate:
-          note_reason(EndReason::client_terminate);
-          break;
-        case pgwire::fe::kQuery:
-        case pgwire::fe::kFunctionCall:
-          ++requests_;
-          break;
-        case pgwire::fe::kSync:
-          ++requests_;
-          unsynced_ = false;
-          break;
-        case pgwire::fe::kParse:
-        case pgwire::fe::kBind:
-        case pgwire::fe::kDescribe:
-        case pgwire::fe::kExecute:
-        case pgwire::fe::kClose:
-        case pgwire::fe::kFlush:
-          unsynced_ = true;
-          break;
-        default:
-          break;
-      }
-      if (precise) planner_.on_frame(f.type, end);
-    });
-    if (err != pgwire::FrameError::none || bad_type) {
-      std::string why = bad_type ? "invalid frontend message type " +
-                                       std::to_string(static_cast<unsigned char>(bad_type))
-                                 : std::string(pgwire::describe(err));
-      log::info() << "session " << describe_client() << " user=" << user_
-                  << ": protocol violation: " << why;
-      fail("08P01", "pglifecycle: " + why, "protocol_error");
-      end(EndReason::protocol_error, false);
-      break;
-    }
-    std::size_t written;
-    const auto& offsets = planner_.finish();
-    if (offsets.empty()) {
-      written = co_await write_all(backend_, asio::buffer(buf, n), ec);
-    } else {
-      gather_.clear();
-      std::size_t prev = 0;
-      for (std::size_t o : offsets) {
-        gather_.emplace_back(buf + prev, o - prev);
-        gather_.emplace_back(pgwire::kFlushMessage, sizeof pgwire::kFlushMessage);
-        prev = o;
-      }
-      if (prev < n) gather_.emplace_back(buf + prev, n - prev);
-      // A span keeps Asio from copying the buffer vector on each write.
-      written = co_await write_all(
-          backend_, std::span<const asio::const_buffer>(gather_.data(), gather_.size()), ec);
-    }
-    if (stopping_) break;
-    if (ec) {
-      end(EndReason::backend_closed, true);
-      break;
-    }
-    ctx_.stats.bytes(metrics::Direction::to_backend, written);
-    ctx_.stats.proxy_latency(metrics::Direction::to_backend, lifecycle::now() - t);
+// The streaming relay is written with completion handlers rather than coroutines: each
+// direction has one operation in flight, whose memory comes from that direction's
+// HandlerMemory, so relaying allocates nothing per read or write.
+template <class Buffers, class Handler>
+void Session::start_read(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&& h) {
+  if (e.tls)
+    e.tls->async_read_some(b, with_memory(m, std::forward<Handler>(h)));
+  else
+    e.sock.async_read_some(b, with_memory(m, std::forward<Handler>(h)));
+}
+
+template <class Buffers, class Handler>
+void Session::start_write(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&& h) {
+  if (e.tls)
+    asio::async_write(*e.tls, b, with_memory(m, std::forward<Handler>(h)));
+  else
+    asio::async_write(e.sock, b, with_memory(m, std::forward<Handler>(h)));
+}
+
+template <class F>
+void Session::guarded(F&& f, EndReason reason) {
+  try {
+    f();
+  } catch (...) {
+    // An observer threw: end this session, keep the io thread.
+    loop_failed(std::current_exception(), reason);
+    loop_done();
   }
 }
 
-awaitable<void> Session::downstream() {
-  auto self = shared_from_this();
-  error_code ec;
-  std::size_t fill = 0;
-  if (!co_await downstream_auth(fill)) co_return;
-  if (fill > 0 && !co_await downstream_chunk(fill, lifecycle::now())) co_return;
-  std::uint8_t* const buf = down_buf_.get();
-  while (!stopping_) {
-    std::size_t n = co_await read_some(backend_, asio::buffer(buf, buffer_size_), ec);
-    if (stopping_) break;
-    if (ec) {
-      end(EndReason::backend_closed, true);
-      break;
-    }
-    if (!co_await downstream_chunk(n, lifecycle::now())) break;
+void Session::up_read() {
+  if (stopping_) return loop_done();
+  start_read(client_, asio::buffer(up_buf_.get(), buffer_size_), up_memory_,
+             [self = shared_from_this()](const error_code& ec, std::size_t n) {
+               self->guarded([&] { self->up_on_read(ec, n); }, EndReason::client_closed);
+             });
+}
+
+void Session::up_on_read(const error_code& ec, std::size_t n) {
+  if (stopping_) return loop_done();
+  if (ec) {
+    end(EndReason::client_closed, false);
+    return loop_done();
   }
+  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
+  std::uint8_t* const buf = up_buf_.get();
+  const MonoTime t = lifecycle::now();
+  up_read_at_ = t;
+  bytes_from_client_ += n;
+  planner_.begin();
+  char bad_type = 0;
+  auto err = up_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
+    if (bad_type) return;
+    if (!pgwire::fe::is_known_type(f.type)) {
+      bad_type = f.type == 0 ? '?' : f.type;
+      return;
+    }
+    observer_->on_frontend(f, t);
+    switch (f.type) {
+      case pgwire::fe::kTerminate:
+        note_reason(EndReason::client_terminate);
+        break;
+      case pgwire::fe::kQuery:
+      case pgwire::fe::kFunctionCall:
+        ++requests_;
+        break;
+      case pgwire::fe::kSync:
+        ++requests_;
+        unsynced_ = false;
+        break;
+      case pgwire::fe::kParse:
+      case pgwire::fe::kBind:
+      case pgwire::fe::kDescribe:
+      case pgwire::fe::kExecute:
+      case pgwire::fe::kClose:
+      case pgwire::fe::kFlush:
+        unsynced_ = true;
+        break;
+      default:
+        break;
+    }
+    if (precise) planner_.on_frame(f.type, end);
+  });
+  if (err != pgwire::FrameError::none || bad_type) {
+    std::string why = bad_type ? "invalid frontend message type " +
+                                     std::to_string(static_cast<unsigned char>(bad_type))
+                               : std::string(pgwire::describe(err));
+    log::info() << "session " << describe_client() << " user=" << user_
+                << ": protocol violation: " << why;
+    fail("08P01", "pglifecycle: " + why, "protocol_error");
+    end(EndReason::protocol_error, false);
+    loop_done();
+    return;
+  }
+  auto done = [self = shared_from_this()](const error_code& e, std::size_t written) {
+    self->guarded([&] { self->up_on_written(e, written); }, EndReason::backend_closed);
+  };
+  const auto& offsets = planner_.finish();
+  if (offsets.empty()) {
+    start_write(backend_, asio::buffer(buf, n), up_memory_, std::move(done));
+    return;
+  }
+  if (backend_.tls) {
+    // Over TLS each buffer of a gather write becomes its own record (and SSL_write call);
+    // one contiguous copy is cheaper. The scratch buffer keeps its capacity.
+    tls_scratch_.clear();
+    std::size_t prev = 0;
+    for (std::size_t o : offsets) {
+      tls_scratch_.insert(tls_scratch_.end(), buf + prev, buf + o);
+      tls_scratch_.insert(tls_scratch_.end(), std::begin(pgwire::kFlushMessage),
+                          std::end(pgwire::kFlushMessage));
+      prev = o;
+    }
+    tls_scratch_.insert(tls_scratch_.end(), buf + prev, buf + n);
+    start_write(backend_, asio::buffer(tls_scratch_), up_memory_, std::move(done));
+    return;
+  }
+  gather_.clear();
+  std::size_t prev = 0;
+  for (std::size_t o : offsets) {
+    gather_.emplace_back(buf + prev, o - prev);
+    gather_.emplace_back(pgwire::kFlushMessage, sizeof pgwire::kFlushMessage);
+    prev = o;
+  }
+  if (prev < n) gather_.emplace_back(buf + prev, n - prev);
+  // A span keeps Asio from copying the buffer vector on each write.
+  start_write(backend_, std::span<const asio::const_buffer>(gather_.data(), gather_.size()),
+              up_memory_, std::move(done));
+}
+
+void Session::up_on_written(const error_code& ec, std::size_t written) {
+  if (stopping_) return loop_done();
+  if (ec) {
+    end(EndReason::backend_closed, true);
+    return loop_done();
+  }
+  ctx_.stats.bytes(metrics::Direction::to_backend, written);
+  ctx_.stats.proxy_latency(metrics::Direction::to_backend, lifecycle::now() - up_read_at_);
+  up_read();
+}
+
+void Session::down_read() {
+  if (stopping_) return loop_done();
+  start_read(backend_, asio::buffer(down_buf_.get(), buffer_size_), down_memory_,
+             [self = shared_from_this()](const error_code& ec, std::size_t n) {
+               self->guarded([&] { self->down_on_read(ec, n); }, EndReason::backend_closed);
+             });
+}
+
+void Session::down_on_read(const error_code& ec, std::size_t n) {
+  if (stopping_) return loop_done();
+  if (ec) {
+    end(EndReason::backend_closed, true);
+    return loop_done();
+  }
+  down_chunk(n, lifecycle::now());
 }
 
 // Backend messages up to the first ReadyForQuery go to the client whole, one read's worth
@@ -602,8 +679,7 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
   co_return true;
 }
 
-awaitable<bool> Session::downstream_chunk(std::size_t n, MonoTime t) {
-  error_code ec;
+void Session::down_chunk(std::size_t n, MonoTime t) {
   std::uint8_t* const buf = down_buf_.get();
   const std::uint64_t base = client_offset_;
   auto err = down_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
@@ -617,21 +693,29 @@ awaitable<bool> Session::downstream_chunk(std::size_t n, MonoTime t) {
     log::warning() << "session " << describe_client()
                    << ": invalid message from the backend: " << pgwire::describe(err);
     end(EndReason::protocol_error, true);
-    co_return false;
+    return loop_done();
   }
-  co_await write_all(client_, asio::buffer(buf, n), ec);
+  down_read_at_ = t;
+  start_write(client_, asio::buffer(buf, n), down_memory_,
+              [self = shared_from_this()](const error_code& ec, std::size_t written) {
+                self->guarded([&] { self->down_on_written(ec, written); },
+                              EndReason::client_closed);
+              });
+}
+
+void Session::down_on_written(const error_code& ec, std::size_t n) {
   if (ec) {
     client_write_broken_ = true;
     if (!stopping_) end(EndReason::client_closed, true);
-    co_return false;
+    return loop_done();
   }
   const MonoTime w = lifecycle::now();
   client_offset_ += n;
   observer_->on_client_written(client_offset_, w);
   ctx_.stats.bytes(metrics::Direction::to_client, n);
-  ctx_.stats.proxy_latency(metrics::Direction::to_client, w - t);
+  ctx_.stats.proxy_latency(metrics::Direction::to_client, w - down_read_at_);
   check_drain();
-  co_return !stopping_;
+  down_read();
 }
 
 awaitable<void> Session::finish() {

@@ -20,6 +20,7 @@
 #include "pgwire/framer.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/flush_planner.hpp"
+#include "proxy/handler_memory.hpp"
 
 namespace pglc::proxy {
 
@@ -69,10 +70,21 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> connect_backend();
   asio::awaitable<void> forward_cancel(std::int32_t pid, std::int32_t key,
                                        const std::vector<std::uint8_t>& packet);
-  asio::awaitable<void> upstream();
-  asio::awaitable<void> downstream();
   asio::awaitable<bool> downstream_auth(std::size_t& fill);
-  asio::awaitable<bool> downstream_chunk(std::size_t n, lifecycle::MonoTime t);
+  // The streaming relay, one chain of completion handlers per direction.
+  void up_read();
+  void up_on_read(const boost::system::error_code& ec, std::size_t n);
+  void up_on_written(const boost::system::error_code& ec, std::size_t written);
+  void down_read();
+  void down_on_read(const boost::system::error_code& ec, std::size_t n);
+  void down_chunk(std::size_t n, lifecycle::MonoTime t);
+  void down_on_written(const boost::system::error_code& ec, std::size_t n);
+  template <class Buffers, class Handler>
+  void start_read(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&& h);
+  template <class Buffers, class Handler>
+  void start_write(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&& h);
+  template <class F>
+  void guarded(F&& f, lifecycle::EndReason reason);
   asio::awaitable<void> finish();
   void loop_done();
   void loop_failed(std::exception_ptr e, lifecycle::EndReason reason);
@@ -123,7 +135,12 @@ class Session : public std::enable_shared_from_this<Session> {
   pgwire::Framer up_framer_;
   pgwire::Framer down_framer_;
   FlushPlanner planner_;
+  HandlerMemory up_memory_;
+  HandlerMemory down_memory_;
+  lifecycle::MonoTime up_read_at_;
+  lifecycle::MonoTime down_read_at_;
   std::vector<asio::const_buffer> gather_;
+  std::vector<std::uint8_t> tls_scratch_;
   std::vector<std::uint8_t> auth_out_;
   std::vector<std::uint8_t> startup_packet_;
   std::uint64_t client_offset_ = 0;  // bytes written to the client since the session began
