@@ -78,6 +78,9 @@ class PgServer {
 // A free TCP port on 127.0.0.1 (bound and released).
 int free_port();
 
+// Children (proxies, run()) get PR_SET_PDEATHSIG(SIGKILL), which fires when the *thread*
+// that started them exits: start them from a thread that outlives them (the test's own).
+//
 // build/pglifecycle started as a child process with the given extra arguments
 // (--listen and --metrics-listen on free ports, --backend at the shared server, and
 // --storage none are supplied unless `args` sets them). The constructor returns once
