@@ -99,6 +99,11 @@ void Session::start() {
 }
 
 void Session::stop(EndReason reason) {
+  if (!began_) {
+    // Still in startup: possibly between operations, so cancelling is not enough.
+    end(reason, true);
+    return;
+  }
   if (!reason_ && !pending_error_.size())
     pending_error_ = pgwire::error_response(
         "57P01", "pglifecycle: terminating connection because the proxy is shutting down");
@@ -234,6 +239,7 @@ awaitable<bool> Session::startup() {
     s->end(EndReason::client_closed, true);
   });
   for (;;) {
+    if (stopping_) co_return false;
     std::uint8_t header[4];
     co_await read_exact(client_, asio::buffer(header), ec);
     if (ec || stopping_) co_return false;  // closed before a startup packet: result client_closed
