@@ -1,12 +1,13 @@
 #include "lifecycle/sql_analyzer.hpp"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pg_query.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <unordered_map>
+#include <vector>
 
 namespace pglc::lifecycle {
 namespace {
@@ -35,9 +36,28 @@ struct DigestHash {
   }
 };
 
+// OpenSSL 3's one-shot SHA256() looks the algorithm up in a shared, locked store on
+// every call; fetching it once and reusing one context per thread avoids that.
+const EVP_MD* sha256() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct MdCtxDeleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
 Digest digest_of(std::string_view sql) {
-  unsigned char full[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(), full);
+  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+  unsigned char full[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (ctx == nullptr || sha256() == nullptr ||
+      EVP_DigestInit_ex2(ctx.get(), sha256(), nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), sql.data(), sql.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), full, &len) != 1 || len < 16) {
+    // Out of memory inside OpenSSL: fall back to the one-shot call.
+    SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(), full);
+  }
   Digest d;
   std::memcpy(d.bytes, full, sizeof d.bytes);
   return d;
@@ -53,55 +73,72 @@ std::string hex_of(const Digest& d) {
   return out;
 }
 
-// Two generations approximate an LRU without bookkeeping per hit: when the current one is
-// full it becomes the old one, and hits in the old one are promoted.
+// A set-associative cache: a key can live only in the 4 slots of its set, so a lookup
+// reads one small set and a miss costs no allocation, no chain walk and no rehash; the
+// oldest slot of the set is replaced (FIFO per set). A byte budget bounds the memory that
+// large texts can pin: when it is exceeded, a cursor sweeps sets and drops entries.
 template <class T>
-class GenerationCache {
+class SetCache {
  public:
-  static constexpr std::size_t kMaxEntries = 4096;
-  static constexpr std::size_t kMaxBytes = 8u << 20;
+  static constexpr std::size_t kSets = 2048;  // x 4 ways = 8192 texts per thread
+  static constexpr std::size_t kWays = 4;
+  static constexpr std::size_t kMaxBytes = 16u << 20;
 
-  std::shared_ptr<const T> find(const Digest& key, std::size_t max_len) {
-    if (auto it = current_.find(key); it != current_.end()) {
-      return it->second.max_len == max_len ? it->second.value : nullptr;
-    }
-    if (auto it = old_.find(key); it != old_.end() && it->second.max_len == max_len) {
-      auto value = it->second.value;
-      insert(key, max_len, value, it->second.bytes);
-      return value;
+  std::shared_ptr<const T> find(const Digest& key, std::size_t mode) {
+    if (sets_.empty()) return nullptr;
+    Set& set = sets_[index(key)];
+    for (std::size_t w = 0; w < kWays; ++w) {
+      if (set.values[w] && set.modes[w] == mode && set.keys[w] == key) return set.values[w];
     }
     return nullptr;
   }
 
-  void insert(const Digest& key, std::size_t max_len, std::shared_ptr<const T> value,
+  void insert(const Digest& key, std::size_t mode, std::shared_ptr<const T> value,
               std::size_t bytes) {
-    if (current_.size() >= kMaxEntries || current_bytes_ + bytes > kMaxBytes) {
-      old_.swap(current_);
-      current_.clear();
-      current_bytes_ = 0;
+    if (sets_.empty()) sets_.resize(kSets);
+    Set& set = sets_[index(key)];
+    const std::size_t w = set.next;
+    set.next = static_cast<std::uint8_t>((w + 1) % kWays);
+    drop(set, w);
+    set.keys[w] = key;
+    set.modes[w] = mode;
+    set.bytes[w] = bytes;
+    set.values[w] = std::move(value);
+    total_bytes_ += bytes;
+    while (total_bytes_ > kMaxBytes) {
+      Set& victim = sets_[cursor_ / kWays];
+      drop(victim, cursor_ % kWays);
+      cursor_ = (cursor_ + 1) % (kSets * kWays);
     }
-    current_bytes_ += bytes;
-    current_[key] = Entry{max_len, bytes, std::move(value)};
   }
 
  private:
-  struct Entry {
-    std::size_t max_len;
-    std::size_t bytes;
-    std::shared_ptr<const T> value;
+  struct Set {
+    Digest keys[kWays]{};
+    std::size_t modes[kWays]{};
+    std::size_t bytes[kWays]{};
+    std::shared_ptr<const T> values[kWays];
+    std::uint8_t next = 0;
   };
-  // swap + clear keeps both tables' buckets: no rehashing as a generation refills.
-  std::unordered_map<Digest, Entry, DigestHash> current_, old_;
-  std::size_t current_bytes_ = 0;
+  static std::size_t index(const Digest& key) { return DigestHash{}(key) & (kSets - 1); }
+  void drop(Set& set, std::size_t w) {
+    if (!set.values[w]) return;
+    total_bytes_ -= set.bytes[w];
+    set.values[w].reset();
+  }
+
+  std::vector<Set> sets_;  // allocated on first insert: threads that never see SQL pay nothing
+  std::size_t total_bytes_ = 0;
+  std::size_t cursor_ = 0;
 };
 
-GenerationCache<SqlText>& text_cache() {
-  thread_local GenerationCache<SqlText> cache;
+SetCache<SqlText>& text_cache() {
+  thread_local SetCache<SqlText> cache;
   return cache;
 }
 
-GenerationCache<AnalyzedQuery>& query_cache() {
-  thread_local GenerationCache<AnalyzedQuery> cache;
+SetCache<AnalyzedQuery>& query_cache() {
+  thread_local SetCache<AnalyzedQuery> cache;
   return cache;
 }
 

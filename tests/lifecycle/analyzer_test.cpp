@@ -51,7 +51,8 @@ TEST_CASE("statement texts: normalized, fingerprinted, cached and shared") {
   CHECK(t3->fingerprint == t1->fingerprint);
   CHECK(t3->hash != t1->hash);
   CHECK(t1->hash == sql_hash("SELECT * FROM t WHERE id = 42"));
-  CHECK(sql_hash("").size() == 32);
+  CHECK(sql_hash("") == "e3b0c44298fc1c149afbf4c8996fb924");  // SHA-256, first 128 bits
+  CHECK(sql_hash("abc") == "ba7816bf8f01cfea414140de5dae2223");
 
   auto q = a.query("SELECT 1; PREPARE p AS SELECT 2");
   REQUIRE(q->statements.size() == 2);
@@ -149,4 +150,27 @@ TEST_CASE("deferred analysis: the io thread only hashes; analyze_sql completes t
   r.sql = q->statements[0].text;
   const std::string line = DebugLogSink::format(r);
   CHECK(line.find("fingerprint=" + *analyze_sql("SELECT 1", 100).fingerprint) != std::string::npos);
+}
+
+TEST_CASE("the analyzer cache stays correct past its capacity") {
+  SqlAnalyzer a(65536);
+  std::vector<std::shared_ptr<const SqlText>> first;
+  for (int i = 0; i < 20000; ++i) {
+    auto t = a.statement("SELECT " + std::to_string(i));
+    CHECK(t->sql == "SELECT " + std::to_string(i));
+    if (i < 10) first.push_back(t);
+  }
+  // Evicted entries are recomputed, equal in content; recent ones are shared.
+  for (int i = 0; i < 10; ++i) {
+    auto t = a.statement("SELECT " + std::to_string(i));
+    CHECK(t->hash == first[static_cast<std::size_t>(i)]->hash);
+    CHECK(t->fingerprint == first[static_cast<std::size_t>(i)]->fingerprint);
+  }
+  CHECK(a.statement("SELECT 19999") == a.statement("SELECT 19999"));
+  // Large texts are bounded by bytes, not count.
+  const std::string big(60000, ' ');
+  for (int i = 0; i < 600; ++i) {
+    auto t = a.statement("SELECT " + std::to_string(i) + big);
+    CHECK(t->sql.size() == 60000 + 7 + std::to_string(i).size());
+  }
 }
