@@ -155,7 +155,7 @@ void AsyncRecorder::run() {
     }
 
     const bool due =
-        !pending.empty() && (failing ? (now >= next_attempt || (stopping && now >= next_attempt))
+        !pending.empty() && (failing ? now >= next_attempt
                                      : (pending.size() >= tuning_.batch_size ||
                                         now - oldest >= tuning_.flush_interval || stopping));
     if (due) {

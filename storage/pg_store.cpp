@@ -231,10 +231,16 @@ void PgStore::exec(const std::string& sql, std::string_view what) {
 void PgStore::migrate() {
   exec("BEGIN", "migrating");
   exec("SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLock) + ")", "migrating");
-  exec(R"sql(CREATE TABLE IF NOT EXISTS schema_migrations (
-               version integer PRIMARY KEY,
-               description text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now()))sql",
+  // Created only when missing: CREATE ... IF NOT EXISTS would still need the CREATE
+  // privilege, which a recorder role of an existing store need not have.
+  exec(R"sql(DO $$ BEGIN
+               IF to_regclass('schema_migrations') IS NULL THEN
+                 CREATE TABLE schema_migrations (
+                   version integer PRIMARY KEY,
+                   description text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now());
+               END IF;
+             END $$)sql",
        "migrating");
   PGresult* r = PQexec(conn_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
   if (PQresultStatus(r) != PGRES_TUPLES_OK) {

@@ -347,3 +347,24 @@ TEST_CASE("texts whose analysis the tracker deferred are normalized and fingerpr
     check(conninfo, db);
   }
 }
+
+TEST_CASE("PostgreSQL store: a recorder role without CREATE can use an existing store") {
+  const std::string conninfo = fresh_pg_database("pglc_roles");
+  storage::open_recorder(options_for(conninfo));  // the owner creates the schema
+  PgReader owner(conninfo);
+  owner.query(
+      "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pglc_recorder') THEN "
+      "CREATE ROLE pglc_recorder LOGIN PASSWORD 'rec_pw'; END IF; END $$");
+  owner.query("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
+  owner.query(
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO pglc_recorder");
+  const std::string db = *owner.value("SELECT current_database()");
+  const std::string as_recorder = PgServer::shared().conninfo(db, "pglc_recorder", "rec_pw");
+  Scenario s;
+  auto rec = storage::open_recorder(options_for(as_recorder));
+  rec->start();
+  s.feed(*rec);
+  rec->stop();
+  CHECK(rec->stats().dropped_store_error == 0);
+  CHECK(owner.count("executions") == 9);
+}
