@@ -250,3 +250,50 @@ TEST_CASE("SIGHUP does not stop the proxy or its sessions") {
   CHECK(p.running());
   CHECK(p.terminate(10000) == 0);
 }
+
+namespace {
+
+int count_sessions_of(std::string_view user) {
+  Conn admin = connect(PgServer::shared().conninfo());
+  std::string n = scalar(admin.get(), "SELECT count(*) FROM pg_stat_activity WHERE usename = '" +
+                                          std::string(user) + "'");
+  return std::atoi(n.c_str());
+}
+
+bool wait_sessions_of(std::string_view user, int expected) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    if (count_sessions_of(user) == expected) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a client vanishing mid-result ends its backend session") {
+  REQUIRE(wait_sessions_of(kTrustUser, 0));
+  {
+    RawClient raw(proxy().port());
+    REQUIRE(raw.send(startup_message(kTrustUser, kTestDatabase)));
+    REQUIRE(raw.read_until('Z'));
+    REQUIRE(raw.send(query_message("SELECT repeat('v', 1000) FROM generate_series(1, 1000000)")));
+    auto first = raw.read_message();
+    REQUIRE(first);
+    CHECK(first->type == 'T');
+    CHECK(count_sessions_of(kTrustUser) == 1);
+  }  // closed with ~1 GB of result still to come
+  CHECK(wait_sessions_of(kTrustUser, 0));
+  CHECK(scalar(connect(proxy().conninfo()).get(), "SELECT 'ok'") == "ok");
+}
+
+TEST_CASE("the backend ending a session: the client gets its FATAL message, then EOF") {
+  Conn c = connect(proxy().conninfo(kTestDatabase, kScramUser, kScramPassword));
+  REQUIRE_MESSAGE(ok(c), error(c));
+  const int pid = PQbackendPID(c.get());
+  PgServer::shared().exec("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  std::string after = scalar(c.get(), "SELECT 1");
+  CHECK(after.rfind("ERROR: ", 0) == 0);
+  CHECK(error(c).find("terminating connection due to administrator command") != std::string::npos);
+  CHECK(PQstatus(c.get()) == CONNECTION_BAD);
+}

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 #include <utility>
 
@@ -23,6 +25,15 @@ ProxyProcess& tls_proxy() {
   static ProxyProcess p({"--tls-cert", PgServer::shared().server_cert(), "--tls-key",
                          PgServer::shared().server_key()});
   return p;
+}
+
+long vm_rss_kb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  }
+  return -1;
 }
 
 std::string verify_full() {
@@ -288,4 +299,34 @@ TEST_CASE("logs: one line per session open and close, never a password") {
   for (auto secret : {kScramPassword, kMd5Password, kPasswordPassword}) {
     CHECK(log.find(std::string(secret)) == std::string::npos);
   }
+}
+
+TEST_CASE("client TLS: a stalled 50 MB stream keeps the proxy's memory bounded") {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  ProxyProcess p(
+      {"--tls-cert", PgServer::shared().server_cert(), "--tls-key",
+       PgServer::shared().server_key()},
+      {"ASAN_OPTIONS=" + std::string(asan != nullptr ? asan : "") + ":quarantine_size_mb=16"});
+  Conn c = connect(p.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "sslmode=require"));
+  REQUIRE_MESSAGE(ok(c), error(c));
+  REQUIRE(PQsslInUse(c.get()) == 1);
+  const long baseline = vm_rss_kb(p.pid());
+  REQUIRE(PQsendQuery(c.get(), "SELECT repeat('t', 1000) FROM generate_series(1, 50000)"));
+  REQUIRE(PQsetSingleRowMode(c.get()) == 1);
+  long rows = 0, peak = baseline;
+  while (PGresult* raw = PQgetResult(c.get())) {
+    Result r(raw);
+    if (PQresultStatus(r.get()) != PGRES_SINGLE_TUPLE) continue;
+    if (PQgetlength(r.get(), 0, 0) == 1000) ++rows;
+    if (rows == 500) {  // stop reading for a second: the proxy must stop reading too
+      for (int i = 0; i < 10; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        peak = std::max(peak, vm_rss_kb(p.pid()));
+      }
+    }
+    if (rows % 2000 == 0) peak = std::max(peak, vm_rss_kb(p.pid()));
+  }
+  CHECK(rows == 50000);
+  MESSAGE("TLS stream: proxy RSS " << baseline / 1024 << " MB, peak " << peak / 1024 << " MB");
+  CHECK(peak - baseline < 40 * 1024);
 }
