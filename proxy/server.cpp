@@ -2,6 +2,8 @@
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
 
+#include <openssl/err.h>
+
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +14,9 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -31,6 +36,24 @@ using boost::system::error_code;
 
 namespace {
 
+// Asio reports some OpenSSL failures as just "asio.ssl error"; OpenSSL's reason says more.
+std::string ssl_message(const error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    char buf[256];
+    ERR_error_string_n(static_cast<unsigned long>(ec.value()), buf, sizeof buf);
+    return buf;
+  }
+  return ec.message();
+}
+
+void check_readable(const std::string& path, const char* option) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    throw std::runtime_error(std::string("cannot read ") + option + " " + path + ": " +
+                             std::strerror(errno));
+  std::fclose(f);
+}
+
 std::unique_ptr<asio::ssl::context> make_client_tls(const config::Options& o) {
   if (o.tls_cert.empty()) return nullptr;
   auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
@@ -38,10 +61,12 @@ std::unique_ptr<asio::ssl::context> make_client_tls(const config::Options& o) {
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
   error_code ec;
+  check_readable(o.tls_cert, "--tls-cert");
+  check_readable(o.tls_key, "--tls-key");
   ctx->use_certificate_chain_file(o.tls_cert, ec);
-  if (ec) throw std::runtime_error("cannot load --tls-cert " + o.tls_cert + ": " + ec.message());
+  if (ec) throw std::runtime_error("cannot load --tls-cert " + o.tls_cert + ": " + ssl_message(ec));
   ctx->use_private_key_file(o.tls_key, asio::ssl::context::pem, ec);
-  if (ec) throw std::runtime_error("cannot load --tls-key " + o.tls_key + ": " + ec.message());
+  if (ec) throw std::runtime_error("cannot load --tls-key " + o.tls_key + ": " + ssl_message(ec));
   if (SSL_CTX_check_private_key(ctx->native_handle()) != 1)
     throw std::runtime_error("--tls-key does not match the certificate in --tls-cert");
   return ctx;
@@ -54,13 +79,15 @@ std::unique_ptr<asio::ssl::context> make_backend_tls(const config::Options& o) {
                    asio::ssl::context::no_sslv3);
   if (o.backend_sslmode == config::BackendSslMode::verify_full) {
     error_code ec;
-    if (o.backend_sslrootcert.empty())
+    if (o.backend_sslrootcert.empty()) {
       ctx->set_default_verify_paths(ec);
-    else
+    } else {
+      check_readable(o.backend_sslrootcert, "--backend-sslrootcert");
       ctx->load_verify_file(o.backend_sslrootcert, ec);
+    }
     if (ec)
       throw std::runtime_error("cannot load --backend-sslrootcert " + o.backend_sslrootcert + ": " +
-                               ec.message());
+                               ssl_message(ec));
     ctx->set_verify_mode(asio::ssl::verify_peer);
   } else {
     // prefer/require encrypt without authenticating the server, as libpq does.
