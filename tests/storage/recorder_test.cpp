@@ -148,6 +148,16 @@ TEST_CASE("the SQLite file is created private (0600), in WAL mode") {
   CHECK((sb.st_mode & 0777) == 0600);
   SqliteReader db(dir.file("mode.db"));
   CHECK(db.value("PRAGMA journal_mode") == "wal");
+  // The WAL and shared-memory files hold the same data: SQLite gives them the same mode.
+  rec->start();
+  Load load(wall_now(), 10);
+  for (const auto& e : load.executions) rec->execution(e);
+  rec->stop();
+  for (const char* suffix : {"-wal", "-shm"}) {
+    CAPTURE(suffix);
+    REQUIRE(::stat((dir.file("mode.db") + suffix).c_str(), &sb) == 0);
+    CHECK((sb.st_mode & 0777) == 0600);
+  }
 }
 
 TEST_CASE("storage none keeps nothing but still counts the volume rules") {
