@@ -235,7 +235,11 @@ void check_nothing_lost(const std::string& storage, StoreReader* (*open_reader)(
     int syncs = 0;
     while (syncs < kN / 500 + 1) {
       PGresult* r = PQgetResult(conn);
-      if (!r) continue;
+      if (!r) {
+        // Between two queries' results; a broken connection would loop here forever.
+        REQUIRE(PQstatus(conn) == CONNECTION_OK);
+        continue;
+      }
       if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) ++syncs;
       if (PQresultStatus(r) == PGRES_TUPLES_OK) ++results;
       PQclear(r);
