@@ -163,8 +163,9 @@ void PgStore::fail(std::string message, const char* sqlstate) {
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
     message.pop_back();
   }
+  last_sqlstate_ = sqlstate ? sqlstate : "";
   const bool lost = !conn_ || PQstatus(conn_) != CONNECTION_OK;
-  const bool transient = lost || transient_sqlstate(sqlstate ? sqlstate : "");
+  const bool transient = lost || transient_sqlstate(last_sqlstate_);
   if (lost) {
     disconnect();
   } else if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
@@ -290,7 +291,12 @@ void PgStore::copy_in(const std::string& command, const std::string& data) {
 }
 
 RowCounts PgStore::write(std::span<const Item* const> items) {
-  connect();
+  try {
+    connect();
+  } catch (...) {
+    careful_ = true;
+    throw;
+  }
   RowCounts c;
   std::string sessions, texts, statements, executions, statement_events, execution_events;
 
@@ -387,7 +393,11 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
     }
   }
 
-  try {
+  // ON CONFLICT DO NOTHING makes a retried batch safe (its first attempt may have
+  // committed before the connection died) but costs ~1.6x per row, so rows with fresh
+  // UUIDs go in plainly on a first attempt; after any failure, and when a first attempt
+  // meets a duplicate (a record seen twice), the batch goes in the careful way.
+  auto transaction = [&](bool careful) {
     exec("BEGIN", "BEGIN");
     std::string merge;
     if (!sessions.empty()) {
@@ -399,22 +409,32 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
                "application_name = EXCLUDED.application_name, "
                "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid);";
     }
-    auto stage = [&](const Table& table, const std::string& data) {
+    auto stage = [&](const Table& table, const std::string& data, bool always_careful) {
       if (data.empty()) return;
       copy_in(copy_command(table), data);
-      merge += move_command(table) + " ON CONFLICT DO NOTHING;";
+      merge += move_command(table) + (careful || always_careful ? " ON CONFLICT DO NOTHING;" : ";");
     };
-    stage(kSqlTexts, texts);
-    stage(kStatements, statements);
-    stage(kStatementEvents, statement_events);
-    stage(kExecutions, executions);
-    stage(kExecutionEvents, execution_events);
+    stage(kSqlTexts, texts, true);  // shared by every session and proxy
+    stage(kStatements, statements, false);
+    stage(kStatementEvents, statement_events, false);
+    stage(kExecutions, executions, false);
+    stage(kExecutionEvents, execution_events, false);
     merge += "COMMIT";
     exec(merge, "writing");
+  };
+  try {
+    try {
+      transaction(careful_);
+    } catch (const StoreError&) {
+      if (careful_ || last_sqlstate_ != "23505" || !conn_) throw;
+      transaction(true);
+    }
   } catch (...) {
+    careful_ = true;
     texts_.rollback();
     throw;
   }
+  careful_ = false;
   texts_.commit();
   return c;
 }

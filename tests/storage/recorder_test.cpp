@@ -378,3 +378,34 @@ TEST_CASE("PostgreSQL store: a recorder role without CREATE can use an existing 
   CHECK(rec->stats().dropped_store_error == 0);
   CHECK(owner.count("executions") == 9);
 }
+
+TEST_CASE("a record seen twice is stored once, nothing is dropped") {
+  auto check = [](const std::string& storage, StoreReader& db) {
+    storage::RecorderTuning tuning;
+    tuning.batch_size = 3;  // the duplicates land in the same batch and in later ones
+    auto rec = storage::open_recorder(options_for(storage), tuning);
+    rec->start();
+    Scenario s;
+    for (int round = 0; round < 3; ++round) s.feed(*rec);  // every record three times
+    rec->stop();
+    CHECK(rec->stats().dropped_store_error == 0);
+    CHECK(db.count("executions") == 9);
+    CHECK(db.count("execution_events") == 35);
+    CHECK(db.count("statements") == 6);
+    CHECK(db.count("statement_events") == 10);
+    CHECK(db.count("sessions") == 1);
+  };
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("dup.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_dup");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check(conninfo, db);
+  }
+}
