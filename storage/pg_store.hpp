@@ -1,7 +1,7 @@
 // The fleet store: PostgreSQL over libpq, straight to the server the user names (never
 // through the proxy). Each batch is COPied into session-local temp tables and moved into
-// the real tables by INSERT ... ON CONFLICT in the same transaction, so a retried batch
-// whose COMMIT outcome was unknown never duplicates rows.
+// the real tables by INSERT ... SELECT in the same transaction; a retried batch (whose
+// COMMIT outcome may be unknown) uses ON CONFLICT DO NOTHING, so it never duplicates rows.
 #pragma once
 
 #include <string>
