@@ -44,7 +44,9 @@ int main(int argc, char** argv) {
     lifecycle::TrackerFactory trackers(
         lifecycle::TrackerConfig{.proxy_instance = options.instance_name,
                                  .record_parameters = options.record_parameters,
-                                 .max_sql_length = options.max_sql_length},
+                                 .max_sql_length = options.max_sql_length,
+                                 // libpg_query runs on the writer thread, not the io thread.
+                                 .defer_sql_analysis = true},
         sink);
 
     proxy::Server server(options, trackers, *metrics);
