@@ -344,9 +344,14 @@ ParseResult parse(int argc, const char* const argv[]) {
     check_address("backend", o.backend, true);
     o.storage = s("storage");
     if (o.storage.empty()) o.storage = "none";
+    // A libpq keyword string ("host=... dbname=...") is as valid as a URI. The value may
+    // hold a password, so the error names the option without echoing it.
     if (o.storage != "none" && o.storage.rfind("sqlite:", 0) != 0 &&
-        o.storage.rfind("postgresql://", 0) != 0 && o.storage.rfind("postgres://", 0) != 0)
-      invalid("storage", o.storage, "sqlite:PATH, postgresql://... or none");
+        o.storage.rfind("postgresql://", 0) != 0 && o.storage.rfind("postgres://", 0) != 0 &&
+        o.storage.find('=') == std::string::npos)
+      throw Invalid(
+          "invalid value for --storage: expected sqlite:PATH, postgresql://..., a libpq "
+          "connection string (host=... dbname=...) or none");
     o.metrics_listen = s("metrics-listen");
     if (!o.metrics_listen.empty()) check_address("metrics-listen", o.metrics_listen, false);
 

@@ -112,6 +112,8 @@ TEST_CASE("every option parses from the command line") {
   CHECK(o.listen == "0.0.0.0:7000");
   CHECK(o.backend == "db.example:5433");
   CHECK(o.storage == "postgresql://u@h/db");
+  CHECK(parse_args({"--storage", "host=127.0.0.1 dbname=store user=rec"}).options->storage ==
+        "host=127.0.0.1 dbname=store user=rec");
   CHECK(o.metrics_listen.empty());
   CHECK(o.tls_cert == "c.pem");
   CHECK(o.tls_key == "k.pem");
@@ -219,6 +221,7 @@ TEST_CASE("invalid values exit 2 with a message naming the option") {
       {{"--listen", "6432"}, "--listen"},
       {{"--backend", ":5432"}, "--backend"},
       {{"--storage", "mysql://x"}, "--storage"},
+      {{"--storage", "mysql://user:secret@h/db"}, "libpq connection string"},
       {{"--tls-cert", "c.pem"}, "--tls-key"},
       {{"--require-tls"}, "--require-tls"},
       {{"--no-such-option"}, "no-such-option"},
@@ -231,6 +234,9 @@ TEST_CASE("invalid values exit 2 with a message naming the option") {
     CHECK(r.exit_code == 2);
     CHECK(r.message.find(c.needle) != std::string::npos);
   }
+  // A storage URI may carry a password: the error must not repeat it.
+  CHECK(parse_args({"--storage", "mysql://user:secret@h/db"}).message.find("secret") ==
+        std::string::npos);
 }
 
 TEST_CASE("unknown keys in the config file are errors") {
