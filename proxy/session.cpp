@@ -306,6 +306,30 @@ awaitable<bool> Session::startup() {
     }
     if (!co_await connect_backend()) co_return false;
     compare_certificates();
+    bool startup_sent = false;
+    if (client_.tls && backend_.tls && !same_certificate_ &&
+        ctx_.options.backend_sslmode == config::BackendSslMode::prefer) {
+      // A SCRAM server on a TLS link offers SCRAM-SHA-256-PLUS, which cannot work through
+      // the proxy's own certificate, and withholding it makes binding-capable clients
+      // (libpq and Npgsql by default) send gs2 flag 'y', which a TLS server rejects as a
+      // downgrade. So look at the first authentication request before the session begins:
+      // if it offers -PLUS, the backend link moves to plaintext, where the server neither
+      // offers binding nor objects to 'y'. prefer allows that; require never does.
+      if (!co_await send_startup_to_backend()) co_return false;
+      startup_sent = true;
+      std::string why;
+      const FirstAuth first = co_await prefetch_first_auth(why);
+      if (stopping_) co_return false;
+      if (first == FirstAuth::io_error) {
+        log::warning() << "connection from " << describe_client() << " user=" << user_
+                       << ": lost backend " << ctx_.options.backend << " during startup";
+        fail("08006", "pglifecycle: lost the connection to backend " + ctx_.options.backend,
+             "backend_unavailable");
+        co_return false;
+      }
+      if (first == FirstAuth::scram_plus && !co_await downgrade_for_channel_binding())
+        co_return false;
+    }
 
     lifecycle::SessionStart start;
     start.client_addr = client_addr_;
@@ -318,7 +342,8 @@ awaitable<bool> Session::startup() {
     observer_->on_session_begin(start, t);
     began_ = true;
 
-    co_await write_all(backend_, asio::buffer(startup_packet_), ec);
+    ec = {};
+    if (!startup_sent) co_await write_all(backend_, asio::buffer(startup_packet_), ec);
     if (ec) {
       fail("08006",
            "pglifecycle: lost the connection to backend " + ctx_.options.backend + ": " +
@@ -331,12 +356,101 @@ awaitable<bool> Session::startup() {
     log::info() << "session open client=" << describe_client() << " user=" << user_
                 << " database=" << database_ << " application=" << application_
                 << " client_tls=" << (client_.tls ? "on" : "off")
-                << " backend_tls=" << (backend_.tls ? "on" : "off");
+                << " backend_tls=" << (backend_.tls ? "on" : "off")
+                << (downgraded_ ? " (downgraded for channel binding)" : "");
     co_return !stopping_;
   }
 }
 
-awaitable<bool> Session::connect_backend() {
+awaitable<bool> Session::send_startup_to_backend() {
+  error_code ec;
+  co_await write_all(backend_, asio::buffer(startup_packet_), ec);
+  if (stopping_) co_return false;
+  if (!ec) co_return true;
+  log::warning() << "connection from " << describe_client() << " user=" << user_
+                 << ": lost backend " << ctx_.options.backend << ": " << ec.message();
+  fail("08006",
+       "pglifecycle: lost the connection to backend " + ctx_.options.backend + ": " + ec.message(),
+       "backend_unavailable");
+  co_return false;
+}
+
+void Session::reset_backend() {
+  error_code ec;
+  backend_.tls.reset();
+  backend_.sock.close(ec);
+  backend_prefetch_.clear();
+  same_certificate_ = false;
+}
+
+// Reads whole messages up to the first authentication request or error; whatever does not
+// look like a sane message is left for downstream_auth to reject.
+awaitable<Session::FirstAuth> Session::prefetch_first_auth(std::string& error_text) {
+  error_code ec;
+  backend_prefetch_.clear();
+  for (int i = 0; i < 8; ++i) {
+    if (backend_prefetch_.size() + 5 > buffer_size_) co_return FirstAuth::other;
+    const std::size_t at = backend_prefetch_.size();
+    backend_prefetch_.resize(at + 5);
+    co_await read_exact(backend_, asio::buffer(backend_prefetch_.data() + at, 5), ec);
+    if (stopping_ || ec) co_return FirstAuth::io_error;
+    const char type = static_cast<char>(backend_prefetch_[at]);
+    const std::uint32_t len = be32(backend_prefetch_.data() + at + 1);
+    if (len < 4 || at + len + 1ull > buffer_size_) co_return FirstAuth::other;
+    backend_prefetch_.resize(at + len + 1);
+    co_await read_exact(backend_, asio::buffer(backend_prefetch_.data() + at + 5, len - 4), ec);
+    if (stopping_ || ec) co_return FirstAuth::io_error;
+    pgwire::Frame f{type, len, pgwire::Bytes(backend_prefetch_.data() + at + 5, len - 4)};
+    if (type == pgwire::be::kErrorResponse) {
+      auto e = pgwire::be::decode_error_fields(f);
+      if (e.ok()) error_text = std::string(e.value.message);
+      co_return FirstAuth::error_response;
+    }
+    if (type == pgwire::be::kAuthentication)
+      co_return strip_channel_binding(f) ? FirstAuth::scram_plus : FirstAuth::other;
+  }
+  co_return FirstAuth::other;
+}
+
+// Called before anything of the TLS link's authentication request reached the client.
+// If the server will not take a plaintext connection (hostssl in pg_hba.conf, say), the
+// session goes on over TLS with -PLUS withheld, as under require: clients with
+// channel_binding=disable still log in, the others get the server's binding error.
+awaitable<bool> Session::downgrade_for_channel_binding() {
+  reset_backend();
+  std::string why;
+  bool ok = co_await connect_backend(false);
+  if (stopping_) co_return false;
+  if (!ok) {
+    why = "could not connect";
+  } else {
+    error_code ec;
+    co_await write_all(backend_, asio::buffer(startup_packet_), ec);
+    if (stopping_) co_return false;
+    const FirstAuth first = ec ? FirstAuth::io_error : co_await prefetch_first_auth(why);
+    if (stopping_) co_return false;
+    if (first == FirstAuth::io_error) why = "connection lost";
+    ok = first != FirstAuth::io_error && first != FirstAuth::error_response;
+  }
+  if (ok) {
+    downgraded_ = true;
+    log::info() << "session " << describe_client() << " user=" << user_
+                << ": backend link downgraded to plaintext for SCRAM channel binding (the "
+                   "proxy's certificate differs from the backend's; --backend-sslmode prefer)";
+    co_return true;
+  }
+  log::info() << "session " << describe_client() << " user=" << user_
+              << ": the backend refused a plaintext link for SCRAM channel binding (" << why
+              << "); staying on TLS with SCRAM-SHA-256-PLUS withheld";
+  pending_error_.clear();
+  result_ = "client_closed";
+  reset_backend();
+  if (!co_await connect_backend()) co_return false;
+  compare_certificates();
+  co_return co_await send_startup_to_backend();
+}
+
+awaitable<bool> Session::connect_backend(bool allow_tls) {
   error_code ec;
   const std::string& where = ctx_.options.backend;
   auto unavailable = [&](const std::string& why) {
@@ -356,7 +470,7 @@ awaitable<bool> Session::connect_backend() {
   backend_.sock.set_option(tcp::no_delay(true), ec);
 
   const auto mode = ctx_.options.backend_sslmode;
-  if (mode == config::BackendSslMode::disable || !ctx_.backend_tls) co_return true;
+  if (mode == config::BackendSslMode::disable || !ctx_.backend_tls || !allow_tls) co_return true;
   co_await write_all(backend_, asio::buffer(kSslRequest), ec);
   std::uint8_t answer = 0;
   if (!ec) co_await read_exact(backend_, asio::buffer(&answer, 1), ec);
@@ -598,16 +712,25 @@ void Session::down_on_read(const error_code& ec, std::size_t n) {
 awaitable<bool> Session::downstream_auth(std::size_t& fill) {
   error_code ec;
   std::uint8_t* const buf = down_buf_.get();
-  fill = 0;
+  // What startup() already read from the backend goes first (its size is bounded by
+  // buffer_size_).
+  fill = backend_prefetch_.size();
+  if (fill > 0) std::memcpy(buf, backend_prefetch_.data(), fill);
+  bool have_prefetch = fill > 0;
+  std::vector<std::uint8_t>().swap(backend_prefetch_);
   while (auth_phase_) {
-    std::size_t n = co_await read_some(backend_, asio::buffer(buf + fill, buffer_size_ - fill), ec);
-    if (stopping_) co_return false;
-    if (ec) {
-      end(EndReason::backend_closed, true);
-      co_return false;
+    if (!have_prefetch) {
+      std::size_t n =
+          co_await read_some(backend_, asio::buffer(buf + fill, buffer_size_ - fill), ec);
+      if (stopping_) co_return false;
+      if (ec) {
+        end(EndReason::backend_closed, true);
+        co_return false;
+      }
+      fill += n;
     }
+    have_prefetch = false;
     const MonoTime t = lifecycle::now();
-    fill += n;
     auth_out_.clear();
     std::size_t pos = 0;
     while (auth_phase_ && fill - pos >= 5) {
@@ -632,8 +755,9 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
         if (replacement && client_.tls)
           log::info() << "session " << describe_client() << " user=" << user_
                       << ": SCRAM-SHA-256-PLUS withheld (the proxy's certificate differs "
-                         "from the backend's); TLS clients of a TLS backend need "
-                         "channel_binding=disable unless --tls-cert is the backend's certificate";
+                         "from the backend's); over a TLS backend link clients need "
+                         "channel_binding=disable unless --tls-cert is the backend's "
+                         "certificate or --backend-sslmode is prefer";
       }
       if (replacement)
         auth_out_.insert(auth_out_.end(), replacement->begin(), replacement->end());

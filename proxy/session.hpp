@@ -67,7 +67,16 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   asio::awaitable<void> run();
   asio::awaitable<bool> startup();
-  asio::awaitable<bool> connect_backend();
+  // allow_tls=false connects in plaintext whatever --backend-sslmode says (the channel
+  // binding fallback, only ever under prefer).
+  asio::awaitable<bool> connect_backend(bool allow_tls = true);
+  void reset_backend();
+  asio::awaitable<bool> send_startup_to_backend();
+  // What the backend answers first to the StartupMessage, kept in backend_prefetch_ for
+  // downstream_auth to forward as usual.
+  enum class FirstAuth { other, scram_plus, error_response, io_error };
+  asio::awaitable<FirstAuth> prefetch_first_auth(std::string& error_text);
+  asio::awaitable<bool> downgrade_for_channel_binding();
   asio::awaitable<void> forward_cancel(std::int32_t pid, std::int32_t key,
                                        const std::vector<std::uint8_t>& packet);
   asio::awaitable<bool> downstream_auth(std::size_t& fill);
@@ -109,14 +118,15 @@ class Session : public std::enable_shared_from_this<Session> {
   bool stopping_ = false;
   bool auth_phase_ = true;
   bool client_write_broken_ = false;
-  bool same_certificate_ = false;
+  bool same_certificate_ = false;  // client-side TLS certificate == backend's certificate
+  bool downgraded_ = false;        // backend link moved to plaintext for channel binding
   bool draining_ = false;
   // Idle detection for shutdown: every Query/Sync/FunctionCall is answered by exactly one
   // ReadyForQuery; extended messages after the last Sync mean work is outstanding.
   std::uint64_t requests_ = 0;
   std::uint64_t ready_seen_ = 0;
   bool unsynced_ = false;
-  char ready_status_ = 0;  // client-side TLS certificate == backend's certificate
+  char ready_status_ = 0;
   int loops_running_ = 0;
   std::optional<lifecycle::EndReason> reason_;
   const char* result_ = "client_closed";
@@ -143,6 +153,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::uint8_t> tls_scratch_;
   std::vector<std::uint8_t> auth_out_;
   std::vector<std::uint8_t> startup_packet_;
+  std::vector<std::uint8_t> backend_prefetch_;
   std::uint64_t client_offset_ = 0;  // bytes written to the client since the session began
   std::uint64_t bytes_from_client_ = 0;
 };

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <thread>
 #include <utility>
 
@@ -236,9 +237,141 @@ TEST_CASE("channel binding: proxy with its own certificate withholds SCRAM-SHA-2
   REQUIRE_MESSAGE(ok(plain_prefer), error(plain_prefer));
 }
 
-TEST_CASE("channel binding: own certificate and a TLS backend - require fails fast") {
+namespace {
+
+// Whether the server's connection `pid` (a backend pid, which the proxy passes through
+// unchanged in BackendKeyData) uses TLS, as the server sees it.
+std::string backend_ssl_of(int pid) {
+  Conn c = connect(
+      PgServer::shared().conninfo(kTestDatabase, kSuperUser, kSuperPassword, "sslmode=disable"));
+  if (!ok(c)) return "connect failed: " + error(c);
+  return scalar(c.get(), "SELECT ssl FROM pg_stat_ssl WHERE pid = " + std::to_string(pid));
+}
+
+// Polls the proxy's log for `what` (lines are written asynchronously to the client).
+bool log_shows(const ProxyProcess& p, std::string_view what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  do {
+    if (p.log().find(what) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return false;
+}
+
+}  // namespace
+
+// The production case (PowerBI/Npgsql, libpq): client TLS ends at the proxy with its own
+// certificate, the backend link is TLS by default, and the clients' channel_binding=prefer
+// would be rejected by the server as a downgrade. Under --backend-sslmode prefer the proxy
+// moves a SCRAM session's backend link to plaintext before the client sees anything.
+TEST_CASE("channel binding: own certificate, backend-sslmode prefer - SCRAM link drops TLS") {
   auto& pg = PgServer::shared();
   ProxyProcess own({"--tls-cert", pg.proxy_cert(), "--tls-key", pg.proxy_key()});
+  for (std::string extra : {" channel_binding=prefer", ""}) {  // "": libpq's default, prefer
+    CAPTURE(extra);
+    Conn c =
+        connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword, "sslmode=require" + extra));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    CHECK(PQsslInUse(c.get()) == 1);
+    CHECK(scalar(c.get(), "SELECT current_user") == kScramUser);
+    CHECK(scalar(c.get(), "SELECT count(*) FROM generate_series(1, 1000)") == "1000");
+    CHECK(backend_ssl_of(PQbackendPID(c.get())) == "f");
+  }
+  CHECK(log_shows(own, "backend link downgraded to plaintext for SCRAM channel binding"));
+  CHECK(log_shows(own, "backend_tls=off (downgraded for channel binding)"));
+
+  // Binding itself still cannot work through a different certificate: require fails at
+  // once on the client (the plaintext-linked server offers no -PLUS).
+  auto start = std::chrono::steady_clock::now();
+  Conn require = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
+                                      verify_full() + " channel_binding=require"));
+  CHECK(PQstatus(require.get()) == CONNECTION_BAD);
+  CHECK(error(require).find("channel binding") != std::string::npos);
+  CHECK(elapsed_ms(start) < 5000);
+  // disable works too, and a wrong password still gets the server's own error.
+  Conn disable = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
+                                      verify_full() + " channel_binding=disable"));
+  REQUIRE_MESSAGE(ok(disable), error(disable));
+  Conn bad = connect(own.conninfo(kTestDatabase, kScramUser, "wrong-password", "sslmode=require"));
+  CHECK(PQstatus(bad.get()) == CONNECTION_BAD);
+  CHECK(error(bad).find("password authentication failed") != std::string::npos);
+
+  // Methods without channel binding keep TLS to the backend.
+  struct User {
+    std::string_view name, password;
+  };
+  for (User u : {User{kMd5User, kMd5Password}, User{kPasswordUser, kPasswordPassword},
+                 User{kTrustUser, ""}}) {
+    CAPTURE(u.name);
+    Conn c = connect(own.conninfo(kTestDatabase, u.name, u.password, "sslmode=require"));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    CHECK(scalar(c.get(), "SELECT current_user") == u.name);
+    CHECK(backend_ssl_of(PQbackendPID(c.get())) == "t");
+  }
+  // A plaintext client has nothing to bind to: its SCRAM link keeps TLS (-PLUS withheld).
+  Conn plain = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword, "sslmode=disable"));
+  REQUIRE_MESSAGE(ok(plain), error(plain));
+  CHECK(backend_ssl_of(PQbackendPID(plain.get())) == "t");
+}
+
+// A server that only takes TLS (hostssl) for a SCRAM user: the plaintext link is refused,
+// so the session stays on TLS with -PLUS withheld, as under require.
+TEST_CASE("channel binding: own certificate, prefer, server refusing plaintext - stays on TLS") {
+  auto& pg = PgServer::shared();
+  constexpr std::string_view kUser = "scram_ssl_only";
+  constexpr std::string_view kPassword = "ssl_only_pw";
+  pg.exec(
+      "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'scram_ssl_only') "
+      "THEN CREATE ROLE scram_ssl_only LOGIN; END IF; END$$");
+  pg.exec("SET password_encryption = 'scram-sha-256'; ALTER ROLE scram_ssl_only PASSWORD '" +
+          std::string(kPassword) + "'");
+  {
+    // Rules are matched first to last: prepend, keep the owner (the server user).
+    const std::string hba = pg.data_dir() + "/pg_hba.conf";
+    std::string old;
+    {
+      std::ifstream in(hba);
+      old.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    if (old.find("scram_ssl_only") == std::string::npos) {
+      std::ofstream out(hba, std::ios::trunc);
+      out << "hostnossl all scram_ssl_only 127.0.0.1/32 reject\n"
+          << "hostssl all scram_ssl_only 127.0.0.1/32 scram-sha-256\n"
+          << old;
+    }
+  }
+  pg.exec("SELECT pg_reload_conf()");
+  // The reload is asynchronous: wait until a direct plaintext login is refused.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    Conn probe = connect(pg.conninfo(kTestDatabase, kUser, kPassword, "sslmode=disable"));
+    refused = !ok(probe) && error(probe).find("pg_hba.conf") != std::string::npos;
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(refused);
+
+  ProxyProcess own({"--tls-cert", pg.proxy_cert(), "--tls-key", pg.proxy_key()});
+  Conn disable = connect(
+      own.conninfo(kTestDatabase, kUser, kPassword, "sslmode=require channel_binding=disable"));
+  REQUIRE_MESSAGE(ok(disable), error(disable));
+  CHECK(scalar(disable.get(), "SELECT current_user") == kUser);
+  CHECK(backend_ssl_of(PQbackendPID(disable.get())) == "t");
+  CHECK(log_shows(own, "the backend refused a plaintext link for SCRAM channel binding"));
+  auto start = std::chrono::steady_clock::now();
+  Conn prefer = connect(
+      own.conninfo(kTestDatabase, kUser, kPassword, "sslmode=require channel_binding=prefer"));
+  CHECK(PQstatus(prefer.get()) == CONNECTION_BAD);
+  CHECK(error(prefer).find("channel binding") != std::string::npos);
+  CHECK(elapsed_ms(start) < 5000);
+}
+
+// require and verify-full never downgrade: binding-capable clients must set
+// channel_binding=disable (or the proxy must present the backend's certificate).
+TEST_CASE("channel binding: own certificate, backend-sslmode require - prefer fails fast") {
+  auto& pg = PgServer::shared();
+  ProxyProcess own(
+      {"--tls-cert", pg.proxy_cert(), "--tls-key", pg.proxy_key(), "--backend-sslmode", "require"});
   auto start = std::chrono::steady_clock::now();
   Conn require = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
                                       verify_full() + " channel_binding=require"));
@@ -248,22 +381,21 @@ TEST_CASE("channel binding: own certificate and a TLS backend - require fails fa
 
   // prefer: libpq, seeing no -PLUS on a TLS connection, tells the server "y" (I could
   // bind but you did not offer it); the server, whose own link is TLS, takes that as a
-  // downgrade attack and refuses. SCRAM's proof covers that flag, so no proxy can rewrite
-  // it. Only a proxy presenting the backend's certificate, a plaintext backend link, or
-  // channel_binding=disable avoids this (docs/testing.md). Assert it is at least a clear,
-  // prompt error.
+  // downgrade attack and refuses. SCRAM's proof covers that flag, so no proxy can rewrite it.
   start = std::chrono::steady_clock::now();
   Conn prefer = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
                                      verify_full() + " channel_binding=prefer"));
+  CHECK(PQstatus(prefer.get()) == CONNECTION_BAD);
+  CHECK(error(prefer).find("channel binding") != std::string::npos);
   CHECK(elapsed_ms(start) < 5000);
-  if (!ok(prefer)) {
-    CHECK(error(prefer).find("channel binding") != std::string::npos);
-    MESSAGE("known limitation, channel_binding=prefer: " << error(prefer));
-  }
+  MESSAGE("backend-sslmode require, channel_binding=prefer: " << error(prefer));
+
   Conn disable = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
                                       verify_full() + " channel_binding=disable"));
   REQUIRE_MESSAGE(ok(disable), error(disable));
   CHECK(scalar(disable.get(), "SELECT current_user") == kScramUser);
+  CHECK(backend_ssl_of(PQbackendPID(disable.get())) == "t");
+  CHECK(own.log().find("downgraded") == std::string::npos);
 }
 
 TEST_CASE("logs: one line per session open and close, never a password") {
