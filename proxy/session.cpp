@@ -417,6 +417,18 @@ awaitable<Session::FirstAuth> Session::prefetch_first_auth(std::string& error_te
 // session goes on over TLS with -PLUS withheld, as under require: clients with
 // channel_binding=disable still log in, the others get the server's binding error.
 awaitable<bool> Session::downgrade_for_channel_binding() {
+  {
+    // A clean TLS close lets that server process end quietly; an abrupt one makes the
+    // server log "could not receive data from client: Connection reset by peer".
+    error_code ec;
+    asio::steady_timer guard(executor(), std::chrono::seconds(1));
+    guard.async_wait([this](error_code e) {
+      if (!e) backend_.sock.close(e);
+    });
+    co_await backend_.tls->async_shutdown(redirect_error(use_awaitable, ec));
+    guard.cancel();
+    if (stopping_) co_return false;
+  }
   reset_backend();
   std::string why;
   bool ok = co_await connect_backend(false);
