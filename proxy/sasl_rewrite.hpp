@@ -1,9 +1,12 @@
 // Channel binding (SCRAM-SHA-256-PLUS) binds the SCRAM exchange to the TLS certificate
-// of the connection the client sees. When the proxy terminates the client's TLS, that is
-// the proxy's certificate while the server binds to its own, so the exchange can never
-// succeed; on a plaintext client connection libpq refuses a server that offers it at all
-// (the backend offers it because ITS connection is TLS). So the mechanism is always taken
-// out of the list offered to the client.
+// of the connection the client sees. When the proxy terminates the client's TLS with a
+// certificate other than the server's, the exchange can never succeed; on a plaintext
+// client connection libpq refuses a server that offers it at all (the backend offers it
+// because ITS connection is TLS). In those cases the session takes the mechanism out of
+// the list offered to the client — after, under --backend-sslmode prefer, first moving
+// the backend link to plaintext so that the server stops offering it (see session.cpp
+// and docs/proxy.md). When the proxy presents the server's own certificate, binding
+// works and the list passes through unchanged.
 #pragma once
 
 #include <cstdint>
