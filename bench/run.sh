@@ -11,6 +11,7 @@
 #                           S-extended-16 S-prepared-16 tpcb-extended-8
 #   IDLE_CONNS=1000         connections for the RSS check (0 skips it)
 #   POWERBI=1 POWERBI_CLIENTS=4 POWERBI_BACKEND_SSLMODE=require   PowerBI-shaped TLS load
+#   MICRO=1 RECORDER_BENCH=1  also run the micro-benchmarks (0 skips them)
 #   OUT=BENCHMARKS.md       report file (QUICK defaults to build-bench/BENCHMARKS-quick.md)
 #   KEEP_WORK=1             keep the temp dir (logs, stores) for inspection
 set -euo pipefail
@@ -447,6 +448,23 @@ if [ "${RECORDER_BENCH:-1}" = 1 ] && [ -f "$ROOT/bench/micro/recorder_bench.cpp"
   fi
 fi
 
+# --- the other micro-benchmarks (pgwire, tracker, libpg_query), summarized ----------------------
+MICRO_REPORT=""
+if [ "${MICRO:-1}" = 1 ]; then
+  for src in "$ROOT"/bench/micro/*.cpp; do
+    name=$(basename "$src" .cpp)
+    [ "$name" = recorder_bench ] && continue
+    if ! cmake --build "$BUILD_DIR" --target "$name" >"$WORK/$name-build.log" 2>&1; then
+      MICRO_REPORT+="$name did not build"$'\n'
+      continue
+    fi
+    mt=0.5
+    [ "$QUICK" = 1 ] && mt=0.05
+    "$DRIVER_DIR/$name" --benchmark_min_time="$mt" >"$WORK/$name.txt" 2>&1 || true
+    MICRO_REPORT+=$(awk '/^[A-Za-z_].*\/.* (ns|us|ms) / {print}' "$WORK/$name.txt")$'\n'
+  done
+fi
+
 # --- targets ------------------------------------------------------------------------------------
 fmt_target() {  # met(0/1/-) text
   case $1 in 1) echo "- **met** — $2" ;; 0) echo "- **not met** — $2" ;; *) echo "- **not measured** — $2" ;; esac
@@ -564,6 +582,18 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo "
     echo "pipeline mode, batches of 3 extended-protocol statements with binary results and one Sync."
     echo
     echo "$POWERBI_REPORT"
+  else
+    echo "not run"
+  fi
+  echo
+  echo "## Micro-benchmarks"
+  echo
+  echo "\`bench/micro.sh\` (Google Benchmark; CPU time per iteration; rates per CPU second)."
+  echo
+  if [ -n "$MICRO_REPORT" ]; then
+    echo '```'
+    printf '%s' "$MICRO_REPORT"
+    echo '```'
   else
     echo "not run"
   fi
