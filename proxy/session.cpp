@@ -1,5 +1,6 @@
 #include "proxy/session.hpp"
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -38,6 +39,9 @@ std::uint32_t be32(const std::uint8_t* p) {
 constexpr std::chrono::seconds kStartupTimeout{60};
 constexpr std::size_t kAuthFailed = static_cast<std::size_t>(-1);
 constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+// Held back client-bound bytes: ParseComplete/BindComplete plus what shares their read;
+// larger chunks are written at once (and must leave the next read room).
+constexpr std::size_t kMaxHold = 4096;
 
 template <class Buffers>
 awaitable<std::size_t> read_some(Endpoint& e, const Buffers& b, error_code& ec) {
@@ -610,6 +614,8 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
   up_read_at_ = t;
   bytes_from_client_ += n;
   planner_.begin();
+  if (precise) holdback_.begin_chunk();
+  bool client_flush = false;
   char bad_type = 0;
   auto err = up_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
     if (bad_type) return;
@@ -630,18 +636,24 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
         ++requests_;
         unsynced_ = false;
         break;
+      case pgwire::fe::kFlush:
+        client_flush = true;
+        unsynced_ = true;
+        break;
       case pgwire::fe::kParse:
       case pgwire::fe::kBind:
       case pgwire::fe::kDescribe:
       case pgwire::fe::kExecute:
       case pgwire::fe::kClose:
-      case pgwire::fe::kFlush:
         unsynced_ = true;
         break;
       default:
         break;
     }
-    if (precise) planner_.on_frame(f.type, end);
+    if (precise) {
+      planner_.on_frame(f.type, end);
+      holdback_.on_frontend(f.type);
+    }
   });
   if (err != pgwire::FrameError::none || bad_type) {
     std::string why = bad_type ? "invalid frontend message type " +
@@ -654,6 +666,9 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
     loop_done();
     return;
   }
+  // Without the proxy's Flushes the server would send the held bytes now; it may have
+  // nothing new to send, since our Flush already emptied its buffer.
+  if (client_flush && holding_ && !releasing_) release_held(t);
   auto done = [self = shared_from_this()](const error_code& e, std::size_t written) {
     self->guarded([&] { self->up_on_written(e, written); }, EndReason::backend_closed);
   };
@@ -703,19 +718,77 @@ void Session::up_on_written(const error_code& ec, std::size_t written) {
 
 void Session::down_read() {
   if (stopping_) return loop_done();
-  start_read(backend_, asio::buffer(down_buf_.get(), buffer_size_), down_memory_,
+  start_read(backend_, asio::buffer(down_buf_.get() + held_, buffer_size_ - held_), down_memory_,
              [self = shared_from_this()](const error_code& ec, std::size_t n) {
                self->guarded([&] { self->down_on_read(ec, n); }, EndReason::backend_closed);
              });
 }
 
 void Session::down_on_read(const error_code& ec, std::size_t n) {
+  holding_ = false;
   if (stopping_) return loop_done();
+  const MonoTime t = lifecycle::now();
+  if (releasing_) {
+    // The new bytes follow the held ones: they wait for the release write to finish.
+    parked_ = true;
+    parked_ec_ = ec;
+    parked_n_ = n;
+    parked_at_ = t;
+    return;
+  }
+  down_after_read(ec, n, t);
+}
+
+void Session::down_after_read(const error_code& ec, std::size_t n, MonoTime t) {
   if (ec) {
+    if (held_ > sent_ && !client_write_broken_) {
+      // The server sent these before it closed; the client gets them before the close.
+      backend_gone_ = true;
+      down_read_at_ = t;
+      return down_write(sent_, held_);
+    }
     end(EndReason::backend_closed, true);
     return loop_done();
   }
-  down_chunk(n, lifecycle::now());
+  down_chunk(n, t);
+}
+
+void Session::release_held(MonoTime t) {
+  holding_ = false;
+  releasing_ = true;
+  release_at_ = t;
+  start_write(client_, asio::buffer(down_buf_.get() + sent_, held_ - sent_), release_memory_,
+              [self = shared_from_this()](const error_code& ec, std::size_t written) {
+                self->on_released(ec, written);
+              });
+}
+
+// Not a loop of its own: it resumes the backend loop if a read completed meanwhile.
+void Session::on_released(const error_code& ec, std::size_t n) {
+  releasing_ = false;
+  const bool resume = std::exchange(parked_, false);
+  if (stopping_ || ec) {
+    if (ec) {
+      client_write_broken_ = true;
+      if (!stopping_) end(EndReason::client_closed, true);
+    }
+    if (resume) loop_done();
+    return;
+  }
+  sent_ += n;
+  const MonoTime w = lifecycle::now();
+  client_offset_ += n;
+  try {
+    observer_->on_client_written(client_offset_, w);
+  } catch (...) {
+    loop_failed(std::current_exception(), EndReason::client_closed);
+    if (resume) loop_done();
+    return;
+  }
+  ctx_.stats.bytes(metrics::Direction::to_client, n);
+  ctx_.stats.proxy_latency(metrics::Direction::to_client, w - release_at_);
+  if (resume)
+    guarded([&] { down_after_read(parked_ec_, parked_n_, parked_at_); }, EndReason::backend_closed);
 }
 
 // Backend messages up to the first ReadyForQuery go to the client whole, one read's worth
@@ -821,16 +894,21 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
   co_return true;
 }
 
+// The new bytes are at down_buf_[held_, held_ + n), after any held ones.
 void Session::down_chunk(std::size_t n, MonoTime t) {
   std::uint8_t* const buf = down_buf_.get();
-  const std::uint64_t base = client_offset_;
-  auto err = down_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
-    observer_->on_backend(f, t, base + end);
-    if (f.type == pgwire::be::kReadyForQuery && !f.body.empty()) {
-      ++ready_seen_;
-      ready_status_ = static_cast<char>(f.body[0]);
-    }
-  });
+  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
+  // Offsets are positions in the client-bound stream: unsent held bytes come first.
+  const std::uint64_t base = client_offset_ + (held_ - sent_);
+  auto err = down_framer_.feed(pgwire::Bytes(buf + held_, n),
+                               [&](const pgwire::Frame& f, std::size_t end) {
+                                 observer_->on_backend(f, t, base + end);
+                                 if (precise) holdback_.on_backend(f.type);
+                                 if (f.type == pgwire::be::kReadyForQuery && !f.body.empty()) {
+                                   ++ready_seen_;
+                                   ready_status_ = static_cast<char>(f.body[0]);
+                                 }
+                               });
   if (err != pgwire::FrameError::none) {
     log::warning() << "session " << describe_client()
                    << ": invalid message from the backend: " << pgwire::describe(err);
@@ -838,7 +916,20 @@ void Session::down_chunk(std::size_t n, MonoTime t) {
     return loop_done();
   }
   down_read_at_ = t;
-  start_write(client_, asio::buffer(buf, n), down_memory_,
+  const std::size_t total = held_ + n;
+  const std::size_t pending = total - sent_;
+  if (precise && holdback_.holdable() && pending <= kMaxHold && pending <= buffer_size_ / 2) {
+    if (sent_ > 0) std::memmove(buf, buf + sent_, pending);
+    held_ = pending;
+    sent_ = 0;
+    holding_ = true;
+    return down_read();
+  }
+  down_write(sent_, total);
+}
+
+void Session::down_write(std::size_t from, std::size_t to) {
+  start_write(client_, asio::buffer(down_buf_.get() + from, to - from), down_memory_,
               [self = shared_from_this()](const error_code& ec, std::size_t written) {
                 self->guarded([&] { self->down_on_written(ec, written); },
                               EndReason::client_closed);
@@ -856,6 +947,12 @@ void Session::down_on_written(const error_code& ec, std::size_t n) {
   observer_->on_client_written(client_offset_, w);
   ctx_.stats.bytes(metrics::Direction::to_client, n);
   ctx_.stats.proxy_latency(metrics::Direction::to_client, w - down_read_at_);
+  held_ = 0;
+  sent_ = 0;
+  if (backend_gone_) {
+    end(EndReason::backend_closed, true);
+    return loop_done();
+  }
   check_drain();
   down_read();
 }
@@ -866,15 +963,29 @@ awaitable<void> Session::finish() {
   stopping_ = true;
   resolver_.cancel();
   backend_.sock.close(ec);
-  // The error goes out only where it cannot land inside a half-written backend message.
-  if (!pending_error_.empty() && client_.sock.is_open() && !client_write_broken_ &&
-      down_framer_.at_boundary()) {
+  // Held back bytes (whole messages) still go out, then the error, which goes out only
+  // where it cannot land inside a half-written backend message.
+  const std::size_t unsent = releasing_ ? 0 : held_ - sent_;
+  const bool send_error = !pending_error_.empty() && down_framer_.at_boundary();
+  if ((unsent > 0 || send_error) && client_.sock.is_open() && !client_write_broken_ &&
+      !releasing_) {
     asio::steady_timer timer(executor(), std::chrono::seconds(2));
     timer.async_wait([this](error_code e) {
       if (!e) client_.sock.close(e);
     });
-    co_await write_all(client_, asio::buffer(pending_error_), ec);
+    std::array<asio::const_buffer, 2> out{
+        unsent > 0 ? asio::buffer(down_buf_.get() + sent_, unsent) : asio::const_buffer(),
+        send_error ? asio::buffer(pending_error_) : asio::const_buffer()};
+    co_await write_all(client_, out, ec);
     timer.cancel();
+    if (!ec && unsent > 0) {
+      client_offset_ += unsent;
+      try {
+        observer_->on_client_written(client_offset_, lifecycle::now());
+      } catch (...) {
+        // The session ends anyway; on_session_end below still reports it.
+      }
+    }
   }
   client_.sock.close(ec);
   const MonoTime t = lifecycle::now();

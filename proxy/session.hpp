@@ -21,6 +21,7 @@
 #include "proxy/cancel_registry.hpp"
 #include "proxy/flush_planner.hpp"
 #include "proxy/handler_memory.hpp"
+#include "proxy/holdback.hpp"
 
 namespace pglc::proxy {
 
@@ -86,8 +87,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void up_on_written(const boost::system::error_code& ec, std::size_t written);
   void down_read();
   void down_on_read(const boost::system::error_code& ec, std::size_t n);
+  void down_after_read(const boost::system::error_code& ec, std::size_t n, lifecycle::MonoTime t);
   void down_chunk(std::size_t n, lifecycle::MonoTime t);
+  void down_write(std::size_t from, std::size_t to);
   void down_on_written(const boost::system::error_code& ec, std::size_t n);
+  // The client sent its own Flush: held backend bytes go out now (from the client side).
+  void release_held(lifecycle::MonoTime t);
+  void on_released(const boost::system::error_code& ec, std::size_t n);
   template <class Buffers, class Handler>
   void start_read(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&& h);
   template <class Buffers, class Handler>
@@ -145,8 +151,23 @@ class Session : public std::enable_shared_from_this<Session> {
   pgwire::Framer up_framer_;
   pgwire::Framer down_framer_;
   FlushPlanner planner_;
+  HoldBack holdback_;
   HandlerMemory up_memory_;
   HandlerMemory down_memory_;
+  HandlerMemory release_memory_;
+  // Held back client-bound bytes sit at down_buf_[0, held_); the next backend read
+  // appends after them. The first sent_ of them already went out (a client Flush).
+  std::size_t held_ = 0;
+  std::size_t sent_ = 0;
+  bool holding_ = false;    // bytes held and the backend read after them in flight
+  bool releasing_ = false;  // release_held's client write in flight
+  // A backend read that completed while releasing_ waits here for the release to end.
+  bool parked_ = false;
+  boost::system::error_code parked_ec_;
+  std::size_t parked_n_ = 0;
+  lifecycle::MonoTime parked_at_;
+  lifecycle::MonoTime release_at_;
+  bool backend_gone_ = false;  // the backend closed; the held bytes' write ends the loop
   lifecycle::MonoTime up_read_at_;
   lifecycle::MonoTime down_read_at_;
   std::vector<asio::const_buffer> gather_;

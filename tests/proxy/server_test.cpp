@@ -115,6 +115,14 @@ struct FakeBackend {
   std::condition_variable cv;
   std::vector<std::string> received;  // per connection, everything after the startup
   std::atomic<bool> quit{false};
+  // Answer Parse/Bind/Describe/Execute/Sync like PostgreSQL, sending output only at
+  // Flush and Sync (instead of waiting for Terminate).
+  bool answer = false;
+  // After an Execute, keep the output until the client has sent two Flush messages
+  // of its own (the proxy only injects Flushes after Parse/Bind).
+  bool stall_after_execute = false;
+  // At an Execute, send what was flushed so far and close the connection.
+  bool close_at_execute = false;
 
   FakeBackend() {
     listen_fd = listen_any(&port);
@@ -148,6 +156,14 @@ struct FakeBackend {
       rest = first;  // CancelRequest: record it whole
     } else {
       send_all(fd, msg('R', be32(0)) + msg('K', be32(4242) + be32(7)) + msg('Z', "I"));
+      if (answer) {
+        rest = answer_until_terminate(fd);
+        close(fd);
+        std::lock_guard lock(mu);
+        received.push_back(rest);
+        cv.notify_all();
+        return;
+      }
       // Like PostgreSQL: Terminate ends the connection.
       const std::string terminate = msg('X');
       rest = read_until(fd, [&](const std::string& s) {
@@ -159,6 +175,60 @@ struct FakeBackend {
     std::lock_guard lock(mu);
     received.push_back(rest);
     cv.notify_all();
+  }
+  std::string answer_until_terminate(int fd) {
+    std::string in, out, all;
+    std::size_t pos = 0;
+    bool stalled = false;
+    int stalled_flushes = 0;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    char buf[4096];
+    while (std::chrono::steady_clock::now() < deadline) {
+      while (in.size() - pos >= 5) {
+        const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos);
+        std::uint32_t len = std::uint32_t{p[1]} << 24 | std::uint32_t{p[2]} << 16 |
+                            std::uint32_t{p[3]} << 8 | std::uint32_t{p[4]};
+        if (in.size() - pos < len + 1) break;
+        const char type = in[pos];
+        pos += len + 1;
+        switch (type) {
+          case 'P':
+            out += msg('1');
+            break;
+          case 'B':
+            out += msg('2');
+            break;
+          case 'D':
+            out += msg('n');
+            break;
+          case 'E':
+            if (close_at_execute) return in;
+            out += msg('D', std::string("\0\x01\0\0\0\x01", 6) + "1") + msg('C', cstr("SELECT 1"));
+            stalled = stall_after_execute;
+            break;
+          case 'S':
+            out += msg('Z', "I");
+            break;
+          case 'X':
+            return in;
+          default:
+            break;
+        }
+        if (type == 'H' || type == 'S') {
+          if (stalled && type == 'H' && ++stalled_flushes == 2) stalled = false;
+          if (!stalled) {
+            send_all(fd, out);
+            out.clear();
+          }
+        }
+      }
+      pollfd pfd{fd, POLLIN, 0};
+      if (poll(&pfd, 1, 50) <= 0) continue;
+      ssize_t n = recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      in.append(buf, static_cast<std::size_t>(n));
+    }
+    return in;
   }
   std::string wait_connection(std::size_t index) {
     std::unique_lock lock(mu);
@@ -386,4 +456,113 @@ TEST_CASE("stop(): an idle session is closed with 57P01 and ends with reason shu
   CHECK(std::chrono::steady_clock::now() - start < 1s);  // idle: no wait for the grace
   CHECK(wait_for_event(proxy->events, "end shutdown"));
   proxy.reset();  // run() returns
+}
+
+namespace {
+
+const std::string kAnswers = msg('1') + msg('2') + msg('n') +
+                             msg('D', std::string("\0\x01\0\0\0\x01", 6) + "1") +
+                             msg('C', cstr("SELECT 1")) + msg('Z', "I");
+constexpr std::size_t kAfterStartup = 28;  // R, K and Z of the fake backend's startup
+
+int logged_in(Proxy& proxy) {
+  int fd = connect_to(proxy.port());
+  send_all(fd, startup("hal"));
+  REQUIRE(read_until(fd, ends_with_ready).size() == kAfterStartup);
+  return fd;
+}
+
+void terminate(int fd) {
+  send_all(fd, msg('X'));
+  read_to_eof(fd);
+  close(fd);
+}
+
+}  // namespace
+
+TEST_CASE("precise mode: ParseComplete and BindComplete wait for the result, then go with it") {
+  for (auto timing : {pglc::config::PhaseTiming::precise, pglc::config::PhaseTiming::passive}) {
+    CAPTURE(static_cast<int>(timing));
+    FakeBackend backend;
+    backend.answer = true;
+    Proxy proxy(backend.port, timing);
+    int fd = logged_in(proxy);
+    for (int round = 0; round < 3; ++round) {
+      send_all(fd, kBatch);
+      CHECK(read_until(fd, ends_with_ready) == kAnswers);
+    }
+    terminate(fd);
+    REQUIRE(wait_for_event(proxy.events, "end client_terminate"));
+    auto ev = proxy.events.get();
+    for (std::size_t round = 0; round < 3; ++round) {
+      const std::size_t base = kAfterStartup + round * kAnswers.size();
+      // The tracker saw each answer at its own read, at its place in the client stream...
+      CHECK(contains(ev, "be 1 " + std::to_string(base + 5)));
+      CHECK(contains(ev, "be 2 " + std::to_string(base + 10)));
+      // ...and the client got them with the rest (the backend sent them separately in
+      // precise mode, so only holding them back avoids these writes).
+      CHECK_FALSE(contains(ev, "written " + std::to_string(base + 5)));
+      CHECK_FALSE(contains(ev, "written " + std::to_string(base + 10)));
+      CHECK(contains(ev, "written " + std::to_string(base + kAnswers.size())));
+    }
+  }
+}
+
+TEST_CASE("precise mode: Parse with the client's own Flush gets ParseComplete at once") {
+  FakeBackend backend;
+  backend.answer = true;
+  Proxy proxy(backend.port, pglc::config::PhaseTiming::precise);
+  int fd = logged_in(proxy);
+  send_all(fd, kParseOnly + kFlush);
+  CHECK(read_until(fd, [](const std::string& s) { return s.size() >= 5; }) == msg('1'));
+  send_all(fd, msg('S'));
+  CHECK(read_until(fd, ends_with_ready) == msg('Z', "I"));
+  terminate(fd);
+}
+
+TEST_CASE("precise mode: Parse and Bind, later a Flush alone, gets both answers") {
+  FakeBackend backend;
+  backend.answer = true;
+  Proxy proxy(backend.port, pglc::config::PhaseTiming::precise);
+  int fd = logged_in(proxy);
+  send_all(fd, kBatch.substr(0, kBatch.size() - 7 - 10 - 5));  // Parse, Bind
+  std::this_thread::sleep_for(20ms);  // a read of its own on the proxy side
+  send_all(fd, kFlush);
+  CHECK(read_until(fd, [](const std::string& s) { return s.size() >= 10; }) == msg('1') + msg('2'));
+  send_all(fd, msg('S'));
+  CHECK(read_until(fd, ends_with_ready) == msg('Z', "I"));
+  terminate(fd);
+}
+
+TEST_CASE("precise mode: held answers go out when the client sends its own Flush") {
+  FakeBackend backend;
+  backend.answer = true;
+  backend.stall_after_execute = true;
+  Proxy proxy(backend.port, pglc::config::PhaseTiming::precise);
+  int fd = logged_in(proxy);
+  // The backend sends ParseComplete and BindComplete (on the injected Flushes), then
+  // nothing until the client's second Flush (unlike PostgreSQL, which would answer the
+  // Sync first): the first Flush must release them.
+  send_all(fd, kBatch);
+  // Once the proxy has read BindComplete (and held it back), the Flush comes.
+  REQUIRE(wait_for_event(proxy.events, "be 2 " + std::to_string(kAfterStartup + 10)));
+  send_all(fd, kFlush);
+  CHECK(read_until(fd, [](const std::string& s) { return s.size() >= 10; }) == msg('1') + msg('2'));
+  send_all(fd, kFlush);
+  CHECK(read_until(fd, ends_with_ready) == kAnswers.substr(10));
+  terminate(fd);
+  REQUIRE(wait_for_event(proxy.events, "end client_terminate"));
+  CHECK(contains(proxy.events.get(), "written " + std::to_string(kAfterStartup + 10)));
+}
+
+TEST_CASE("precise mode: held answers reach the client before the backend's close") {
+  FakeBackend backend;
+  backend.answer = true;
+  backend.close_at_execute = true;
+  Proxy proxy(backend.port, pglc::config::PhaseTiming::precise);
+  int fd = logged_in(proxy);
+  send_all(fd, kBatch);
+  CHECK(read_to_eof(fd) == msg('1') + msg('2'));
+  close(fd);
+  CHECK(wait_for_event(proxy.events, "end backend_closed"));
 }

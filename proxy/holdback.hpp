@@ -1,0 +1,136 @@
+// Which client-bound backend chunks precise phase timing may hold back.
+//
+// The Flush the proxy injects after a Parse/Bind (FlushPlanner) makes the server send
+// ParseComplete/BindComplete early, so the tracker can time them. Without the proxy the
+// client would have received them only with the next output the server flushes, so a
+// chunk that ends in such an answer can wait for the next backend bytes and go out with
+// them in one write: fewer client writes and wake-ups, same bytes at the same moments.
+//
+// The answers are matched to the Parse/Bind messages in order (a small ring, no
+// allocation). After an ErrorResponse the server skips messages until Sync, so entries
+// carry their sync epoch (count of Sync/Query/FunctionCall forwarded before them) and
+// are dropped when the ReadyForQuery ending their epoch arrives. A hold also needs a Sync
+// forwarded after the answered message: the server then still owes a ReadyForQuery, so
+// more backend bytes will come without the client doing anything. In any state where the
+// counting could be wrong (COPY, a Query amid unsynced extended messages, an unexpected
+// answer, a full ring) holding stops for the rest of the session: it is an optimisation,
+// never a requirement.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace pglc::proxy {
+
+class HoldBack {
+ public:
+  static constexpr std::size_t kCapacity = 64;
+
+  // A new forwarded frontend chunk starts (FlushPlanner::begin's counterpart: a Flush
+  // or Sync opening the next chunk does not undo the Flush injected at this one's end).
+  void begin_chunk() { after_pb_ = false; }
+
+  // A frontend message of `type` was forwarded, in order, with FlushPlanner's rule for
+  // where a Flush is injected.
+  void on_frontend(char type) {
+    const bool was_after_pb = after_pb_;
+    after_pb_ = false;
+    switch (type) {
+      case 'P':
+      case 'B':
+        unsynced_ = true;
+        if (unsure_) return;
+        if (size_ == kCapacity) return give_up();
+        ring_[(head_ + size_++) % kCapacity] = Entry{syncs_, type, true};
+        after_pb_ = true;
+        return;
+      case 'S':
+        if (was_after_pb) back().injected = false;
+        ++syncs_;
+        unsynced_ = false;
+        return;
+      case 'H':
+        if (was_after_pb) back().injected = false;
+        return;
+      case 'Q':
+      case 'F':
+        // Amid unsynced extended messages the server may be skipping until Sync and then
+        // discards this one without a ReadyForQuery: the epochs would drift.
+        if (unsynced_) give_up();
+        ++syncs_;
+        return;
+      case 'D':
+      case 'E':
+      case 'C':
+        unsynced_ = true;
+        return;
+      default:
+        return;
+    }
+  }
+
+  // A backend message of `type` was read, in order; holdable() then tells whether a
+  // chunk ending with it may be held.
+  void on_backend(char type) {
+    holdable_ = false;
+    if (unsure_) return;
+    switch (type) {
+      case '1':
+      case '2': {
+        if (size_ == 0) return give_up();
+        const Entry e = ring_[head_];
+        if (e.type != (type == '1' ? 'P' : 'B')) return give_up();
+        pop();
+        holdable_ = e.injected && e.epoch < syncs_;
+        return;
+      }
+      case 'Z':
+        ++readies_;
+        if (readies_ > syncs_) return give_up();
+        while (size_ > 0 && ring_[head_].epoch < readies_) pop();
+        return;
+      case 'G':  // CopyInResponse: the server ignores Sync and Flush until CopyDone/Fail
+      case 'H':  // CopyOutResponse
+      case 'W':  // CopyBothResponse
+        return give_up();
+      default:
+        return;
+    }
+  }
+
+  bool holdable() const { return holdable_; }
+  bool unsure() const { return unsure_; }
+  std::size_t outstanding() const { return size_; }
+
+ private:
+  struct Entry {
+    std::uint64_t epoch = 0;
+    char type = 0;
+    bool injected = false;
+  };
+
+  Entry& back() { return ring_[(head_ + size_ - 1) % kCapacity]; }
+  void pop() {
+    head_ = (head_ + 1) % kCapacity;
+    --size_;
+  }
+  void give_up() {
+    unsure_ = true;
+    holdable_ = false;
+    after_pb_ = false;
+    size_ = 0;
+  }
+
+  std::array<Entry, kCapacity> ring_{};
+  std::size_t head_ = 0;
+  std::size_t size_ = 0;
+  std::uint64_t syncs_ = 0;
+  std::uint64_t readies_ = 0;
+  bool after_pb_ = false;
+  bool unsynced_ = false;
+  bool unsure_ = false;
+  bool holdable_ = false;
+};
+
+}  // namespace pglc::proxy
