@@ -11,7 +11,10 @@
 // carry their sync epoch (count of Sync/Query/FunctionCall forwarded before them) and
 // are dropped when the ReadyForQuery ending their epoch arrives. A hold also needs a Sync
 // forwarded after the answered message: the server then still owes a ReadyForQuery, so
-// more backend bytes will come without the client doing anything. In any state where the
+// more backend bytes will come without the client doing anything. Nothing the client
+// would have had at once is held with them: a ReadyForQuery, an ErrorResponse or other
+// message the server flushes itself, or answers in an epoch where the client sent a
+// Flush of its own. In any state where the
 // counting could be wrong (COPY, a Query amid unsynced extended messages, an unexpected
 // answer, a full ring) holding stops for the rest of the session: it is an optimisation,
 // never a requirement.
@@ -52,6 +55,8 @@ class HoldBack {
         return;
       case 'H':
         if (was_after_pb) back().injected = false;
+        // What the server answers in this epoch may be flushed by this Flush.
+        own_flush_epoch_ = syncs_ + 1;
         return;
       case 'Q':
       case 'F':
@@ -70,8 +75,8 @@ class HoldBack {
     }
   }
 
-  // A backend message of `type` was read, in order; holdable() then tells whether a
-  // chunk ending with it may be held.
+  // A backend message of `type` was read, in order; holdable() then tells whether the
+  // bytes read since the last client write, ending with it, may be held.
   void on_backend(char type) {
     holdable_ = false;
     if (unsure_) return;
@@ -82,11 +87,24 @@ class HoldBack {
         const Entry e = ring_[head_];
         if (e.type != (type == '1' ? 'P' : 'B')) return give_up();
         pop();
-        holdable_ = e.injected && e.epoch < syncs_;
+        holdable_ = e.injected && e.epoch < syncs_ && own_flush_epoch_ != e.epoch + 1;
+        // Not held: without the proxy the client might have it now (its own Flush).
+        if (!holdable_) must_send_ = true;
         return;
       }
+      // Results the server keeps in its buffer until the next flush.
+      case 'T':
+      case 'D':
+      case 'C':
+      case 'n':
+      case 't':
+      case 's':
+      case 'I':
+      case '3':
+        return;
       case 'Z':
         ++readies_;
+        must_send_ = true;
         if (readies_ > syncs_) return give_up();
         while (size_ > 0 && ring_[head_].epoch < readies_) pop();
         return;
@@ -95,11 +113,17 @@ class HoldBack {
       case 'W':  // CopyBothResponse
         return give_up();
       default:
+        // ErrorResponse, NoticeResponse, notifications...: the server flushes these, so
+        // the client would have had them (and what came before) at once.
+        must_send_ = true;
         return;
     }
   }
 
-  bool holdable() const { return holdable_; }
+  // The relay wrote everything read so far to the client.
+  void written() { must_send_ = false; }
+
+  bool holdable() const { return holdable_ && !must_send_; }
   bool unsure() const { return unsure_; }
   std::size_t outstanding() const { return size_; }
 
@@ -117,6 +141,7 @@ class HoldBack {
   }
   void give_up() {
     unsure_ = true;
+    must_send_ = true;
     holdable_ = false;
     after_pb_ = false;
     size_ = 0;
@@ -131,6 +156,8 @@ class HoldBack {
   bool unsynced_ = false;
   bool unsure_ = false;
   bool holdable_ = false;
+  bool must_send_ = false;
+  std::uint64_t own_flush_epoch_ = 0;  // epoch + 1 of the client's last own Flush
 };
 
 }  // namespace pglc::proxy

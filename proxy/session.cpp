@@ -754,6 +754,7 @@ void Session::down_after_read(const error_code& ec, std::size_t n, MonoTime t) {
 }
 
 void Session::release_held(MonoTime t) {
+  holdback_.written();
   holding_ = false;
   releasing_ = true;
   release_at_ = t;
@@ -918,13 +919,17 @@ void Session::down_chunk(std::size_t n, MonoTime t) {
   down_read_at_ = t;
   const std::size_t total = held_ + n;
   const std::size_t pending = total - sent_;
-  if (precise && holdback_.holdable() && pending <= kMaxHold && pending <= buffer_size_ / 2) {
+  // Held bytes are whole messages ending with the held answer, never a message cut by
+  // the read's end.
+  if (precise && holdback_.holdable() && down_framer_.at_boundary() && pending <= kMaxHold &&
+      pending <= buffer_size_ / 2) {
     if (sent_ > 0) std::memmove(buf, buf + sent_, pending);
     held_ = pending;
     sent_ = 0;
     holding_ = true;
     return down_read();
   }
+  if (precise) holdback_.written();
   down_write(sent_, total);
 }
 

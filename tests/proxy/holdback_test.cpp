@@ -104,7 +104,9 @@ struct Relay {
     auto err = be.feed(pglc::pgwire::Bytes(bytes(chunk), chunk.size()),
                        [&](const pglc::pgwire::Frame& f, std::size_t) { hb.on_backend(f.type); });
     REQUIRE(err == pglc::pgwire::FrameError::none);
-    return hb.holdable();
+    const bool held = hb.holdable();
+    if (!held) hb.written();  // the relay writes all it read so far
+    return held;
   }
 };
 
@@ -238,6 +240,45 @@ TEST_CASE("states where the counting could drift stop holding for good") {
   CHECK(r.client_sends(query("SELECT 1")) == 0);
   CHECK_FALSE(r.server_sends(row_description() + data_row() + command_complete() + ready()));
   CHECK(r.client_sends(parse("", "SELECT 1") + bind("", "") + execute() + sync()) == 2);
+  CHECK(r.server_sends(parse_complete()));
+  CHECK_FALSE(r.hb.unsure());
+}
+
+TEST_CASE("pipelined epochs: a ReadyForQuery is never held with the next epoch's answer") {
+  Relay r;
+  std::string round = parse("", "SELECT 1") + bind("", "") + describe_portal() + execute() + sync();
+  CHECK(r.client_sends(round + round) == 4);
+  CHECK(r.server_sends(parse_complete()));
+  CHECK(r.server_sends(bind_complete()));
+  // Without the proxy the client would have the first result now: the server flushes it
+  // with ReadyForQuery.
+  CHECK_FALSE(r.server_sends(row_description() + data_row() + command_complete() + ready() +
+                             parse_complete()));
+  CHECK(r.server_sends(bind_complete()));
+  CHECK_FALSE(r.server_sends(row_description() + data_row() + command_complete() + ready()));
+  CHECK_FALSE(r.hb.unsure());
+}
+
+TEST_CASE("messages the server flushes itself are never held") {
+  Relay r;
+  CHECK(r.client_sends(parse("", "SELECT 1") + bind("", "") + execute() + sync()) == 2);
+  // A NoticeResponse went out at once; the BindComplete read with it is not held.
+  CHECK_FALSE(r.server_sends(parse_complete() + msg('N', "SNOTICE" + std::string(2, '\0')) +
+                             bind_complete()));
+  CHECK_FALSE(r.server_sends(command_complete() + ready()));
+}
+
+TEST_CASE("the client's own Flush in an epoch: later answers of that epoch are not held") {
+  Relay r;
+  // P1 H P2 B S: the Flush after P1 is the client's; P2 gets one injected.
+  CHECK(r.client_sends(parse("a", "SELECT 1") + flush() + parse("b", "SELECT 2") + bind("", "b") +
+                       sync()) == 1);
+  CHECK_FALSE(r.server_sends(parse_complete()));
+  // Without the proxy the client's Flush might have flushed this one too.
+  CHECK_FALSE(r.server_sends(parse_complete()));
+  CHECK_FALSE(r.server_sends(bind_complete() + ready()));
+  // The next epoch holds again.
+  CHECK(r.client_sends(parse("", "SELECT 3") + bind("", "") + execute() + sync()) == 2);
   CHECK(r.server_sends(parse_complete()));
   CHECK_FALSE(r.hb.unsure());
 }
