@@ -97,7 +97,15 @@ start_pglc() {  # target [extra args...]
     >>"$WORK/$t.log" 2>&1 &
   PID[$t]=$!
   PIDS+=("${PID[$t]}")
-  wait_ready "${PORT[$t]}" "${PID[$t]}" "$t"
+  if ! wait_ready "${PORT[$t]}" "${PID[$t]}" "$t"; then
+    # Another process may have taken a port between free_port and bind: retry once.
+    [ "${_retry:-0}" = 1 ] && return 1
+    forget_pid "${PID[$t]}"
+    stop_pid "${PID[$t]}" 5 || true
+    PORT[$t]=$(free_port)
+    METRICS_PORT[$t]=$(free_port)
+    _retry=1 start_pglc "$t" "$@"
+  fi
 }
 
 start_haproxy() {
