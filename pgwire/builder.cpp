@@ -18,8 +18,14 @@ void put_cstring(std::vector<std::uint8_t>& out, std::string_view s) {
   out.push_back(0);
 }
 
-std::vector<std::uint8_t> start_message(char type) {
-  return {static_cast<std::uint8_t>(type), 0, 0, 0, 0};
+// Reserving before the first byte also keeps GCC 12's -Warray-bounds from misreading the
+// later appends as writes past a 5-byte array.
+std::vector<std::uint8_t> start_message(char type, std::size_t capacity) {
+  std::vector<std::uint8_t> out;
+  out.reserve(capacity);
+  out.push_back(static_cast<std::uint8_t>(type));
+  out.resize(5);
+  return out;
 }
 
 void finish_message(std::vector<std::uint8_t>& out) {
@@ -29,8 +35,8 @@ void finish_message(std::vector<std::uint8_t>& out) {
 
 std::vector<std::uint8_t> error_response(std::string_view sqlstate, std::string_view message,
                                          std::string_view severity) {
-  auto out = start_message('E');
-  out.reserve(5 + 4 * 2 + 2 * severity.size() + sqlstate.size() + message.size() + 1);
+  auto out =
+      start_message('E', 5 + 4 * 2 + 2 * severity.size() + sqlstate.size() + message.size() + 1);
   for (char code : {'S', 'V'}) {
     out.push_back(static_cast<std::uint8_t>(code));
     put_cstring(out, severity);
@@ -45,8 +51,11 @@ std::vector<std::uint8_t> error_response(std::string_view sqlstate, std::string_
 }
 
 std::vector<std::uint8_t> authentication_sasl(const std::vector<std::string>& mechanisms) {
-  auto out = start_message('R');
-  out.insert(out.end(), {0, 0, 0, 10});
+  std::size_t size = 5 + 4 + 1;
+  for (const auto& m : mechanisms) size += m.size() + 1;
+  auto out = start_message('R', size);
+  out.resize(9);
+  put32(out, 5, 10);  // AuthenticationSASL
   for (const auto& m : mechanisms) {
     if (m.empty()) continue;  // an empty name would end the list early
     put_cstring(out, m);

@@ -8,11 +8,7 @@
 #include <string>
 #include <vector>
 
-#if PGLC_HAVE_SQL_ANALYZER && PGLC_HAVE_SQL_ANALYZER_HPP && \
-    __has_include("lifecycle/sql_analyzer.hpp")
 #include "lifecycle/sql_analyzer.hpp"
-#define PGLC_BENCH_CACHED 1
-#endif
 
 namespace {
 
@@ -55,7 +51,6 @@ void BM_Cold(benchmark::State& state) {
 }
 BENCHMARK(BM_Cold)->Name("normalize_fingerprint/cold")->DenseRange(0, 2);
 
-#ifdef PGLC_BENCH_CACHED
 // Through the analyzer with the same text every time: the per-thread cache answers.
 void BM_CachedStatement(benchmark::State& state) {
   const std::string& sql = statements()[static_cast<std::size_t>(state.range(0))];
@@ -92,6 +87,5 @@ void BM_MissQuery(benchmark::State& state) {
   state.SetLabel("pgbench_select, distinct literals");
 }
 BENCHMARK(BM_MissQuery)->Name("analyzer_query/miss");
-#endif
 
 }  // namespace

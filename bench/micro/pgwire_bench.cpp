@@ -41,7 +41,6 @@ std::uint64_t decode_frontend(const pgwire::Frame& f) {
 }
 
 std::uint64_t decode_backend(const pgwire::Frame& f) {
-#if PGLC_HAVE_BACKEND
   namespace be = pgwire::be;
   switch (f.type) {
     case be::kDataRow:
@@ -60,9 +59,6 @@ std::uint64_t decode_backend(const pgwire::Frame& f) {
     default:
       return 1;
   }
-#else
-  return f.body.size();  // backend decoders not implemented yet: framing only
-#endif
 }
 
 template <bool kDecode>

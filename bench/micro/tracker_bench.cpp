@@ -14,17 +14,13 @@
 #include "pgwire/framer.hpp"
 #include "pgwire/startup.hpp"
 
-#if PGLC_HAVE_TRACKER
 #include "lifecycle/sink.hpp"
 #include "lifecycle/tracker.hpp"
-#endif
 
 namespace {
 
 using namespace pglc;
 using bench::Wire;
-
-#if PGLC_HAVE_TRACKER
 
 struct CountingSink final : lifecycle::Sink {
   std::uint64_t executions = 0, statements = 0;
@@ -144,7 +140,6 @@ void BM_SimpleDistinct(benchmark::State& state) {
 }
 BENCHMARK(BM_SimpleDistinct)->Name("tracker/simple_distinct_literals");
 
-#if PGLC_HAVE_DEFER_SQL_ANALYSIS
 // The same with libpg_query's normalize + fingerprint left to the sink's consumer (the
 // recorder's writer thread): what stays on the io thread.
 void BM_SimpleDistinctDeferred(benchmark::State& state) {
@@ -159,7 +154,6 @@ void BM_SimpleDistinctDeferred(benchmark::State& state) {
   finish(state, h, 1);
 }
 BENCHMARK(BM_SimpleDistinctDeferred)->Name("tracker/simple_distinct_literals_deferred_analysis");
-#endif
 
 // The same text again and again (a dashboard's fixed queries): analyzer cache hits.
 void BM_SimpleRepeated(benchmark::State& state) {
@@ -218,16 +212,5 @@ void BM_Prepared(benchmark::State& state) {
   finish(state, h, 1);
 }
 BENCHMARK(BM_Prepared)->Name("tracker/prepared_bind_execute");
-
-#else
-
-void BM_TrackerMissing(benchmark::State& state) {
-  for (auto _ : state) {
-  }
-  state.SkipWithError("lifecycle/tracker.cpp is still a placeholder; re-run once it lands");
-}
-BENCHMARK(BM_TrackerMissing)->Name("tracker/not_built_yet");
-
-#endif
 
 }  // namespace
