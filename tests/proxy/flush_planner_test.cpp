@@ -7,41 +7,13 @@
 #include <vector>
 
 #include "pgwire/framer.hpp"
+#include "tests/proxy/frontend_messages.hpp"
 
 using pglc::proxy::FlushPlanner;
 
 namespace {
 
-// A frontend message: type, length, body.
-std::string msg(char type, const std::string& body = "") {
-  std::string out(1, type);
-  std::uint32_t len = static_cast<std::uint32_t>(body.size() + 4);
-  for (int shift : {24, 16, 8, 0}) out.push_back(static_cast<char>((len >> shift) & 0xff));
-  return out + body;
-}
-
-std::string cstr(const std::string& s) {
-  return s + std::string(1, '\0');
-}
-
-std::string parse(const std::string& name, const std::string& sql) {
-  return msg('P', cstr(name) + cstr(sql) + std::string("\0\0", 2));
-}
-std::string bind(const std::string& portal, const std::string& stmt) {
-  return msg('B', cstr(portal) + cstr(stmt) + std::string(6, '\0'));
-}
-std::string describe_portal() {
-  return msg('D', "P" + cstr(""));
-}
-std::string execute() {
-  return msg('E', cstr("") + std::string(4, '\0'));
-}
-std::string sync() {
-  return msg('S');
-}
-std::string flush() {
-  return msg('H');
-}
+using namespace pglc::proxy::test;
 
 // Frames `chunk` with the real framer and plans it, as the relay does.
 std::vector<std::size_t> plan(FlushPlanner& p, const std::string& chunk,
