@@ -1,6 +1,7 @@
 #include "storage/text_util.hpp"
 
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 
 namespace pglc::storage {
@@ -65,7 +66,18 @@ std::string_view cut_utf8(std::string_view text, std::size_t max_bytes) {
 }
 
 bool is_clean_utf8(std::string_view text) {
-  for (std::size_t i = 0; i < text.size();) {
+  // Almost every value is ASCII (ids, tags, names, most SQL): eight bytes per step until
+  // the first byte that is NUL or not ASCII, then the exact check from there.
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    // High bit set in a byte, or a zero byte (the classic "has a zero byte" test).
+    if (((w | ((w - kOnes) & ~w)) & kHigh) != 0) break;
+  }
+  for (; i < text.size();) {
     const auto b = static_cast<unsigned char>(text[i]);
     if (b != 0 && b < 0x80) {
       ++i;

@@ -28,6 +28,23 @@ TEST_CASE("invalid UTF-8 and NUL are repaired, valid text is untouched") {
   CHECK(out == "caf\xEF\xBF\xBD !");
 }
 
+TEST_CASE("is_clean_utf8 finds a bad byte at every position of a long ASCII text") {
+  const std::string ascii = "0193a5c2-7d1e-7abc-8def-0123456789ab select 1";
+  CHECK(is_clean_utf8(ascii));
+  for (std::size_t i = 0; i < ascii.size(); ++i) {
+    std::string s = ascii;
+    s[i] = '\0';
+    CHECK_MESSAGE(!is_clean_utf8(s), "NUL at ", i);
+    s[i] = '\xE9';
+    CHECK_MESSAGE(!is_clean_utf8(s), "Latin-1 at ", i);
+    s = ascii;
+    s.replace(i, 1, "\xC3\xA9");  // a valid two-byte character in the middle of the words
+    CHECK_MESSAGE(is_clean_utf8(s), "UTF-8 at ", i);
+  }
+  CHECK(is_clean_utf8(std::string(64, '\x7F')));
+  CHECK(is_clean_utf8(std::string(64, '\x01')));
+}
+
 TEST_CASE("COPY text escaping and timestamps") {
   std::string out;
   append_copy_text(out, "a\tb\nc\\d\re");
