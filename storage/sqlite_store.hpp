@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "config/options.hpp"
 #include "storage/sql_text_cache.hpp"
@@ -26,6 +27,14 @@ class SqliteStore final : public Store {
 
  private:
   class Stmt;
+  template <typename Row>
+  class Batch;
+  // An event row of either events table; the id points into the item being written.
+  struct EventRow {
+    std::string_view id;
+    std::string_view event;
+    lifecycle::WallMicros at;
+  };
   void migrate();
   void exec(const char* sql);
   [[noreturn]] void fail(int rc, std::string_view what);
@@ -42,8 +51,14 @@ class SqliteStore final : public Store {
   sqlite3* db_ = nullptr;
   SqlTextCache texts_;
   bool texts_dirty_ = true;
-  std::unique_ptr<Stmt> session_, sql_text_, statement_, statement_event_, execution_,
-      execution_event_;
+  void flush_batches();
+  void clear_batches();
+
+  std::unique_ptr<Stmt> session_, sql_text_;
+  std::unique_ptr<Batch<const lifecycle::StatementRecord*>> statements_;
+  std::unique_ptr<Batch<EventRow>> statement_events_;
+  std::unique_ptr<Batch<const ExecutionItem*>> executions_;
+  std::unique_ptr<Batch<EventRow>> execution_events_;
   std::unique_ptr<Stmt> del_execution_events_, del_executions_, del_statement_events_,
       del_statements_, del_sessions_, del_sql_texts_;
 };

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -407,5 +408,115 @@ TEST_CASE("a record seen twice is stored once, nothing is dropped") {
     storage::open_recorder(options_for(conninfo));
     PgReader db(conninfo);
     check(conninfo, db);
+  }
+}
+
+TEST_CASE("SQLite store: rows written many per INSERT keep every column of their own record") {
+  // Enough records in one transaction for full multi-row chunks and a partial rest, each
+  // with different values, and every record twice inside the same chunk.
+  TempDir dir;
+  const std::string path = dir.file("chunks.db");
+  const auto t0 = wall_now();
+  const SessionRecord session = make_session(t0);
+  std::vector<StatementRecord> statements;
+  std::vector<ExecutionRecord> executions;
+  const int n = 301;
+  for (int i = 0; i < n; ++i) {
+    const std::string sql = "SELECT " + std::to_string(i);
+    statements.push_back(
+        make_statement(session.id, i % 2 ? StatementKind::extended : StatementKind::simple,
+                       text("hc" + std::to_string(i), sql, sql, "fpc"), t0 + i * 100,
+                       "s" + std::to_string(i), i % 3, i % 2 ? "{25}" : ""));
+    const auto b = t0 + i * 100;
+    ExecutionRecord e = make_execution(statements.back(), b, i % 4 ? b + 1 : 0, b + 2 + i,
+                                       i % 5 ? b + 50 + i : 0, i % 7 ? b + 60 + i : 0,
+                                       i % 5 ? ExecutionStatus::success : ExecutionStatus::aborted);
+    e.portal = "p" + std::to_string(i);
+    e.rows = i * 3;
+    e.result_bytes = i * 11;
+    e.command_tag = i % 6 ? "SELECT " + std::to_string(i) : "";
+    if (i % 9 == 0) {
+      e.sqlstate = "2201" + std::to_string(i % 10);
+      e.error_message = "bad " + std::to_string(i);
+    }
+    if (i % 8 == 0) e.params = "{" + std::to_string(i) + "}";
+    e.application_name = "app " + std::to_string(i);
+    executions.push_back(std::move(e));
+  }
+  storage::RecorderTuning tuning;
+  tuning.batch_size = 100000;
+  auto rec = storage::open_recorder(options_for("sqlite:" + path), tuning);
+  rec->session_opened(session);
+  for (int i = 0; i < n; ++i) {
+    for (int twice = 0; twice < 2; ++twice) {
+      rec->statement(statements[i]);
+      rec->execution(executions[i]);
+    }
+  }
+  rec->start();
+  rec->stop();
+  CHECK(rec->stats().dropped_store_error == 0);
+  CHECK(rec->stats().rows_executions == 2 * n);
+  SqliteReader db(path);
+  REQUIRE(db.count("executions") == n);
+  REQUIRE(db.count("statements") == n);
+  CHECK(db.count("statement_events") == n);
+  std::size_t events = 0;
+  for (const auto& e : executions) events += e.events.size();
+  CHECK(db.count("execution_events") == static_cast<long long>(events));
+
+  auto str = [](auto v) { return Cell(std::to_string(v)); };
+  auto opt = [](const std::string& v) { return v.empty() ? Cell() : Cell(v); };
+  const Rows ex = db.query(
+      "SELECT id, statement_id, session_id, portal, params, began_at, finished_at, status, "
+      "sqlstate, error_message, command_tag, rows, result_bytes, fetches, sample_rate, "
+      "application_name FROM executions ORDER BY began_at");
+  REQUIRE(ex.size() == static_cast<std::size_t>(n));
+  const Rows st = db.query(
+      "SELECT id, session_id, kind, name, position, sql_hash, param_types, received_at "
+      "FROM statements ORDER BY received_at");
+  REQUIRE(st.size() == static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    CAPTURE(i);
+    const ExecutionRecord& e = executions[i];
+    const Row want{e.id,
+                   e.statement_id,
+                   e.session_id,
+                   e.portal,
+                   e.params,
+                   str(e.began_at),
+                   e.finished_at ? str(*e.finished_at) : Cell(),
+                   std::string(lifecycle::to_string(e.status)),
+                   opt(e.sqlstate),
+                   opt(e.error_message),
+                   opt(e.command_tag),
+                   str(e.rows),
+                   str(e.result_bytes),
+                   str(e.fetches),
+                   Cell("1.0"),
+                   e.application_name};
+    CHECK(ex[i] == want);
+    const StatementRecord& s = statements[i];
+    const Row want_st{s.id,
+                      s.session_id,
+                      std::string(lifecycle::to_string(s.kind)),
+                      s.name,
+                      str(s.position),
+                      s.sql->hash,
+                      opt(s.param_types),
+                      str(s.received_at)};
+    CHECK(st[i] == want_st);
+    const Rows got_events =
+        db.query("SELECT event, occurred_at FROM execution_events WHERE execution_id = '" + e.id +
+                 "' ORDER BY occurred_at, event");
+    Rows want_events;
+    for (const auto& [ev, at] : e.events) {
+      want_events.push_back({std::string(lifecycle::to_string(ev)), str(at)});
+    }
+    std::sort(want_events.begin(), want_events.end(), [](const Row& a, const Row& b) {
+      return std::stoll(*a[1]) != std::stoll(*b[1]) ? std::stoll(*a[1]) < std::stoll(*b[1])
+                                                    : *a[0] < *b[0];
+    });
+    CHECK(got_events == want_events);
   }
 }
