@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <iterator>
+#include <optional>
 #include <vector>
 
 namespace pglc::lifecycle {
@@ -142,6 +144,92 @@ SetCache<AnalyzedQuery>& query_cache() {
   return cache;
 }
 
+// Fingerprints by normalized text: `pgbench -M simple` and PowerBI send one shape with
+// ever-new literals, and the fingerprint parse costs more than the normalize parse.
+SetCache<std::string>& shape_cache() {
+  thread_local SetCache<std::string> cache;
+  return cache;
+}
+
+bool is_ident_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 0x80 || std::isalnum(u) != 0 || c == '_' || c == '$';
+}
+
+// The start of the text past whitespace, comments and opening parentheses; nullopt when a
+// comment is not closed.
+std::optional<std::string_view> skip_to_first_word(std::string_view s) {
+  for (;;) {
+    while (!s.empty() && (is_space(s.front()) || s.front() == '(')) s.remove_prefix(1);
+    if (s.starts_with("--")) {
+      const std::size_t nl = s.find('\n');
+      if (nl == std::string_view::npos) return std::nullopt;
+      s.remove_prefix(nl + 1);
+    } else if (s.starts_with("/*")) {
+      int depth = 0;  // PostgreSQL's block comments nest
+      std::size_t i = 0;
+      do {
+        if (i + 1 >= s.size()) return std::nullopt;
+        if (s[i] == '/' && s[i + 1] == '*') {
+          ++depth;
+          i += 2;
+        } else if (s[i] == '*' && s[i + 1] == '/') {
+          --depth;
+          i += 2;
+        } else {
+          ++i;
+        }
+      } while (depth > 0);
+      s.remove_prefix(i);
+    } else {
+      return s;
+    }
+  }
+}
+
+bool only_trailing_semicolons(std::string_view sql) {
+  const std::size_t semi = sql.find(';');
+  return semi == std::string_view::npos ||
+         std::all_of(sql.begin() + static_cast<std::ptrdiff_t>(semi), sql.end(),
+                     [](char c) { return c == ';' || is_space(c); });
+}
+
+// May `normalized` stand for the fingerprint of `raw`? That needs every text with this
+// normalized form to have the same fingerprint. Normalization replaces the spans of
+// constants by $n; the fingerprint ignores constant values and treats $n like a constant,
+// so the texts differ only where the fingerprint does not look -- provided that:
+//  * the statement is one query (SELECT / INSERT / UPDATE / DELETE / WITH / VALUES /
+//    TABLE). Utility statements fail it: libpg_query also replaces option strings whose
+//    value the fingerprint keeps (ALTER ROLE r PASSWORD 'a' and ... 'b' normalize alike
+//    and fingerprint apart), and a second statement in the text could be one of those;
+//  * no $n is glued to a neighbouring identifier character: SELECT N'x', $1 normalizes to
+//    "SELECT N$2, $1", which is also what SELECT N$2, 7 (a column "n$2") normalizes to.
+bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized) {
+  const auto start = skip_to_first_word(raw);
+  if (!start) return false;
+  std::size_t len = 0;
+  while (len < start->size() && std::isalpha(static_cast<unsigned char>((*start)[len]))) ++len;
+  if (len < start->size() && is_ident_char((*start)[len])) return false;
+  std::string word(start->substr(0, len));
+  for (char& c : word) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::string_view kQueries[] = {"select", "insert", "update", "delete",
+                                                  "with",   "values", "table"};
+  if (std::find(std::begin(kQueries), std::end(kQueries), word) == std::end(kQueries)) {
+    return false;
+  }
+  if (!only_trailing_semicolons(raw)) return false;
+  for (std::size_t i = normalized.find('$'); i != std::string_view::npos;
+       i = normalized.find('$', i + 1)) {
+    if (i > 0 && is_ident_char(normalized[i - 1])) return false;
+    std::size_t end = i + 1;
+    while (end < normalized.size() && std::isdigit(static_cast<unsigned char>(normalized[end]))) {
+      ++end;
+    }
+    if (end < normalized.size() && is_ident_char(normalized[end])) return false;
+  }
+  return true;
+}
+
 // A cheap filter before the full parse: could the text be one of the namespace commands?
 bool contains_keyword(std::string_view s) {
   static constexpr std::string_view kWords[] = {"prepare", "execute", "deallocate", "discard"};
@@ -233,6 +321,35 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
   SqlAnalysis out;
   const std::string z(sql);
   PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
+  if (n.error != nullptr || n.normalized_query == nullptr) {
+    pg_query_free_normalize_result(n);
+    return out;
+  }
+  const std::string_view normalized = n.normalized_query;
+  const bool by_shape = fingerprint_follows_shape(sql, normalized);
+  Digest shape{};
+  if (by_shape) {
+    shape = digest_of(normalized);
+    if (auto hit = shape_cache().find(shape, 0)) out.fingerprint = *hit;
+  }
+  if (!out.fingerprint) {
+    PgQueryFingerprintResult f = pg_query_fingerprint(z.c_str());
+    if (f.error == nullptr && f.fingerprint_str != nullptr) out.fingerprint = f.fingerprint_str;
+    pg_query_free_fingerprint_result(f);
+    if (out.fingerprint && by_shape) {
+      shape_cache().insert(shape, 0, std::make_shared<const std::string>(*out.fingerprint), 64);
+    }
+  }
+  // Both or neither, as stored.
+  if (out.fingerprint) out.normalized_sql = std::string(cut_utf8(normalized, max_sql_length));
+  pg_query_free_normalize_result(n);
+  return out;
+}
+
+SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_length) {
+  SqlAnalysis out;
+  const std::string z(sql);
+  PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
   if (n.error == nullptr && n.normalized_query != nullptr) {
     out.normalized_sql = std::string(cut_utf8(n.normalized_query, max_sql_length));
   }
@@ -242,7 +359,7 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
     if (f.error == nullptr && f.fingerprint_str != nullptr) out.fingerprint = f.fingerprint_str;
     pg_query_free_fingerprint_result(f);
   }
-  if (!out.fingerprint) out.normalized_sql.reset();  // both or neither, as stored
+  if (!out.fingerprint) out.normalized_sql.reset();
   return out;
 }
 
@@ -349,10 +466,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
   if (auto hit = cache.find(key, mode() * 2)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
   // Without a ';' before the end there is at most one statement: skip the scanner.
-  const std::size_t semi = sql.find(';');
-  const bool single = semi == std::string_view::npos ||
-                      std::all_of(sql.begin() + static_cast<std::ptrdiff_t>(semi), sql.end(),
-                                  [](char c) { return c == ';' || is_space(c); });
+  const bool single = only_trailing_semicolons(sql);
   const std::vector<std::string_view> pieces =
       single ? std::vector<std::string_view>{sql} : split(sql);
   if (pieces.size() <= 1) {

@@ -39,7 +39,15 @@ struct SqlAnalysis {
 // Normalize + fingerprint of one text, uncached: what a consumer of a SqlText with
 // analysis_deferred calls (once per hash) to complete it. normalized_sql is cut at
 // `max_sql_length` bytes.
+//
+// The fingerprint is cached per thread by normalized text for single queries (SELECT,
+// INSERT, UPDATE, DELETE, WITH, VALUES, TABLE): a text whose shape was seen costs the
+// normalize parse only. Other statements are fingerprinted every time (see
+// fingerprint_follows_shape in the .cpp for why).
 SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length);
+// The same with both parses every time and no cache: the reference the tests hold the
+// cached path to.
+SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_length);
 
 // Hex of the first 128 bits of SHA-256 over the whole text (before any cut): 32 chars.
 std::string sql_hash(std::string_view sql);

@@ -1,0 +1,136 @@
+// analyze_sql takes fingerprints from a per-thread cache keyed by normalized text. These
+// tests hold it to the uncached reference (a normalize and a fingerprint parse of every
+// text) over a broad corpus, its variants with other literals and with $n parameters, and
+// the texts for which a fingerprint by shape would be wrong.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "lifecycle/sql_analyzer.hpp"
+
+using namespace pglc::lifecycle;
+
+namespace {
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> corpus() {
+  const std::string text = read_file(PGLC_SOURCE_DIR "/tests/lifecycle/data/sql_shapes.lst");
+  std::vector<std::string> out;
+  std::string current;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line == "----") {
+      out.push_back(current);
+      current.clear();
+      continue;
+    }
+    if (!current.empty()) current += '\n';
+    current += line;
+  }
+  out.push_back(current);
+  return out;
+}
+
+// Other literals in the same places: digits and the letters of quoted strings change.
+std::string other_literals(std::string s, int salt) {
+  bool quoted = false;
+  for (char& c : s) {
+    if (c == '\'') quoted = !quoted;
+    if (c >= '0' && c <= '9') c = static_cast<char>('0' + (c - '0' + 3 + salt) % 10);
+    if (quoted && c >= 'a' && c <= 'z') c = static_cast<char>('a' + (c - 'a' + 1 + salt) % 26);
+  }
+  return s;
+}
+
+// The corpus and, per text, variants that share its shape (or nearly): other literals,
+// and the normalized text itself (every constant a $n, as Npgsql's Parse texts are).
+std::vector<std::string> with_variants(const std::vector<std::string>& texts) {
+  std::vector<std::string> out;
+  for (const std::string& t : texts) {
+    out.push_back(t);
+    out.push_back(other_literals(t, 0));
+    out.push_back(other_literals(t, 5));
+    if (auto n = analyze_sql_uncached(t, 1 << 20).normalized_sql) out.push_back(*n);
+  }
+  return out;
+}
+
+void check_same(const std::string& sql) {
+  CAPTURE(sql);
+  const SqlAnalysis want = analyze_sql_uncached(sql, 65536);
+  const SqlAnalysis got = analyze_sql(sql, 65536);
+  CHECK(got.normalized_sql == want.normalized_sql);
+  CHECK(got.fingerprint == want.fingerprint);
+  // The cut applies to normalized_sql whether or not the shape was known.
+  const SqlAnalysis cut = analyze_sql(sql, 12);
+  CHECK(cut.normalized_sql == analyze_sql_uncached(sql, 12).normalized_sql);
+}
+
+}  // namespace
+
+TEST_CASE("analyze_sql by shape equals the uncached analysis over the corpus") {
+  const std::vector<std::string> texts = with_variants(corpus());
+  REQUIRE(texts.size() > 800);
+  // Forward, then backward: each text meets a cache filled by its variants in both orders.
+  for (const std::string& t : texts) check_same(t);
+  for (auto it = texts.rbegin(); it != texts.rend(); ++it) check_same(*it);
+}
+
+TEST_CASE("analyze_sql by shape equals the uncached analysis over PostgreSQL's own scripts") {
+  // DDL-heavy: extension scripts, system views, information_schema. Skipped where the
+  // server's share directory is not installed.
+  std::vector<std::string> texts;
+  for (const char* dir : {"/usr/share/postgresql/15", "/usr/share/postgresql/15/extension"}) {
+    if (!std::filesystem::is_directory(dir)) continue;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+      if (entry.path().extension() != ".sql") continue;
+      const std::string script = read_file(entry.path());
+      for (std::string_view piece : SqlAnalyzer::split(script)) texts.emplace_back(piece);
+    }
+  }
+  if (texts.empty()) return;
+  for (const std::string& t : with_variants(texts)) check_same(t);
+}
+
+TEST_CASE("texts that normalize alike but fingerprint apart keep their own fingerprint") {
+  // Option strings: libpg_query replaces the password by $1, the fingerprint keeps it.
+  auto pair = [](const std::string& a, const std::string& b) {
+    CAPTURE(a);
+    CAPTURE(b);
+    REQUIRE(analyze_sql_uncached(a, 65536).normalized_sql ==
+            analyze_sql_uncached(b, 65536).normalized_sql);
+    REQUIRE(analyze_sql_uncached(a, 65536).fingerprint !=
+            analyze_sql_uncached(b, 65536).fingerprint);
+    for (int round = 0; round < 2; ++round) {
+      CHECK(analyze_sql(a, 65536).fingerprint == analyze_sql_uncached(a, 65536).fingerprint);
+      CHECK(analyze_sql(b, 65536).fingerprint == analyze_sql_uncached(b, 65536).fingerprint);
+    }
+  };
+  pair("ALTER ROLE app WITH PASSWORD 'a'", "ALTER ROLE app WITH PASSWORD 'b'");
+  pair("CREATE USER u WITH ENCRYPTED PASSWORD 'x'", "CREATE USER u WITH ENCRYPTED PASSWORD 'y'");
+  // A query first, then a utility statement in the same text.
+  pair("SELECT 1; ALTER ROLE app PASSWORD 'a'", "SELECT 1; ALTER ROLE app PASSWORD 'b'");
+  // N'x' normalizes to N$2, which another text can hold as a column named "n$2".
+  pair("SELECT N'x', $1", "SELECT N$2, 7");
+}
+
+TEST_CASE("texts of one shape share the fingerprint; rejected texts get none") {
+  const SqlAnalysis a = analyze_sql("SELECT abalance FROM pgbench_accounts WHERE aid = 1;", 100);
+  const SqlAnalysis b = analyze_sql("SELECT abalance FROM pgbench_accounts WHERE aid = 2;", 100);
+  CHECK(a.fingerprint == b.fingerprint);
+  CHECK(b.normalized_sql == "SELECT abalance FROM pgbench_accounts WHERE aid = $1;");
+  const SqlAnalysis rejected = analyze_sql("SELECT abalance FROM WHERE aid = 2;", 100);
+  CHECK_FALSE(rejected.normalized_sql.has_value());
+  CHECK_FALSE(rejected.fingerprint.has_value());
+}
