@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -417,8 +418,18 @@ void SqliteStore::write_execution(const ExecutionItem& item, RowCounts& c) {
   const lifecycle::ExecutionRecord& r = item.record;
   if (const int rc = executions_->add(&item); rc != SQLITE_OK) fail(rc, executions_->what());
   ++c.executions;
+  // In primary key order (event name, then time), not in the order they happened
+  // (received, bound, ...): each row then lands after the previous one at the end of the
+  // b-tree, which SQLite appends without a seek from the root. In time order four of the
+  // five rows went in before an existing key, and the events took half the writer's time.
+  event_scratch_.clear();
   for (const auto& [event, at] : r.events) {
-    const EventRow row{r.id, lifecycle::to_string(event), at};
+    event_scratch_.push_back({r.id, lifecycle::to_string(event), at});
+  }
+  std::sort(event_scratch_.begin(), event_scratch_.end(), [](const EventRow& a, const EventRow& b) {
+    return a.event != b.event ? a.event < b.event : a.at < b.at;
+  });
+  for (const EventRow& row : event_scratch_) {
     if (const int rc = execution_events_->add(row); rc != SQLITE_OK) {
       fail(rc, execution_events_->what());
     }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/options.hpp"
 #include "storage/sql_text_cache.hpp"
@@ -59,6 +60,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Batch<EventRow>> statement_events_;
   std::unique_ptr<Batch<const ExecutionItem*>> executions_;
   std::unique_ptr<Batch<EventRow>> execution_events_;
+  std::vector<EventRow> event_scratch_;
   std::unique_ptr<Stmt> del_execution_events_, del_executions_, del_statement_events_,
       del_statements_, del_sessions_, del_sql_texts_;
 };
