@@ -8,6 +8,8 @@
 namespace pglc::storage {
 
 struct ExecutionItem {
+  // The stored columns only: kind, sql, user_name, database_name and the durations are
+  // left empty (see AsyncRecorder::enqueue).
   lifecycle::ExecutionRecord record;
   double sample_rate = 1.0;  // what this stored row stands for (1 / probability kept)
 };
