@@ -176,8 +176,91 @@ FROM x
 GROUP BY sqlstate, fingerprint;
 )sql";
 
+// v2: as in the SQLite store, the events become columns of executions and statements, and
+// execution_events and statement_events views with the same columns and rows.
+constexpr const char* kV2 = R"sql(
+ALTER TABLE executions ADD COLUMN bound_at timestamptz,
+                       ADD COLUMN executed_at timestamptz,
+                       ADD COLUMN delivered_at timestamptz;
+UPDATE executions e SET bound_at = v.bound_at, executed_at = v.executed_at,
+                        delivered_at = v.delivered_at
+FROM (SELECT execution_id,
+             min(occurred_at) FILTER (WHERE event = 'bound') AS bound_at,
+             min(occurred_at) FILTER (WHERE event = 'executed') AS executed_at,
+             min(occurred_at) FILTER (WHERE event = 'delivered') AS delivered_at
+      FROM execution_events GROUP BY execution_id) v
+WHERE v.execution_id = e.id;
+ALTER TABLE statements ADD COLUMN parsed_at timestamptz,
+                       ADD COLUMN described_at timestamptz,
+                       ADD COLUMN closed_at timestamptz;
+UPDATE statements st SET parsed_at = v.parsed_at, described_at = v.described_at,
+                         closed_at = v.closed_at
+FROM (SELECT statement_id,
+             min(occurred_at) FILTER (WHERE event = 'parsed') AS parsed_at,
+             min(occurred_at) FILTER (WHERE event = 'described') AS described_at,
+             min(occurred_at) FILTER (WHERE event = 'closed') AS closed_at
+      FROM statement_events GROUP BY statement_id) v
+WHERE v.statement_id = st.id;
+DROP VIEW execution_summary;
+DROP VIEW statement_summary;
+DROP TABLE execution_events;
+DROP TABLE statement_events;
+
+CREATE VIEW statement_events AS
+SELECT id AS statement_id, 'received'::text AS event, received_at AS occurred_at FROM statements
+UNION ALL
+SELECT id, 'parsed', parsed_at FROM statements WHERE parsed_at IS NOT NULL
+UNION ALL
+SELECT id, 'described', described_at FROM statements WHERE described_at IS NOT NULL
+UNION ALL
+SELECT id, 'closed', closed_at FROM statements WHERE closed_at IS NOT NULL;
+
+CREATE VIEW execution_events AS
+SELECT id AS execution_id, 'received'::text AS event, began_at AS occurred_at FROM executions
+UNION ALL
+SELECT id, 'bound', bound_at FROM executions WHERE bound_at IS NOT NULL
+UNION ALL
+SELECT id, 'executed', executed_at FROM executions WHERE executed_at IS NOT NULL
+UNION ALL
+SELECT id, 'finished', finished_at FROM executions WHERE finished_at IS NOT NULL
+UNION ALL
+SELECT id, 'delivered', delivered_at FROM executions WHERE delivered_at IS NOT NULL;
+
+CREATE VIEW execution_summary AS
+SELECT e.id AS execution_id, e.session_id, e.statement_id,
+       s.proxy_instance, s.user_name, s.database_name, e.application_name,
+       st.kind, st.name AS statement_name, st.position, e.portal,
+       t.sql, t.normalized_sql, t.fingerprint,
+       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
+       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
+       e.fetches, e.sample_rate,
+       pglc_ms(e.bound_at, e.began_at) AS bind_ms,
+       pglc_ms(e.executed_at, e.began_at) AS first_row_ms,
+       pglc_ms(e.finished_at, coalesce(e.bound_at, e.began_at)) AS execute_ms,
+       pglc_ms(e.finished_at, e.began_at) AS total_ms,
+       pglc_ms(e.delivered_at, e.finished_at) AS deliver_ms
+FROM executions e
+LEFT JOIN statements st ON st.id = e.statement_id
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = e.session_id;
+
+CREATE VIEW statement_summary AS
+SELECT st.id AS statement_id, st.session_id,
+       s.proxy_instance, s.user_name, s.database_name, s.application_name,
+       st.kind, st.name, st.position, t.sql, t.normalized_sql, t.fingerprint, st.param_types,
+       st.received_at, st.parsed_at, st.described_at, st.closed_at,
+       pglc_ms(st.parsed_at, st.received_at) AS parse_ms,
+       (SELECT count(*) FROM executions e WHERE e.statement_id = st.id) AS executions,
+       (SELECT count(*) FROM executions e
+        WHERE e.statement_id = st.id AND e.status IN ('error', 'canceled')) AS errors
+FROM statements st
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = st.session_id;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lifecycle tables and views", kV1},
+    {2, "event times as columns of executions and statements", kV2},
 };
 
 }  // namespace

@@ -33,16 +33,17 @@ constexpr Table kSessions{"sessions",
                           "client_port, backend_addr, backend_pid, user_name, database_name, "
                           "application_name, client_tls, backend_tls, end_reason"};
 constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint"};
-constexpr Table kStatements{
-    "statements", "id, session_id, kind, name, position, sql_hash, param_types, received_at"};
+constexpr Table kStatements{"statements",
+                             "id, session_id, kind, name, position, sql_hash, param_types, "
+                             "received_at, parsed_at, described_at, closed_at"};
 constexpr Table kExecutions{"executions",
                             "id, statement_id, session_id, portal, params, began_at, "
                             "finished_at, status, sqlstate, error_message, command_tag, rows, "
-                            "result_bytes, fetches, sample_rate, application_name"};
+                            "result_bytes, fetches, sample_rate, application_name, bound_at, "
+                            "executed_at, delivered_at"};
 constexpr Table kStatementEvents{"statement_events", "statement_id, event, occurred_at"};
-constexpr Table kExecutionEvents{"execution_events", "execution_id, event, occurred_at"};
-constexpr const Table* kTables[] = {&kSessions,   &kSqlTexts,        &kStatements,
-                                    &kExecutions, &kStatementEvents, &kExecutionEvents};
+constexpr const Table* kTables[] = {&kSessions, &kSqlTexts, &kStatements, &kExecutions,
+                                    &kStatementEvents};
 
 std::string copy_command(const Table& t) {
   return std::string("COPY pglc_tmp_") + t.name + " (" + t.columns + ") FROM STDIN";
@@ -298,16 +299,13 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
     throw;
   }
   RowCounts c;
-  std::string sessions, texts, statements, executions, statement_events, execution_events;
+  std::string sessions, texts, statements, executions, statement_events;
 
   // A session opened and closed within one batch is one upserted row: an INSERT ... ON
   // CONFLICT DO UPDATE may not touch the same row twice.
   std::vector<const lifecycle::SessionRecord*> session_rows;
   std::unordered_map<std::string_view, std::size_t> session_index;
-  auto statement_event = [&](std::string_view id, lifecycle::StatementEvent e, WallMicros at) {
-    CopyRow(statement_events).text(id).text(lifecycle::to_string(e)).ts(at);
-    ++c.statement_events;
-  };
+  fold_.prepare(items);
 
   for (const Item* item : items) {
     if (const auto* s = std::get_if<lifecycle::SessionRecord>(item)) {
@@ -340,13 +338,27 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           .integer(st->position)
           .text(hash)
           .text_or_null(st->param_types)
-          .ts(st->received_at);
+          .ts(st->received_at)
+          .opt_ts(fold_.times(st->id).parsed)
+          .opt_ts(fold_.times(st->id).described)
+          .opt_ts(fold_.times(st->id).closed);
       ++c.statements;
-      statement_event(st->id, lifecycle::StatementEvent::received, st->received_at);
+      ++c.statement_events;  // received
     } else if (const auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {
-      statement_event(ev->statement_id, ev->event, ev->occurred_at);
+      if (fold_.folded(*ev)) {
+        ++c.statement_events;
+      } else if (ev->event != lifecycle::StatementEvent::received) {
+        // The statement's row was written by an earlier batch: an UPDATE below. Counted
+        // as written even if that row was dropped under pressure.
+        CopyRow(statement_events)
+            .text(ev->statement_id)
+            .text(lifecycle::to_string(ev->event))
+            .ts(ev->occurred_at);
+        ++c.statement_events;
+      }
     } else if (const auto* ex = std::get_if<ExecutionItem>(item)) {
       const lifecycle::ExecutionRecord& r = ex->record;
+      const ExecutionTimes times = execution_times(r);
       CopyRow(executions)
           .text(r.id)
           .text(r.statement_id)
@@ -363,12 +375,13 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           .integer(r.result_bytes)
           .integer(r.fetches)
           .real(ex->sample_rate)
-          .text(r.application_name);
+          .text(r.application_name)
+          .opt_ts(times.bound)
+          .opt_ts(times.executed)
+          .opt_ts(times.delivered);
       ++c.executions;
-      for (const auto& [event, at] : r.events) {
-        CopyRow(execution_events).text(r.id).text(lifecycle::to_string(event)).ts(at);
-        ++c.execution_events;
-      }
+      // The rows the execution_events view shows for it.
+      c.execution_events += times.rows(r);
     }
   }
   for (const lifecycle::SessionRecord* s : session_rows) {
@@ -416,9 +429,22 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
     };
     stage(kSqlTexts, texts, true);  // shared by every session and proxy
     stage(kStatements, statements, false);
-    stage(kStatementEvents, statement_events, false);
+    if (!statement_events.empty()) {
+      copy_in(copy_command(kStatementEvents), statement_events);
+      // The first time of each event wins, as min(occurred_at) did when events were rows.
+      merge +=
+          "UPDATE statements s SET "
+          "parsed_at = least(s.parsed_at, v.parsed_at), "
+          "described_at = least(s.described_at, v.described_at), "
+          "closed_at = least(s.closed_at, v.closed_at) "
+          "FROM (SELECT statement_id, "
+          "min(occurred_at) FILTER (WHERE event = 'parsed') AS parsed_at, "
+          "min(occurred_at) FILTER (WHERE event = 'described') AS described_at, "
+          "min(occurred_at) FILTER (WHERE event = 'closed') AS closed_at "
+          "FROM pglc_tmp_statement_events GROUP BY statement_id) v "
+          "WHERE s.id = v.statement_id;";
+    }
     stage(kExecutions, executions, false);
-    stage(kExecutionEvents, execution_events, false);
     merge += "COMMIT";
     exec(merge, "writing");
   };
@@ -465,17 +491,15 @@ ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
     if (n >= limit) result.more = true;
     return n;
   };
-  // Each statement is its own short transaction; the CTE deletes a chunk's events with it.
+  // Each statement is its own short transaction.
   count(exec_count(
-      "WITH old AS (SELECT id FROM executions WHERE began_at < $1 ORDER BY began_at LIMIT $2), "
-      "ev AS (DELETE FROM execution_events WHERE execution_id IN (SELECT id FROM old)) "
-      "DELETE FROM executions WHERE id IN (SELECT id FROM old)",
+      "DELETE FROM executions WHERE id IN "
+      "(SELECT id FROM executions WHERE began_at < $1 ORDER BY began_at LIMIT $2)",
       {ts, lim}));
   const std::size_t statements = count(
-      exec_count("WITH old AS (SELECT id FROM statements s WHERE received_at < $1 AND NOT EXISTS "
-                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT $2), "
-                 "ev AS (DELETE FROM statement_events WHERE statement_id IN (SELECT id FROM old)) "
-                 "DELETE FROM statements WHERE id IN (SELECT id FROM old)",
+      exec_count("DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
+                 "received_at < $1 AND NOT EXISTS "
+                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT $2)",
                  {ts, lim}));
   count(
       exec_count("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE "

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/options.hpp"
+#include "storage/event_times.hpp"
 #include "storage/sql_text_cache.hpp"
 #include "storage/store.hpp"
 
@@ -38,6 +39,7 @@ class PgStore final : public Store {
   std::size_t max_sql_length_;
   PGconn* conn_ = nullptr;
   SqlTextCache texts_;
+  StatementFold fold_;
   bool texts_dirty_ = true;
   bool careful_ = true;        // the next batch uses ON CONFLICT DO NOTHING everywhere
   std::string last_sqlstate_;  // of the last failure

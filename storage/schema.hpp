@@ -6,7 +6,7 @@
 
 namespace pglc::storage {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct Migration {
   int version;

@@ -4,7 +4,6 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -29,9 +28,8 @@ constexpr int kOpenBusyTimeoutMs = 5000;
 
 // Rows per multi-row INSERT. Bound parameters stay under 999, the limit of SQLite builds
 // older than 3.32.
-constexpr std::size_t kExecutionChunk = 32;  // 16 columns
-constexpr std::size_t kStatementChunk = 32;  // 8 columns
-constexpr std::size_t kEventChunk = 128;     // 3 columns
+constexpr std::size_t kExecutionChunk = 32;  // 19 columns
+constexpr std::size_t kStatementChunk = 32;  // 11 columns
 
 bool transient_code(int rc) {
   switch (rc & 0xff) {
@@ -223,12 +221,13 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         db_,
         "INSERT OR IGNORE INTO sql_texts (hash, sql, normalized_sql, fingerprint) "
         "VALUES (?1, ?2, ?3, ?4)");
-    statements_ = std::make_unique<Batch<const lifecycle::StatementRecord*>>(
+    statements_ = std::make_unique<Batch<StatementRow>>(
         db_,
         "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
-        "param_types, received_at) VALUES ",
-        "", 8, kStatementChunk,
-        [](Stmt& s, int b, const lifecycle::StatementRecord* const& r) {
+        "param_types, received_at, parsed_at, described_at, closed_at) VALUES ",
+        "", 11, kStatementChunk,
+        [](Stmt& s, int b, const StatementRow& row) {
+          const lifecycle::StatementRecord* r = row.record;
           s.text(b + 1, r->id)
               .text(b + 2, r->session_id)
               .name(b + 3, lifecycle::to_string(r->kind))
@@ -236,22 +235,27 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
               .integer(b + 5, r->position)
               .text(b + 6, r->sql ? std::string_view(r->sql->hash) : std::string_view())
               .text_or_null(b + 7, r->param_types)
-              .integer(b + 8, r->received_at);
+              .integer(b + 8, r->received_at)
+              .opt_integer(b + 9, row.times->parsed)
+              .opt_integer(b + 10, row.times->described)
+              .opt_integer(b + 11, row.times->closed);
         },
         "inserting a statement");
-    statement_events_ = std::make_unique<Batch<EventRow>>(
-        db_, "INSERT OR IGNORE INTO statement_events (statement_id, event, occurred_at) VALUES ",
-        "", 3, kEventChunk,
-        [](Stmt& s, int b, const EventRow& e) {
-          s.text(b + 1, e.id).name(b + 2, e.event).integer(b + 3, e.at);
-        },
-        "inserting a statement event");
+    // The first time of each event wins, as min(occurred_at) did when events were rows.
+    statement_parsed_ = std::make_unique<Stmt>(
+        db_, "UPDATE statements SET parsed_at = min(coalesce(parsed_at, ?2), ?2) WHERE id = ?1");
+    statement_described_ = std::make_unique<Stmt>(
+        db_,
+        "UPDATE statements SET described_at = min(coalesce(described_at, ?2), ?2) WHERE id = ?1");
+    statement_closed_ = std::make_unique<Stmt>(
+        db_, "UPDATE statements SET closed_at = min(coalesce(closed_at, ?2), ?2) WHERE id = ?1");
     executions_ = std::make_unique<Batch<const ExecutionItem*>>(
         db_,
         "INSERT OR IGNORE INTO executions (id, statement_id, session_id, portal, params, "
         "began_at, finished_at, status, sqlstate, error_message, command_tag, rows, "
-        "result_bytes, fetches, sample_rate, application_name) VALUES ",
-        "", 16, kExecutionChunk,
+        "result_bytes, fetches, sample_rate, application_name, bound_at, executed_at, "
+        "delivered_at) VALUES ",
+        "", 19, kExecutionChunk,
         [](Stmt& s, int b, const ExecutionItem* const& item) {
           const lifecycle::ExecutionRecord& r = item->record;
           s.text(b + 1, r.id)
@@ -270,20 +274,13 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
               .integer(b + 14, r.fetches)
               .real(b + 15, item->sample_rate)
               .text(b + 16, r.application_name);
+          const ExecutionTimes times = execution_times(r);
+          s.opt_integer(b + 17, times.bound)
+              .opt_integer(b + 18, times.executed)
+              .opt_integer(b + 19, times.delivered);
         },
         "inserting an execution");
-    execution_events_ = std::make_unique<Batch<EventRow>>(
-        db_, "INSERT OR IGNORE INTO execution_events (execution_id, event, occurred_at) VALUES ",
-        "", 3, kEventChunk,
-        [](Stmt& s, int b, const EventRow& e) {
-          s.text(b + 1, e.id).name(b + 2, e.event).integer(b + 3, e.at);
-        },
-        "inserting an execution event");
-    del_execution_events_ =
-        std::make_unique<Stmt>(db_, "DELETE FROM execution_events WHERE execution_id = ?1");
     del_executions_ = std::make_unique<Stmt>(db_, "DELETE FROM executions WHERE id = ?1");
-    del_statement_events_ =
-        std::make_unique<Stmt>(db_, "DELETE FROM statement_events WHERE statement_id = ?1");
     del_statements_ = std::make_unique<Stmt>(db_, "DELETE FROM statements WHERE id = ?1");
     del_sessions_ = std::make_unique<Stmt>(db_, "DELETE FROM sessions WHERE id = ?1");
     del_sql_texts_ = std::make_unique<Stmt>(db_, "DELETE FROM sql_texts WHERE hash = ?1");
@@ -302,12 +299,11 @@ SqliteStore::~SqliteStore() {
   session_.reset();
   sql_text_.reset();
   statements_.reset();
-  statement_events_.reset();
+  statement_parsed_.reset();
+  statement_described_.reset();
+  statement_closed_.reset();
   executions_.reset();
-  execution_events_.reset();
-  del_execution_events_.reset();
   del_executions_.reset();
-  del_statement_events_.reset();
   del_statements_.reset();
   del_sessions_.reset();
   del_sql_texts_.reset();
@@ -397,44 +393,42 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
     if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
     ++c.sql_texts;
   }
-  if (const int rc = statements_->add(&r); rc != SQLITE_OK) fail(rc, statements_->what());
-  ++c.statements;
-  const EventRow received{r.id, lifecycle::to_string(lifecycle::StatementEvent::received),
-                          r.received_at};
-  if (const int rc = statement_events_->add(received); rc != SQLITE_OK) {
-    fail(rc, statement_events_->what());
+  if (const int rc = statements_->add({&r, &fold_.times(r.id)}); rc != SQLITE_OK) {
+    fail(rc, statements_->what());
   }
-  ++c.statement_events;
+  ++c.statements;
+  ++c.statement_events;  // received
 }
 
-void SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r) {
-  const EventRow row{r.statement_id, lifecycle::to_string(r.event), r.occurred_at};
-  if (const int rc = statement_events_->add(row); rc != SQLITE_OK) {
-    fail(rc, statement_events_->what());
+bool SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r) {
+  if (fold_.folded(r)) return true;  // in its statement's row, written in this batch
+  Stmt* update = nullptr;
+  switch (r.event) {
+    case lifecycle::StatementEvent::parsed:
+      update = statement_parsed_.get();
+      break;
+    case lifecycle::StatementEvent::described:
+      update = statement_described_.get();
+      break;
+    case lifecycle::StatementEvent::closed:
+      update = statement_closed_.get();
+      break;
+    default:
+      return false;  // received is the statement row itself
   }
+  update->text(1, r.statement_id).integer(2, r.occurred_at);
+  if (const int rc = update->run(); rc != SQLITE_OK) fail(rc, "updating a statement's events");
+  // No row when the statement record was dropped under pressure: the event goes with it.
+  return sqlite3_changes(db_) > 0;
 }
 
 void SqliteStore::write_execution(const ExecutionItem& item, RowCounts& c) {
   const lifecycle::ExecutionRecord& r = item.record;
   if (const int rc = executions_->add(&item); rc != SQLITE_OK) fail(rc, executions_->what());
   ++c.executions;
-  // In primary key order (event name, then time), not in the order they happened
-  // (received, bound, ...): each row then lands after the previous one at the end of the
-  // b-tree, which SQLite appends without a seek from the root. In time order four of the
-  // five rows went in before an existing key, and the events took half the writer's time.
-  event_scratch_.clear();
-  for (const auto& [event, at] : r.events) {
-    event_scratch_.push_back({r.id, lifecycle::to_string(event), at});
-  }
-  std::sort(event_scratch_.begin(), event_scratch_.end(), [](const EventRow& a, const EventRow& b) {
-    return a.event != b.event ? a.event < b.event : a.at < b.at;
-  });
-  for (const EventRow& row : event_scratch_) {
-    if (const int rc = execution_events_->add(row); rc != SQLITE_OK) {
-      fail(rc, execution_events_->what());
-    }
-    ++c.execution_events;
-  }
+  // The rows the execution_events view shows for it.
+  const ExecutionTimes times = execution_times(r);
+  c.execution_events += times.rows(r);
 }
 
 void SqliteStore::flush_batches() {
@@ -442,22 +436,19 @@ void SqliteStore::flush_batches() {
     if (const int rc = batch->flush(); rc != SQLITE_OK) fail(rc, batch->what());
   };
   flush(statements_);
-  flush(statement_events_);
   flush(executions_);
-  flush(execution_events_);
 }
 
 void SqliteStore::clear_batches() {
   statements_->clear();
-  statement_events_->clear();
   executions_->clear();
-  execution_events_->clear();
 }
 
 RowCounts SqliteStore::write(std::span<const Item* const> items) {
   RowCounts c;
   try {
     exec("BEGIN IMMEDIATE");
+    fold_.prepare(items);
     for (const Item* item : items) {
       std::visit(
           [&](const auto& r) {
@@ -468,8 +459,7 @@ RowCounts SqliteStore::write(std::span<const Item* const> items) {
             } else if constexpr (std::is_same_v<T, lifecycle::StatementRecord>) {
               write_statement(r, c);
             } else if constexpr (std::is_same_v<T, lifecycle::StatementEventRecord>) {
-              write_statement_event(r);
-              ++c.statement_events;
+              if (write_statement_event(r)) ++c.statement_events;
             } else {
               write_execution(r, c);
             }
@@ -528,11 +518,11 @@ ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
     return n;
   };
   step("SELECT id FROM executions WHERE began_at < ?1 ORDER BY began_at LIMIT ?2",
-       {del_execution_events_.get(), del_executions_.get()});
+       {del_executions_.get()});
   const std::size_t statements = step(
       "SELECT id FROM statements s WHERE received_at < ?1 AND NOT EXISTS "
       "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT ?2",
-      {del_statement_events_.get(), del_statements_.get()});
+      {del_statements_.get()});
   step(
       "SELECT id FROM sessions s WHERE coalesce(disconnected_at, connected_at) < ?1 AND "
       "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "

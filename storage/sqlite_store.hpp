@@ -5,9 +5,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "config/options.hpp"
+#include "storage/event_times.hpp"
 #include "storage/sql_text_cache.hpp"
 #include "storage/store.hpp"
 
@@ -30,11 +30,10 @@ class SqliteStore final : public Store {
   class Stmt;
   template <typename Row>
   class Batch;
-  // An event row of either events table; the id points into the item being written.
-  struct EventRow {
-    std::string_view id;
-    std::string_view event;
-    lifecycle::WallMicros at;
+  // A statement and the times of its events that arrived in the same batch.
+  struct StatementRow {
+    const lifecycle::StatementRecord* record;
+    const StatementTimes* times;
   };
   void migrate();
   void exec(const char* sql);
@@ -44,7 +43,8 @@ class SqliteStore final : public Store {
                           lifecycle::WallMicros cutoff, std::size_t limit);
   void write_session(const lifecycle::SessionRecord& r);
   void write_statement(const lifecycle::StatementRecord& r, RowCounts& c);
-  void write_statement_event(const lifecycle::StatementEventRecord& r);
+  // False when no row took the event (its statement was dropped).
+  bool write_statement_event(const lifecycle::StatementEventRecord& r);
   void write_execution(const ExecutionItem& item, RowCounts& c);
 
   std::string path_;
@@ -56,13 +56,11 @@ class SqliteStore final : public Store {
   void clear_batches();
 
   std::unique_ptr<Stmt> session_, sql_text_;
-  std::unique_ptr<Batch<const lifecycle::StatementRecord*>> statements_;
-  std::unique_ptr<Batch<EventRow>> statement_events_;
+  StatementFold fold_;
+  std::unique_ptr<Batch<StatementRow>> statements_;
+  std::unique_ptr<Stmt> statement_parsed_, statement_described_, statement_closed_;
   std::unique_ptr<Batch<const ExecutionItem*>> executions_;
-  std::unique_ptr<Batch<EventRow>> execution_events_;
-  std::vector<EventRow> event_scratch_;
-  std::unique_ptr<Stmt> del_execution_events_, del_executions_, del_statement_events_,
-      del_statements_, del_sessions_, del_sql_texts_;
+  std::unique_ptr<Stmt> del_executions_, del_statements_, del_sessions_, del_sql_texts_;
 };
 
 }  // namespace pglc::storage

@@ -1,6 +1,6 @@
 // Recorder throughput: executions per second from enqueue to committed rows, into SQLite
 // (a temp file) and into PostgreSQL when PGLC_BENCH_PG holds a conninfo. Each execution
-// carries its five events; every tenth comes with a new statement (and its text), as a
+// carries its five event times; every tenth comes with a new statement (and its text), as a
 // PowerBI refresh mixes prepared and one-off statements. The queue holds the whole run,
 // so "drops" must stay 0: the number is the writer's sustained rate.
 //

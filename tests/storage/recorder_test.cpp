@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "lifecycle/sql_analyzer.hpp"
 #include "storage/recorder.hpp"
+#include "storage/schema.hpp"
 #include "tests/storage/scenario.hpp"
 #include "tests/storage/store_reader.hpp"
 #include "tests/storage/store_setup.hpp"
@@ -518,5 +520,108 @@ TEST_CASE("SQLite store: rows written many per INSERT keep every column of their
                                                     : *a[0] < *b[0];
     });
     CHECK(got_events == want_events);
+  }
+}
+
+namespace {
+
+// A store left by a version-1 pglifecycle (events as rows) with one execution of each
+// shape; opening it with this binary must keep every event.
+void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
+  const char* id1 = "0190aaaa-0000-7000-8000-000000000001";
+  const char* id2 = "0190aaaa-0000-7000-8000-000000000002";
+  const std::string ts_open = pg ? "(to_timestamp(0) + interval '1 microsecond' * " : "";
+  const std::string ts_close = pg ? ")" : "";
+  auto ts = [&](long long us) { return ts_open + std::to_string(us) + ts_close; };
+  const long long t0 = 1'700'000'000'000'000LL;
+  db.query(std::string("INSERT INTO executions (id, statement_id, session_id, portal, began_at, "
+                      "finished_at, status, rows, result_bytes, fetches, sample_rate) VALUES ") +
+          "('" + id1 + "', '" + id2 + "', '" + id2 + "', '', " + ts(t0) + ", " + ts(t0 + 900) +
+          ", 'success', 1, 10, 1, 1), ('" + id2 + "', '" + id2 + "', '" + id2 + "', '', " +
+          ts(t0 + 5000) + ", NULL, 'aborted', 0, 0, 0, 1)");
+  db.query(std::string("INSERT INTO execution_events VALUES ") + "('" + id1 + "', 'received', " +
+          ts(t0) + "), ('" + id1 + "', 'bound', " + ts(t0 + 100) + "), ('" + id1 +
+          "', 'executed', " + ts(t0 + 400) + "), ('" + id1 + "', 'finished', " + ts(t0 + 900) +
+          "), ('" + id1 + "', 'delivered', " + ts(t0 + 950) + "), ('" + id2 + "', 'received', " +
+          ts(t0 + 5000) + ")");
+  // id2 doubles as a statement: received, parsed, closed.
+  db.query(std::string("INSERT INTO statements (id, session_id, kind, name, position, sql_hash, "
+                       "received_at) VALUES ('") +
+           id2 + "', '" + id2 + "', 'extended', 's1', 0, 'h', " + ts(t0 - 2000) + ")");
+  db.query(std::string("INSERT INTO statement_events VALUES ('") + id2 + "', 'received', " +
+           ts(t0 - 2000) + "), ('" + id2 + "', 'parsed', " + ts(t0 - 1500) + "), ('" + id2 +
+           "', 'closed', " + ts(t0 + 9000) + ")");
+  storage::open_recorder(options_for(storage))->stop();
+  CHECK(integer(db.value("SELECT max(version) FROM schema_migrations")) ==
+        storage::schema_version());
+  const Rows r = db.query("SELECT execution_id, event, " + db.us("occurred_at") +
+                          " FROM execution_events ORDER BY execution_id, occurred_at");
+  CHECK(r == Rows{{id1, "received", std::to_string(t0)},
+                  {id1, "bound", std::to_string(t0 + 100)},
+                  {id1, "executed", std::to_string(t0 + 400)},
+                  {id1, "finished", std::to_string(t0 + 900)},
+                  {id1, "delivered", std::to_string(t0 + 950)},
+                  {id2, "received", std::to_string(t0 + 5000)}});
+  const Rows s = db.query("SELECT bind_ms, first_row_ms, deliver_ms FROM execution_summary "
+                          "WHERE execution_id = '" + std::string(id1) + "'");
+  REQUIRE(s.size() == 1);
+  CHECK(std::stod(*s[0][0]) == doctest::Approx(0.1));
+  CHECK(std::stod(*s[0][1]) == doctest::Approx(0.4));
+  CHECK(std::stod(*s[0][2]) == doctest::Approx(0.05));
+  const Rows se = db.query("SELECT statement_id, event, " + db.us("occurred_at") +
+                           " FROM statement_events ORDER BY occurred_at");
+  CHECK(se == Rows{{id2, "received", std::to_string(t0 - 2000)},
+                   {id2, "parsed", std::to_string(t0 - 1500)},
+                   {id2, "closed", std::to_string(t0 + 9000)}});
+  CHECK(std::stod(*db.value("SELECT parse_ms FROM statement_summary")) == doctest::Approx(0.5));
+
+  // The upgraded store takes new rows, including events of a statement of an earlier batch.
+  auto rec = storage::open_recorder(options_for(storage));
+  rec->start();
+  const Load load(wall_now(), 3);
+  rec->session_opened(load.session);
+  rec->statement(load.statement);
+  for (const auto& e : load.executions) rec->execution(e);
+  rec->stop();
+  rec = storage::open_recorder(options_for(storage));
+  rec->start();
+  rec->statement_event({load.statement.id, lifecycle::StatementEvent::parsed, t0 + 1});
+  rec->statement_event({load.statement.id, lifecycle::StatementEvent::closed, t0 + 2});
+  rec->statement_event({load.statement.id, lifecycle::StatementEvent::parsed, t0 + 3});
+  rec->stop();
+  CHECK(db.count("executions") == 5);
+  CHECK(db.count("execution_events") == 6 + 3 * 4);
+  CHECK(db.count("statements") == 2);
+  const Rows late = db.query("SELECT event, " + db.us("occurred_at") +
+                             " FROM statement_events WHERE statement_id = '" + load.statement.id +
+                             "' AND event <> 'received' ORDER BY occurred_at");
+  CHECK(late == Rows{{"parsed", std::to_string(t0 + 1)}, {"closed", std::to_string(t0 + 2)}});
+}
+
+}  // namespace
+
+TEST_CASE("a version-1 store is upgraded in place and keeps every execution event") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("v1.db");
+    std::ofstream{path};  // an empty file is an empty SQLite database
+    {
+      SqliteReader db(path);
+      db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+              "description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+      db.exec(storage::sqlite_migrations()[0].sql);
+      db.exec("INSERT INTO schema_migrations VALUES (1, 'v1', 0)");
+    }
+    SqliteReader db(path);
+    check_v1_upgrade(db, "sqlite:" + path, false);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_v1");
+    PgReader db(conninfo);
+    db.query("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+            "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    db.query(storage::pg_migrations()[0].sql);
+    db.query("INSERT INTO schema_migrations (version, description) VALUES (1, 'v1')");
+    check_v1_upgrade(db, conninfo, true);
   }
 }

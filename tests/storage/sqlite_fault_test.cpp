@@ -92,7 +92,7 @@ TEST_CASE("rows the store refuses are dropped, counted and logged once; the writ
   {
     // Someone broke the schema: every write of an execution now fails for good.
     SqliteReader vandal(path);
-    vandal.exec("DROP TABLE execution_events");
+    vandal.exec("DROP TABLE executions");
   }
   rec->start();
   const auto t0 = lifecycle::to_wall(lifecycle::now());
@@ -105,5 +105,5 @@ TEST_CASE("rows the store refuses are dropped, counted and logged once; the writ
   CHECK(rec->stats().dropped_store_error == 1000);
   CHECK(rec->stats().rows_executions == 0);
   CHECK(log.count_containing("rows refused") == 1);
-  CHECK(log.count_containing("no such table: execution_events") == 1);
+  CHECK(log.count_containing("no such table: executions") == 1);
 }

@@ -47,6 +47,7 @@ class SqliteReader final : public StoreReader {
  public:
   explicit SqliteReader(const std::string& path) {
     if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+      sqlite3_close_v2(db_);
       throw std::runtime_error("cannot open " + path);
     }
     sqlite3_busy_timeout(db_, 5000);

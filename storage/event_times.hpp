@@ -1,0 +1,111 @@
+// Event times stored as columns (schema v2): an execution or statement has each of its
+// events at most once, so `execution_events` and `statement_events` are views over
+// these columns, and the writer stores one row per execution and per statement.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string_view>
+#include <unordered_map>
+
+#include "lifecycle/records.hpp"
+#include "storage/item.hpp"
+
+namespace pglc::storage {
+
+using OptMicros = std::optional<lifecycle::WallMicros>;
+
+// `received` and `finished` are the execution row's began_at and finished_at.
+struct ExecutionTimes {
+  OptMicros bound;
+  OptMicros executed;
+  OptMicros delivered;
+  // The rows the execution_events view shows for the execution.
+  int rows(const lifecycle::ExecutionRecord& r) const {
+    return 1 + bound.has_value() + executed.has_value() + r.finished_at.has_value() +
+           delivered.has_value();
+  }
+};
+
+// The tracker records each event at most once; should one repeat, the first counts, as
+// min(occurred_at) did when events were rows.
+inline void keep_first(OptMicros& slot, lifecycle::WallMicros at) {
+  if (!slot || at < *slot) slot = at;
+}
+
+inline ExecutionTimes execution_times(const lifecycle::ExecutionRecord& r) {
+  ExecutionTimes t;
+  for (const auto& [event, at] : r.events) {
+    switch (event) {
+      case lifecycle::ExecutionEvent::bound:
+        keep_first(t.bound, at);
+        break;
+      case lifecycle::ExecutionEvent::executed:
+        keep_first(t.executed, at);
+        break;
+      case lifecycle::ExecutionEvent::delivered:
+        keep_first(t.delivered, at);
+        break;
+      default:
+        break;
+    }
+  }
+  return t;
+}
+
+// `received` is the statement row's received_at.
+struct StatementTimes {
+  OptMicros parsed;
+  OptMicros described;
+  OptMicros closed;
+  void add(lifecycle::StatementEvent e, lifecycle::WallMicros at) {
+    switch (e) {
+      case lifecycle::StatementEvent::parsed:
+        keep_first(parsed, at);
+        break;
+      case lifecycle::StatementEvent::described:
+        keep_first(described, at);
+        break;
+      case lifecycle::StatementEvent::closed:
+        keep_first(closed, at);
+        break;
+      default:
+        break;
+    }
+  }
+};
+
+// A statement's events arrive as records of their own, after the statement. Most arrive
+// in the same batch (ParseComplete follows Parse by microseconds): those go into the
+// statement's row; only the others (a batch boundary in between, a Close long after)
+// become UPDATEs of a row written before.
+class StatementFold {
+ public:
+  // Collects the statements of `items` and the times of their events. The ids point into
+  // the items, which must outlive the fold's use.
+  void prepare(std::span<const Item* const> items) {
+    times_.clear();
+    for (const Item* item : items) {
+      if (const auto* s = std::get_if<lifecycle::StatementRecord>(item)) {
+        times_.try_emplace(s->id);
+      } else if (const auto* e = std::get_if<lifecycle::StatementEventRecord>(item)) {
+        if (auto it = times_.find(e->statement_id); it != times_.end()) {
+          it->second.add(e->event, e->occurred_at);
+        }
+      }
+    }
+  }
+  // The folded times of a statement of this batch.
+  const StatementTimes& times(std::string_view statement_id) const {
+    return times_.at(statement_id);
+  }
+  // True when the event went into its statement's row (the statement is in this batch).
+  bool folded(const lifecycle::StatementEventRecord& e) const {
+    return times_.contains(e.statement_id);
+  }
+
+ private:
+  std::unordered_map<std::string_view, StatementTimes> times_;
+};
+
+}  // namespace pglc::storage
