@@ -3,10 +3,11 @@
 // these columns, and the writer stores one row per execution and per statement.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string_view>
-#include <unordered_map>
+#include <vector>
 
 #include "lifecycle/records.hpp"
 #include "storage/item.hpp"
@@ -84,28 +85,61 @@ class StatementFold {
   // Collects the statements of `items` and the times of their events. The ids point into
   // the items, which must outlive the fold's use.
   void prepare(std::span<const Item* const> items) {
-    times_.clear();
+    std::size_t statements = 0;
+    for (const Item* item : items) statements += std::holds_alternative<StatementRecord>(*item);
+    // Open addressing in a table at most half full, reused from batch to batch: no
+    // allocation per statement, one probe on average.
+    std::size_t size = 16;
+    while (size < 2 * statements) size *= 2;
+    slots_.assign(size, Slot{});
+    mask_ = size - 1;
     for (const Item* item : items) {
-      if (const auto* s = std::get_if<lifecycle::StatementRecord>(item)) {
-        times_.try_emplace(s->id);
+      if (const auto* s = std::get_if<StatementRecord>(item)) {
+        Slot& slot = probe(s->id);
+        slot.id = s->id;
+        slot.used = true;
       } else if (const auto* e = std::get_if<lifecycle::StatementEventRecord>(item)) {
-        if (auto it = times_.find(e->statement_id); it != times_.end()) {
-          it->second.add(e->event, e->occurred_at);
-        }
+        if (Slot& slot = probe(e->statement_id); slot.used) slot.times.add(e->event, e->occurred_at);
       }
     }
   }
   // The folded times of a statement of this batch.
   const StatementTimes& times(std::string_view statement_id) const {
-    return times_.at(statement_id);
+    return probe(statement_id).times;
   }
   // True when the event went into its statement's row (the statement is in this batch).
   bool folded(const lifecycle::StatementEventRecord& e) const {
-    return times_.contains(e.statement_id);
+    return probe(e.statement_id).used;
   }
 
  private:
-  std::unordered_map<std::string_view, StatementTimes> times_;
+  using StatementRecord = lifecycle::StatementRecord;
+  struct Slot {
+    std::string_view id;
+    bool used = false;
+    StatementTimes times;
+  };
+  // Ids are UUIDv7 text: the random tail makes a good hash (the head is the time).
+  static std::size_t hash(std::string_view id) {
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::size_t i = id.size() > 16 ? id.size() - 16 : 0; i < id.size(); ++i) {
+      h = (h ^ static_cast<unsigned char>(id[i])) * 1099511628211ull;
+    }
+    return static_cast<std::size_t>(h ^ (h >> 29));
+  }
+  // The slot of `id`, or the free slot where it would go.
+  const Slot& probe(std::string_view id) const {
+    for (std::size_t i = hash(id) & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (!slot.used || slot.id == id) return slot;
+    }
+  }
+  Slot& probe(std::string_view id) {
+    return const_cast<Slot&>(static_cast<const StatementFold*>(this)->probe(id));
+  }
+
+  std::vector<Slot> slots_ = std::vector<Slot>(16);
+  std::size_t mask_ = 15;
 };
 
 }  // namespace pglc::storage
