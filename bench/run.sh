@@ -74,7 +74,7 @@ AVAILABLE[direct]=1
 pglc_args() {  # target
   local t=$1
   case $t in
-    pglc | rss | pbi)
+    pglc | rss | pbi | pbi-passive)
       echo "--storage sqlite:$WORK/$t.db --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}"
       ;;
     pglc-passive)
@@ -382,30 +382,39 @@ fi
 # --- PowerBI-shaped load over TLS --------------------------------------------------------------
 POWERBI_REPORT=""
 if [ "$POWERBI" = 1 ]; then
-  pbi_ok=0
-  if BACKEND_SSLMODE=$POWERBI_BACKEND_SSLMODE start_pglc pbi \
-    --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key"; then
-    pbi_ok=1
-    pbi_pid=${PID[pbi]}
-  fi
+  # Both phase-timing modes: precise timing makes the server answer each Parse and Bind in
+  # a packet (here: a TLS record) of its own, which is most of what a batch costs.
+  declare -A PBI_OK PBI_BATCHES
+  PBI_TARGETS=(pbi pbi-passive)
+  for t in "${PBI_TARGETS[@]}"; do
+    PBI_OK[$t]=0
+    PBI_BATCHES[$t]=0
+    extra=()
+    [ "$t" = pbi-passive ] && extra=(--phase-timing passive)
+    if BACKEND_SSLMODE=$POWERBI_BACKEND_SSLMODE start_pglc "$t" \
+      --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" "${extra[@]}"; then
+      PBI_OK[$t]=1
+    fi
+  done
   : >"$WORK/powerbi.tsv"
-  pbi_batches=0
   for ((rep = 1; rep <= REPEATS; rep++)); do
-    for t in direct pglc; do
-      [ "$t" = pglc ] && [ "$pbi_ok" = 0 ] && continue
+    for t in direct "${PBI_TARGETS[@]}"; do
       port=$PGPORT
-      [ "$t" = pglc ] && port=${PORT[pbi]}
       t0=0
-      [ "$t" = pglc ] && t0=$(cpu_ticks "$pbi_pid")
+      if [ "$t" != direct ]; then
+        [ "${PBI_OK[$t]}" = 1 ] || continue
+        port=${PORT[$t]}
+        t0=$(cpu_ticks "${PID[$t]}")
+      fi
       line=$("$DRIVER_DIR/powerbi_load" \
         "host=127.0.0.1 port=$port user=bench dbname=bench sslmode=require" \
         "$DURATION" "$POWERBI_CLIENTS" 2>>"$WORK/powerbi.err" || true)
       [ -n "$line" ] || continue
       cpu="-"
       batches=$(sed -n 's/.* batches=\([0-9]*\) .*/\1/p' <<<"$line")
-      if [ "$t" = pglc ]; then
-        pbi_batches=$((pbi_batches + batches))
-        cpu=$(awk -v d=$(($(cpu_ticks "$pbi_pid") - t0)) -v hz="$CLK_TCK" -v n="$batches" \
+      if [ "$t" != direct ]; then
+        PBI_BATCHES[$t]=$((PBI_BATCHES[$t] + batches))
+        cpu=$(awk -v d=$(($(cpu_ticks "${PID[$t]}") - t0)) -v hz="$CLK_TCK" -v n="$batches" \
           'BEGIN {if (n > 0) printf "%.1f", d * 1e6 / hz / n}')
       fi
       log "powerbi $t rep $rep: $line cpu_us_per_batch=$cpu"
@@ -417,27 +426,34 @@ if [ "$POWERBI" = 1 ]; then
     done
   done
   pbi_med() { awk -F'\t' -v t="$1" -v k="$2" '$1 == t && $k != "-" {print $k}' "$WORK/powerbi.tsv" | median; }
-  if [ "$pbi_ok" = 1 ]; then
-    check_store pbi "PowerBI load" $((pbi_batches * 3))
-  fi
+  PBI_CHECKS=()
+  for t in "${PBI_TARGETS[@]}"; do
+    if [ "${PBI_OK[$t]}" = 1 ]; then
+      check_store "$t" "PowerBI load" $((PBI_BATCHES[$t] * 3))
+      PBI_CHECKS+=("${STORE_CHECKS[-1]}")
+    fi
+  done
   {
     echo "| target | batches/s | p50 µs | p95 µs | p99 µs | ratio to direct | proxy CPU µs/batch |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
-    for t in direct pglc; do
+    for t in direct "${PBI_TARGETS[@]}"; do
       bps=$(pbi_med "$t" 2)
       [ -n "$bps" ] || {
         echo "| $t | n/a | | | | | |"
         continue
       }
-      name="direct (TLS to PostgreSQL)"
-      [ "$t" = pglc ] && name="pglifecycle (full recording, TLS client side, backend sslmode=$POWERBI_BACKEND_SSLMODE)"
+      case $t in
+        direct) name="direct (TLS to PostgreSQL)" ;;
+        pbi) name="pglifecycle (full recording, TLS client side, backend sslmode=$POWERBI_BACKEND_SSLMODE)" ;;
+        pbi-passive) name="pglifecycle (same, passive timing)" ;;
+      esac
       printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$name" "$bps" "$(pbi_med "$t" 3)" \
         "$(pbi_med "$t" 4)" "$(pbi_med "$t" 5)" "$(ratio "$bps" "$(pbi_med direct 2)")" \
         "$(pbi_med "$t" 6 | sed 's/^$/—/')"
     done
   } >"$WORK/powerbi.md"
   POWERBI_REPORT=$(cat "$WORK/powerbi.md")
-  [ "$pbi_ok" = 1 ] && POWERBI_REPORT+=$'\n\n'"Store check: ${STORE_CHECKS[-1]}"
+  for c in "${PBI_CHECKS[@]}"; do POWERBI_REPORT+=$'\n\n'"Store check: $c"; done
 fi
 
 # --- recorder micro-benchmark (written by the storage owner), when it builds --------------------
