@@ -330,6 +330,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           ++c.sql_texts;
         }
       }
+      const StatementTimes& times = fold_.times(st->id);
       CopyRow(statements)
           .text(st->id)
           .text(st->session_id)
@@ -339,9 +340,9 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           .text(hash)
           .text_or_null(st->param_types)
           .ts(st->received_at)
-          .opt_ts(fold_.times(st->id).parsed)
-          .opt_ts(fold_.times(st->id).described)
-          .opt_ts(fold_.times(st->id).closed);
+          .opt_ts(times.parsed)
+          .opt_ts(times.described)
+          .opt_ts(times.closed);
       ++c.statements;
       ++c.statement_events;  // received
     } else if (const auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {

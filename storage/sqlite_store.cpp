@@ -249,15 +249,15 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         "UPDATE statements SET described_at = min(coalesce(described_at, ?2), ?2) WHERE id = ?1");
     statement_closed_ = std::make_unique<Stmt>(
         db_, "UPDATE statements SET closed_at = min(coalesce(closed_at, ?2), ?2) WHERE id = ?1");
-    executions_ = std::make_unique<Batch<const ExecutionItem*>>(
+    executions_ = std::make_unique<Batch<ExecutionRow>>(
         db_,
         "INSERT OR IGNORE INTO executions (id, statement_id, session_id, portal, params, "
         "began_at, finished_at, status, sqlstate, error_message, command_tag, rows, "
         "result_bytes, fetches, sample_rate, application_name, bound_at, executed_at, "
         "delivered_at) VALUES ",
         "", 19, kExecutionChunk,
-        [](Stmt& s, int b, const ExecutionItem* const& item) {
-          const lifecycle::ExecutionRecord& r = item->record;
+        [](Stmt& s, int b, const ExecutionRow& row) {
+          const lifecycle::ExecutionRecord& r = row.item->record;
           s.text(b + 1, r.id)
               .text(b + 2, r.statement_id)
               .text(b + 3, r.session_id)
@@ -272,12 +272,11 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
               .integer(b + 12, r.rows)
               .integer(b + 13, r.result_bytes)
               .integer(b + 14, r.fetches)
-              .real(b + 15, item->sample_rate)
+              .real(b + 15, row.item->sample_rate)
               .text(b + 16, r.application_name);
-          const ExecutionTimes times = execution_times(r);
-          s.opt_integer(b + 17, times.bound)
-              .opt_integer(b + 18, times.executed)
-              .opt_integer(b + 19, times.delivered);
+          s.opt_integer(b + 17, row.times.bound)
+              .opt_integer(b + 18, row.times.executed)
+              .opt_integer(b + 19, row.times.delivered);
         },
         "inserting an execution");
     del_executions_ = std::make_unique<Stmt>(db_, "DELETE FROM executions WHERE id = ?1");
@@ -423,12 +422,10 @@ bool SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r
 }
 
 void SqliteStore::write_execution(const ExecutionItem& item, RowCounts& c) {
-  const lifecycle::ExecutionRecord& r = item.record;
-  if (const int rc = executions_->add(&item); rc != SQLITE_OK) fail(rc, executions_->what());
+  const ExecutionRow row{&item, execution_times(item.record)};
+  if (const int rc = executions_->add(row); rc != SQLITE_OK) fail(rc, executions_->what());
   ++c.executions;
-  // The rows the execution_events view shows for it.
-  const ExecutionTimes times = execution_times(r);
-  c.execution_events += times.rows(r);
+  c.execution_events += row.times.rows(item.record);  // the rows the view shows for it
 }
 
 void SqliteStore::flush_batches() {

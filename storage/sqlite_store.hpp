@@ -31,6 +31,11 @@ class SqliteStore final : public Store {
   template <typename Row>
   class Batch;
   // A statement and the times of its events that arrived in the same batch.
+  // An execution and its event times, worked out once when it is added.
+  struct ExecutionRow {
+    const ExecutionItem* item;
+    ExecutionTimes times;
+  };
   struct StatementRow {
     const lifecycle::StatementRecord* record;
     const StatementTimes* times;
@@ -59,7 +64,7 @@ class SqliteStore final : public Store {
   StatementFold fold_;
   std::unique_ptr<Batch<StatementRow>> statements_;
   std::unique_ptr<Stmt> statement_parsed_, statement_described_, statement_closed_;
-  std::unique_ptr<Batch<const ExecutionItem*>> executions_;
+  std::unique_ptr<Batch<ExecutionRow>> executions_;
   std::unique_ptr<Stmt> del_executions_, del_statements_, del_sessions_, del_sql_texts_;
 };
 
