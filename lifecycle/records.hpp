@@ -62,6 +62,10 @@ struct SqlText {
   // (TrackerConfig::defer_sql_analysis): `sql` then holds the whole text, and
   // lifecycle::analyze_sql(sql) gives the two fields, e.g. on the storage writer's thread.
   bool analysis_deferred = false;
+  // The text carries credentials (sql_lexer's carries_credentials): `sql` has its string
+  // constants masked, and a consumer that completes the analysis stores the normalized
+  // text in its place. `hash` is the masked text's, so no digest of a secret is kept.
+  bool credentials = false;
 };
 
 struct StatementRecord {

@@ -1,5 +1,7 @@
 #include "lifecycle/sql_analyzer.hpp"
 
+#include "lifecycle/parser_stack.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pg_query.h>
@@ -230,15 +232,15 @@ bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized
   return true;
 }
 
-// A cheap filter before the full parse: could the text be one of the namespace commands?
-bool contains_keyword(std::string_view s) {
-  static constexpr std::string_view kWords[] = {"prepare", "execute", "deallocate", "discard"};
+// Cheap reject before carries_credentials: every text it flags contains one of these.
+bool may_carry_credentials(std::string_view s) {
+  static constexpr std::string_view kWords[] = {"passw", "dblink", "create", "alter"};
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = static_cast<char>(s[i] | 0x20);
-    if (c != 'p' && c != 'e' && c != 'd') continue;
+    if (c != 'p' && c != 'd' && c != 'c' && c != 'a') continue;
     for (std::string_view w : kWords) {
-      if (s.size() - i < w.size()) continue;
-      std::size_t k = 0;
+      if (w[0] != c || s.size() - i < w.size()) continue;
+      std::size_t k = 1;
       while (k < w.size() && static_cast<char>(s[i + k] | 0x20) == w[k]) ++k;
       if (k == w.size()) return true;
     }
@@ -246,58 +248,41 @@ bool contains_keyword(std::string_view s) {
   return false;
 }
 
-// Reads the JSON string starting at `pos` (just past its opening quote).
-std::string json_string(std::string_view json, std::size_t pos) {
-  std::string out;
-  while (pos < json.size() && json[pos] != '"') {
-    char c = json[pos++];
-    if (c != '\\' || pos >= json.size()) {
-      out.push_back(c);
-      continue;
-    }
-    char e = json[pos++];
-    switch (e) {
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'u': {
-        if (pos + 4 > json.size()) return out;
-        unsigned cp = std::stoul(std::string(json.substr(pos, 4)), nullptr, 16);
-        pos += 4;
-        if (cp < 0x80) {
-          out.push_back(static_cast<char>(cp));
-        } else if (cp < 0x800) {
-          out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
-          out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-        } else {
-          out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
-          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-          out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-        }
-        break;
-      }
-      default:
-        out.push_back(e);
-    }
-  }
+// Within the analyzer's bounds (see kMaxAnalyzedBytes)? The set-operation count is the
+// one recursion of libpg_query's normalize that its stack check does not cover.
+bool within_bounds(std::string_view sql) {
+  if (sql.size() > kMaxAnalyzedBytes) return false;
+  std::size_t set_ops = 0;
+  scan_sql(sql, [&](const SqlToken& t) {
+    if (t.kind != SqlTokenKind::word) return;
+    const std::size_t len = t.end - t.begin;
+    if (len != 5 && len != 6 && len != 9) return;
+    std::string w(sql.substr(t.begin, len));
+    for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (w == "union" || w == "except" || w == "intersect") ++set_ops;
+  });
+  return set_ops <= kMaxSetOperations;
+}
+
+AnalyzedStatement classified(std::string_view statement_sql) {
+  SqlClassification c = classify_sql(statement_sql);
+  AnalyzedStatement out;
+  out.command = c.command;
+  out.name = std::move(c.name);
   return out;
 }
 
 std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
                                          std::size_t max_len, bool defer) {
   auto text = std::make_shared<SqlText>();
+  std::string masked;
+  if (may_carry_credentials(sql) && carries_credentials(sql)) {
+    // The secret never leaves this thread: not in the record, not as a digest.
+    masked = mask_string_constants(sql);
+    sql = masked;
+    text->credentials = true;
+    hash = hex_of(digest_of(sql));
+  }
   text->hash = std::move(hash);
   text->sql = std::string(cut_utf8(sql, max_len));
   // A cut text cannot be analyzed later: only the io thread still has all of it.
@@ -308,6 +293,7 @@ std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
   SqlAnalysis a = analyze_sql(sql, max_len);
   text->normalized_sql = std::move(a.normalized_sql);
   text->fingerprint = std::move(a.fingerprint);
+  if (text->credentials && text->normalized_sql) text->sql = *text->normalized_sql;
   return text;
 }
 
@@ -319,9 +305,12 @@ std::string sql_hash(std::string_view sql) {
 
 SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
   SqlAnalysis out;
+  if (!within_bounds(sql)) return out;
   const std::string z(sql);
+  ParserStackBudget budget;
   PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
-  if (n.error != nullptr || n.normalized_query == nullptr) {
+  // Past the budget, normalize stops descending and leaves deeper constants in place.
+  if (n.error != nullptr || n.normalized_query == nullptr || budget.exceeded()) {
     pg_query_free_normalize_result(n);
     return out;
   }
@@ -348,9 +337,11 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
 
 SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_length) {
   SqlAnalysis out;
+  if (!within_bounds(sql)) return out;
   const std::string z(sql);
+  ParserStackBudget budget;
   PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
-  if (n.error == nullptr && n.normalized_query != nullptr) {
+  if (n.error == nullptr && n.normalized_query != nullptr && !budget.exceeded()) {
     out.normalized_sql = std::string(cut_utf8(n.normalized_query, max_sql_length));
   }
   pg_query_free_normalize_result(n);
@@ -410,47 +401,6 @@ std::vector<std::string_view> SqlAnalyzer::split(std::string_view sql) {
   return out;
 }
 
-AnalyzedStatement SqlAnalyzer::classify(std::string_view statement_sql) {
-  AnalyzedStatement out;
-  if (!contains_keyword(statement_sql)) return out;
-  const std::string z(statement_sql);
-  PgQueryParseResult p = pg_query_parse(z.c_str());
-  if (p.error == nullptr && p.parse_tree != nullptr) {
-    const std::string_view json = p.parse_tree;
-    static constexpr std::string_view kFirst = "\"stmts\":[{\"stmt\":{\"";
-    std::size_t at = json.find(kFirst);
-    if (at != std::string_view::npos) {
-      at += kFirst.size();
-      const std::string_view rest = json.substr(at);
-      auto named = [&](std::string_view node) -> std::string_view {
-        // Node names are followed by ":{" then, for these nodes, "name" comes first.
-        if (rest.substr(0, node.size()) != node) return {};
-        return rest.substr(node.size());
-      };
-      static constexpr std::string_view kName = "\":{\"name\":\"";
-      auto read_name = [&](std::string_view after) {
-        if (after.substr(0, kName.size()) != kName) return false;
-        out.name = json_string(after, kName.size());
-        return true;
-      };
-      if (auto a = named("PrepareStmt"); !a.empty()) {
-        if (read_name(a)) out.command = SqlCommand::prepare;
-      } else if (auto a = named("ExecuteStmt"); !a.empty()) {
-        if (read_name(a)) out.command = SqlCommand::execute;
-      } else if (auto a = named("DeallocateStmt"); !a.empty()) {
-        out.command = read_name(a) ? SqlCommand::deallocate : SqlCommand::deallocate_all;
-      } else if (auto a = named("DiscardStmt"); !a.empty()) {
-        if (a.find("DISCARD_ALL") != std::string_view::npos &&
-            a.find("DISCARD_ALL") < a.find('}')) {
-          out.command = SqlCommand::discard_all;
-        }
-      }
-    }
-  }
-  pg_query_free_parse_result(p);
-  return out;
-}
-
 std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) const {
   const Digest key = digest_of(sql);
   auto& cache = text_cache();
@@ -471,12 +421,12 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
       single ? std::vector<std::string_view>{sql} : split(sql);
   if (pieces.size() <= 1) {
     // One statement keeps the text exactly as sent; the query cache alone holds it.
-    AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classify(pieces[0]);
+    AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classified(pieces[0]);
     s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
     q->statements.push_back(std::move(s));
   } else {
     for (std::string_view piece : pieces) {
-      AnalyzedStatement s = classify(piece);
+      AnalyzedStatement s = classified(piece);
       s.text = statement(piece);
       q->statements.push_back(std::move(s));
     }
@@ -490,7 +440,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::prepared(std::string_view sql)
   auto& cache = query_cache();
   if (auto hit = cache.find(key, mode() * 2 + 1)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
-  AnalyzedStatement s = classify(sql);
+  AnalyzedStatement s = classified(sql);
   s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
   q->statements.push_back(std::move(s));
   cache.insert(key, mode() * 2 + 1, q, std::min(sql.size(), max_sql_length_) * 3 + 64);

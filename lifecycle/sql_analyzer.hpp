@@ -1,6 +1,7 @@
-// libpg_query work on SQL texts: splitting a Query into statements, normalization,
-// fingerprint, and recognising the statements that touch the prepared-statement
-// namespace (PREPARE / EXECUTE / DEALLOCATE / DISCARD ALL).
+// Work on SQL texts: splitting a Query into statements (libpg_query's scanner),
+// recognising the statements that touch the prepared-statement namespace and the texts
+// that carry credentials (sql_lexer), and normalization + fingerprint (libpg_query's
+// parser, under a stack budget: parser_stack.hpp).
 //
 // Results are cached per thread, keyed by a hash of the full text: clients such as PowerBI
 // repeat the same SQL, and a thread_local cache needs no lock between sessions.
@@ -14,10 +15,9 @@
 #include <vector>
 
 #include "lifecycle/records.hpp"
+#include "lifecycle/sql_lexer.hpp"
 
 namespace pglc::lifecycle {
-
-enum class SqlCommand { other, prepare, execute, deallocate, deallocate_all, discard_all };
 
 struct AnalyzedStatement {
   std::shared_ptr<const SqlText> text;
@@ -32,9 +32,16 @@ struct AnalyzedQuery {
 };
 
 struct SqlAnalysis {
-  std::optional<std::string> normalized_sql;  // both empty when the parser rejects the text
+  // Both empty when the parser rejects the text or it is beyond the analyzer's bounds.
+  std::optional<std::string> normalized_sql;
   std::optional<std::string> fingerprint;
 };
+
+// The analyzer's bounds: texts longer than this, or with more set operations (UNION /
+// INTERSECT / EXCEPT: libpg_query's normalize recurses through those without a stack
+// check), or nested deeper than ParserStackBudget allows, are left unanalysed.
+inline constexpr std::size_t kMaxAnalyzedBytes = 1u << 20;
+inline constexpr std::size_t kMaxSetOperations = 1000;
 
 // Normalize + fingerprint of one text, uncached: what a consumer of a SqlText with
 // analysis_deferred calls (once per hash) to complete it. normalized_sql is cut at
@@ -68,9 +75,8 @@ class SqlAnalyzer {
   // DEALLOCATE or DISCARD ALL run through the extended protocol is recognised too.
   std::shared_ptr<const AnalyzedQuery> prepared(std::string_view sql) const;
 
-  // Uncached building blocks (tests).
+  // Uncached building block (tests).
   static std::vector<std::string_view> split(std::string_view sql);
-  static AnalyzedStatement classify(std::string_view statement_sql);
 
  private:
   // The cache key's variant: texts differ with the cut and with deferral.

@@ -16,6 +16,9 @@ TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length) {
     row.normalized_sql = text.normalized_sql;
     row.fingerprint = text.fingerprint;
   }
+  // A text with credentials is kept only in normalized form (its constants were masked
+  // on the io thread already; normalization also shows where they were).
+  if (text.credentials && row.normalized_sql) row.sql = *row.normalized_sql;
   return row;
 }
 

@@ -24,7 +24,7 @@ TEST_CASE("split: scanner-based, quotes and comments respected, rejected text st
 }
 
 TEST_CASE("classify PREPARE / EXECUTE / DEALLOCATE / DISCARD ALL robustly") {
-  auto c = [](std::string_view sql) { return SqlAnalyzer::classify(sql); };
+  auto c = [](std::string_view sql) { return classify_sql(sql); };
   CHECK(c("PREPARE q(int) AS SELECT $1").command == SqlCommand::prepare);
   CHECK(c("PREPARE q(int) AS SELECT $1").name == "q");
   CHECK(c("/* x */ prepare \"My Q\" AS SELECT 1").name == "My Q");
@@ -38,7 +38,20 @@ TEST_CASE("classify PREPARE / EXECUTE / DEALLOCATE / DISCARD ALL robustly") {
   CHECK(c("DISCARD PLANS").command == SqlCommand::other);
   CHECK(c("SELECT 'prepare execute'").command == SqlCommand::other);
   CHECK(c("EXPLAIN EXECUTE q").command == SqlCommand::other);
-  CHECK(c("PREPARE broken AS SELEC").command == SqlCommand::other);
+  // Decided from the leading words alone (no parse on the io thread): the server rejects
+  // this PREPARE, and the tracker unregisters the name when its error arrives.
+  CHECK(c("PREPARE broken AS SELEC").command == SqlCommand::prepare);
+  CHECK(c("PREPARE AS SELECT 1").command == SqlCommand::other);
+  CHECK(c("PREPARE p").command == SqlCommand::other);
+  CHECK(c("prepare p as").command == SqlCommand::other);
+  CHECK(c("DEALLOCATE q; SELECT 1").command == SqlCommand::other);
+  CHECK(c("DEALLOCATE q;;").command == SqlCommand::deallocate);
+  CHECK(c("DISCARD ALL extra").command == SqlCommand::other);
+  CHECK(c("execute \"a\"\"b\"(1)").name == "a\"b");
+  // Names are truncated to NAMEDATALEN - 1 bytes, as the server does.
+  CHECK(c("PREPARE " + std::string(70, 'N') + " AS SELECT 1").name == std::string(63, 'n'));
+  CHECK(c("PREPARE \"" + std::string(62, 'x') + "\xc3\xa9\" AS SELECT 1").name ==
+        std::string(62, 'x'));
 }
 
 TEST_CASE("statement texts: normalized, fingerprinted, cached and shared") {
