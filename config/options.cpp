@@ -274,6 +274,14 @@ ParseResult parse(int argc, const char* const argv[]) {
       "read buffer per direction per session")(
       "shutdown-grace", po::value<std::string>()->default_value("30s"),
       "on SIGTERM/SIGINT, how long open sessions may finish before they are closed")(
+      "max-client-connections", po::value<std::string>()->default_value("0"),
+      "client sessions served at once (others get SQLSTATE 53300); 0 = from the "
+      "descriptor limit, at most 10000")(
+      "startup-timeout", po::value<std::string>()->default_value("60s"),
+      "a client must send its startup packet (and finish TLS) within this")(
+      "max-pipeline-bytes", po::value<std::string>()->default_value("512KiB"),
+      "tracker memory per session for unanswered requests; past it the proxy stops "
+      "reading from that client until the server answers")(
       "phase-timing", po::value<std::string>()->default_value("precise"),
       "precise: append Flush after Parse/Bind to time server phases; passive: add nothing");
 
@@ -282,6 +290,8 @@ ParseResult parse(int argc, const char* const argv[]) {
                     "store Bind parameter values (they may hold secrets)")(
       "max-sql-length", po::value<std::string>()->default_value(str(d.max_sql_length)),
       "SQL texts are stored cut at this many bytes")(
+      "max-error-length", po::value<std::string>()->default_value(str(d.max_error_length)),
+      "error messages are stored cut at this many bytes")(
       "retention", po::value<std::string>()->default_value("0"),
       "delete recorded rows older than this (7d, 12h, ...); 0 keeps everything")(
       "sample-rate", po::value<std::string>()->default_value("1.0"),
@@ -385,6 +395,18 @@ ParseResult parse(int argc, const char* const argv[]) {
     o.buffer_size = static_cast<std::size_t>(buffer);
     o.shutdown_grace = std::chrono::duration_cast<std::chrono::milliseconds>(
         to_duration("shutdown-grace", s("shutdown-grace")));
+    o.max_client_connections = static_cast<std::size_t>(
+        to_unsigned("max-client-connections", s("max-client-connections"), 1000000));
+    o.startup_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+        to_duration("startup-timeout", s("startup-timeout")));
+    if (o.startup_timeout.count() < 1)
+      invalid("startup-timeout", s("startup-timeout"), "at least 1ms");
+    {
+      const std::uint64_t v = to_size("max-pipeline-bytes", s("max-pipeline-bytes"));
+      if (v < 4096 || v > (1ull << 30))
+        invalid("max-pipeline-bytes", s("max-pipeline-bytes"), "a size between 4KiB and 1GiB");
+      o.max_pipeline_bytes = static_cast<std::size_t>(v);
+    }
     std::string timing = lower(s("phase-timing"));
     if (timing == "precise")
       o.phase_timing = PhaseTiming::precise;
@@ -396,6 +418,10 @@ ParseResult parse(int argc, const char* const argv[]) {
     o.record_parameters = vm["record-parameters"].as<bool>();
     o.max_sql_length = static_cast<std::size_t>(to_size("max-sql-length", s("max-sql-length")));
     if (o.max_sql_length == 0) invalid("max-sql-length", s("max-sql-length"), "at least 1");
+    o.max_error_length =
+        static_cast<std::size_t>(to_size("max-error-length", s("max-error-length")));
+    if (o.max_error_length < 64)
+      invalid("max-error-length", s("max-error-length"), "at least 64 bytes");
     std::string retention = lower(s("retention"));
     if (!(retention.empty() || retention == "0" || retention == "none" || retention == "forever")) {
       auto r = to_duration("retention", retention);

@@ -31,9 +31,19 @@ struct Options {
   std::uint64_t max_message_size = 1ull << 30;
   std::size_t buffer_size = 1u << 20;  // per direction per session
   std::chrono::milliseconds shutdown_grace{30000};
+  // Client sessions served at once; past it a client gets 53300. 0 = derived from the
+  // descriptor limit (two per session), at most kDefaultMaxClientConnections.
+  std::size_t max_client_connections = 0;
+  static constexpr std::size_t kDefaultMaxClientConnections = 10000;
+  // A client must complete its startup packet (and TLS handshake) within this.
+  std::chrono::milliseconds startup_timeout{60000};
+  // What the tracker may hold per session for requests the server has not answered yet;
+  // past it the proxy stops reading from that client until answers arrive.
+  std::size_t max_pipeline_bytes = 512u << 10;
 
   bool record_parameters = false;
   std::size_t max_sql_length = 65536;
+  std::size_t max_error_length = 8192;  // error messages are stored cut at this many bytes
   std::optional<std::chrono::seconds> retention;  // unset = keep forever
   double sample_rate = 1.0;
   std::chrono::microseconds min_duration{0};

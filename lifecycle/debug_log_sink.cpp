@@ -20,6 +20,23 @@ void append_ms(std::string& out, std::string_view name, const std::optional<doub
   out += buf;
 }
 
+// Client-controlled text on one log line: control characters cannot break or forge lines.
+void append_escaped(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      out += ' ';
+    } else if (u < 0x20 || u == 0x7f || c == '\\') {
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
 }  // namespace
 
 std::string DebugLogSink::format(const ExecutionRecord& r) {
@@ -45,11 +62,9 @@ std::string DebugLogSink::format(const ExecutionRecord& r) {
   append_ms(out, "total_ms", r.total_seconds);
   append_ms(out, "deliver_ms", r.deliver_seconds);
   out += " app=";
-  out += r.application_name;
+  append_escaped(out, r.application_name);
   out += " sql=";
-  if (r.sql) {
-    for (char c : cut_utf8(r.sql->sql, 200)) out += (c == '\n' || c == '\r') ? ' ' : c;
-  }
+  if (r.sql) append_escaped(out, cut_utf8(r.sql->sql, 200));
   return out;
 }
 

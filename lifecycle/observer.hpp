@@ -2,6 +2,7 @@
 // called on that session's strand only, in the order the bytes moved.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,6 +37,9 @@ class SessionObserver {
   virtual void on_backend(const pgwire::Frame&, MonoTime, std::uint64_t /*client_offset_end*/) {}
   // Bytes up to `client_offset` (cumulative) have been written to the client socket.
   virtual void on_client_written(std::uint64_t /*client_offset*/, MonoTime) {}
+  // What the observer holds for requests the server has not answered yet, in bytes. The
+  // relay stops reading from the client while it exceeds --max-pipeline-bytes.
+  virtual std::size_t owed_bytes() const { return 0; }
   // A CancelRequest carrying this session's key was forwarded to the backend.
   virtual void on_cancel_requested(MonoTime) {}
   // The session is over; everything still pending is aborted. Called exactly once.

@@ -86,7 +86,7 @@ class SetCache {
  public:
   static constexpr std::size_t kSets = 2048;  // x 4 ways = 8192 texts per thread
   static constexpr std::size_t kWays = 4;
-  static constexpr std::size_t kMaxBytes = 16u << 20;
+  static constexpr std::size_t kMaxBytes = 8u << 20;
 
   std::shared_ptr<const T> find(const Digest& key, std::size_t mode) {
     if (sets_.empty()) return nullptr;
@@ -135,6 +135,26 @@ class SetCache {
   std::size_t total_bytes_ = 0;
   std::size_t cursor_ = 0;
 };
+
+// What a cached value really holds on the heap (the cache's byte budget counts this):
+// the object and its shared_ptr control block, and every string's buffer beyond SSO.
+std::size_t string_bytes(const std::string& v) {
+  return v.capacity() > 15 ? v.capacity() + 1 : 0;
+}
+std::size_t heap_bytes(const SqlText& t) {
+  return sizeof(SqlText) + 16 + string_bytes(t.hash) + string_bytes(t.sql) +
+         (t.normalized_sql ? string_bytes(*t.normalized_sql) : 0) +
+         (t.fingerprint ? string_bytes(*t.fingerprint) : 0);
+}
+// A query's statements share texts with the statement cache, except a single statement's
+// text, which only the query cache holds.
+std::size_t heap_bytes(const AnalyzedQuery& q) {
+  std::size_t n = sizeof(AnalyzedQuery) + 16 +
+                  q.statements.capacity() * sizeof(AnalyzedStatement);
+  for (const AnalyzedStatement& s : q.statements) n += string_bytes(s.name);
+  if (q.statements.size() == 1 && q.statements[0].text) n += heap_bytes(*q.statements[0].text);
+  return n;
+}
 
 SetCache<SqlText>& text_cache() {
   thread_local SetCache<SqlText> cache;
@@ -326,7 +346,9 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
     if (f.error == nullptr && f.fingerprint_str != nullptr) out.fingerprint = f.fingerprint_str;
     pg_query_free_fingerprint_result(f);
     if (out.fingerprint && by_shape) {
-      shape_cache().insert(shape, 0, std::make_shared<const std::string>(*out.fingerprint), 64);
+      auto fp = std::make_shared<const std::string>(*out.fingerprint);
+      const std::size_t bytes = sizeof(std::string) + 16 + string_bytes(*fp);
+      shape_cache().insert(shape, 0, std::move(fp), bytes);
     }
   }
   // Both or neither, as stored.
@@ -406,7 +428,7 @@ std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) cons
   auto& cache = text_cache();
   if (auto hit = cache.find(key, mode())) return hit;
   auto text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
-  cache.insert(key, mode(), text, text->sql.size() * 2 + 64);
+  cache.insert(key, mode(), text, heap_bytes(*text));
   return text;
 }
 
@@ -431,7 +453,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
       q->statements.push_back(std::move(s));
     }
   }
-  cache.insert(key, mode() * 2, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  cache.insert(key, mode() * 2, q, heap_bytes(*q));
   return q;
 }
 
@@ -443,7 +465,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::prepared(std::string_view sql)
   AnalyzedStatement s = classified(sql);
   s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
   q->statements.push_back(std::move(s));
-  cache.insert(key, mode() * 2 + 1, q, std::min(sql.size(), max_sql_length_) * 3 + 64);
+  cache.insert(key, mode() * 2 + 1, q, heap_bytes(*q));
   return q;
 }
 

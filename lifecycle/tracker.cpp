@@ -74,7 +74,13 @@ struct Pending {
   std::size_t item = 0;
   MonoTime item_start;  // when the current Query item began (previous one finished)
   std::uint64_t copy_ends_before = 0;
+  std::size_t cost = 0;  // what this entry holds, in bytes (Tracker::owed_bytes)
 };
+
+// Estimates of what the tracker holds per object, for the per-session memory bound: the
+// object itself plus the ids and names it keeps on the heap.
+constexpr std::size_t kExecCost = sizeof(Exec) + 3 * 48 + 32;
+constexpr std::size_t kStmtCost = sizeof(Stmt) + 48 + 32;
 
 struct Portal {
   ExecPtr exec;
@@ -141,6 +147,9 @@ class Tracker final : public SessionObserver {
   }
 
   void on_frontend(const pgwire::Frame& f, MonoTime t) override {
+    // Before AuthenticationOk the client is nobody: what it sends is relayed (the server
+    // answers it) but neither analysed nor recorded (DESIGN §6).
+    if (!authenticated_) return;
     switch (f.type) {
       case fe::kQuery:
         on_query(f, t);
@@ -241,6 +250,11 @@ class Tracker final : public SessionObserver {
       case be::kBackendKeyData:
         if (auto k = be::decode_backend_key_data(f); k.ok()) session_.backend_pid = k.value.pid;
         return;
+      case be::kAuthentication:
+        if (auto a = be::decode_authentication(f); a.ok() && a.value.code == 0) {
+          authenticated_ = true;
+        }
+        return;
       case be::kParameterStatus:
         if (auto p = be::decode_parameter_status(f); p.ok() && p.value.name == "application_name") {
           session_.application_name = std::string(p.value.value);
@@ -257,6 +271,8 @@ class Tracker final : public SessionObserver {
     drain_awaiting();
   }
 
+  std::size_t owed_bytes() const override { return owed_bytes_; }
+
   void on_cancel_requested(MonoTime) override {
     if (!pending_.empty()) cancel_requested_ = true;
   }
@@ -265,7 +281,7 @@ class Tracker final : public SessionObserver {
     if (!begun_ || ended_) return;
     ended_ = true;
     while (!pending_.empty()) {
-      Pending p = pending_.pop_front();
+      Pending p = take_front();
       abort_entry(p);
     }
     remove_portals_bound_before(seq_ + 1);
@@ -288,13 +304,21 @@ class Tracker final : public SessionObserver {
  private:
   // ---- frontend ------------------------------------------------------------------------
 
-  Pending& push(MessageKind kind, MonoTime t) {
+  Pending& push(MessageKind kind, MonoTime t, std::size_t cost = 0) {
     Pending p;
     p.kind = kind;
     p.seq = ++seq_;
     p.received = t;
     p.copy_ends_before = copy_ends_;
+    p.cost = sizeof(Pending) + cost;
+    owed_bytes_ += p.cost;
     return pending_.push_back(std::move(p));
+  }
+
+  Pending take_front() {
+    Pending p = pending_.pop_front();
+    owed_bytes_ -= p.cost;
+    return p;
   }
 
   void on_query(const pgwire::Frame& f, MonoTime t) {
@@ -311,7 +335,11 @@ class Tracker final : public SessionObserver {
     auto analyzed = analyzer_.query(sql);
     const bool multi = analyzed->statements.size() > 1;
     const StatementKind simple_kind = multi ? StatementKind::simple_multi : StatementKind::simple;
-    Pending& p = push(MessageKind::query, t);
+    std::size_t cost = 0;
+    for (const AnalyzedStatement& s : analyzed->statements) {
+      cost += sizeof(QueryItem) + kExecCost + kStmtCost + s.text->sql.size();
+    }
+    Pending& p = push(MessageKind::query, t, cost);
     p.items.reserve(analyzed->statements.size());
     int position = 0;
     for (const AnalyzedStatement& s : analyzed->statements) {
@@ -377,7 +405,8 @@ class Tracker final : public SessionObserver {
     } else if (!statements_.contains(name)) {  // else the server answers 42P05
       statements_.emplace(std::string(name), stmt);
     }
-    push(MessageKind::parse, t).stmt = std::move(stmt);
+    const std::size_t cost = kStmtCost + stmt->sql->sql.size();
+    push(MessageKind::parse, t, cost).stmt = std::move(stmt);
   }
 
   void on_bind(const pgwire::Frame& f, MonoTime t) {
@@ -398,7 +427,7 @@ class Tracker final : public SessionObserver {
     ExecPtr exec = new_exec(stmt, t, portal);
     exec->rec.params = std::move(params);
     remove_portal(portal);
-    Pending& p = push(MessageKind::bind, t);
+    Pending& p = push(MessageKind::bind, t, kExecCost + (exec->rec.params ? exec->rec.params->size() : 0));
     portals_[std::string(portal)] = Portal{exec, p.seq};
     exec->in_portal = true;
     ++exec->pending_refs;
@@ -513,7 +542,7 @@ class Tracker final : public SessionObserver {
   }
 
   void pop(MonoTime t) {
-    Pending p = pending_.pop_front();
+    Pending p = take_front();
     last_done_ = t;
     if (p.exec) release(p.exec);
   }
@@ -603,7 +632,9 @@ class Tracker final : public SessionObserver {
     // Copy-in: the Syncs the client sent before it ended the copy are ignored by the server.
     const std::uint64_t ends = pending_.front().copy_ends_before;
     pending_.remove_if_after(1, [&](const Pending& p) {
-      return p.kind == MessageKind::sync && p.copy_ends_before == ends;
+      const bool ignored = p.kind == MessageKind::sync && p.copy_ends_before == ends;
+      if (ignored) owed_bytes_ -= p.cost;
+      return ignored;
     });
     if (copy_ends_ == ends) frontend_copy_in_ = true;
   }
@@ -680,7 +711,7 @@ class Tracker final : public SessionObserver {
                     std::uint64_t offset = 0) {
     bool attributed = false;
     while (!pending_.empty() && pending_.front().kind != MessageKind::sync) {
-      Pending p = pending_.pop_front();
+      Pending p = take_front();
       if (p.kind == MessageKind::parse) unregister(p.stmt);
       if (p.kind == MessageKind::bind) drop_portal_of(p.exec);
       if (p.exec && !p.exec->final &&
@@ -721,7 +752,7 @@ class Tracker final : public SessionObserver {
         break;
       }
       // A request the server should have answered before ReadyForQuery: resynchronise.
-      Pending lost = pending_.pop_front();
+      Pending lost = take_front();
       abort_entry(lost);
     }
     if (ready_seq != 0 && d.ok() && d.value.status == 'I') {
@@ -971,6 +1002,7 @@ class Tracker final : public SessionObserver {
 
   bool begun_ = false;
   bool ended_ = false;
+  bool authenticated_ = false;
   bool ready_seen_ = false;
   bool opened_emitted_ = false;
   bool startup_error_ = false;
@@ -981,6 +1013,7 @@ class Tracker final : public SessionObserver {
   std::map<std::string, Portal, std::less<>> portals_;
 
   Ring<Pending> pending_;
+  std::size_t owed_bytes_ = 0;  // sum of the pending entries' cost
   std::uint64_t seq_ = 0;
   MonoTime last_done_{};
   bool skip_until_sync_ = false;

@@ -48,7 +48,11 @@ void Framer::reset() {
   in_body_ = false;
   body_seen_ = 0;
   retain_ = 0;
-  assembly_.clear();  // keeps capacity: no allocation per straddling message once warm
+  if (assembly_.capacity() > kKeptCapacity) {
+    std::vector<std::uint8_t>().swap(assembly_);
+  } else {
+    assembly_.clear();  // keeps capacity: no allocation per straddling message once warm
+  }
 }
 
 }  // namespace pglc::pgwire

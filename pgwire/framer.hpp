@@ -25,6 +25,9 @@ std::string_view describe(FrameError e);
 class Framer {
  public:
   static constexpr std::uint32_t kDefaultRetainLimit = 1u << 20;
+  // The assembly buffer keeps up to this much capacity between messages; a larger one,
+  // left by a burst, is given back so that a session does not keep its peak.
+  static constexpr std::size_t kKeptCapacity = 64u << 10;
 
   // Which peer sends the framed bytes: 'D' is Describe from a client (always retained)
   // but DataRow from a server (not retained across reads).
@@ -43,6 +46,10 @@ class Framer {
 
   // True between messages: no partial header or body is pending.
   bool at_boundary() const { return header_len_ == 0 && !in_body_; }
+
+  // Changes the largest accepted message, e.g. to PostgreSQL's smaller bound for
+  // authentication messages before login. Applies from the next message header on.
+  void set_max_message_size(std::uint64_t max) { max_message_size_ = max; }
 
  private:
   FrameError start_body();

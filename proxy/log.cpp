@@ -13,6 +13,25 @@ std::atomic<int> g_level{static_cast<int>(config::LogLevel::info)};
 std::mutex g_mutex;
 }  // namespace
 
+std::string escape(std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 void set_level(config::LogLevel level) {
   g_level.store(static_cast<int>(level));
 }

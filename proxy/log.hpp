@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sstream>
+#include <string>
 #include <string_view>
 
 #include "config/options.hpp"
@@ -11,6 +12,10 @@ namespace pglc::proxy::log {
 void set_level(config::LogLevel level);
 bool enabled(config::LogLevel level);
 void write(config::LogLevel level, std::string_view message);
+
+// A client-controlled value made safe for one log line: control characters, DEL and
+// backslash become \xNN / \\, so a newline in a user name cannot forge a line.
+std::string escape(std::string_view value);
 
 // log::line(LogLevel::info) << "a" << 1;  — formats only when the level is enabled.
 class Line {

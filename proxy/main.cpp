@@ -1,5 +1,8 @@
 // pglifecycle: parse options, open the store and the metrics, build one tracker per
 // session, serve until SIGTERM/SIGINT, then flush every queued record.
+#include <malloc.h>
+
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -16,6 +19,16 @@
 
 int main(int argc, char** argv) {
   using namespace pglc;
+  // A write to a closed stderr (or any pipe) must not kill the proxy: errors are handled
+  // where they happen. Asio's own socket writes already use MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
+  // Fixed thresholds instead of glibc's sliding ones: a relay buffer or a large message
+  // (>= 256 KiB) is mmap'ed and given back when freed, whatever was freed before it
+  // (the sliding threshold grows after the first such free, and later ones would stay in
+  // the heap after their session ended). Heaps keep up to 1 MiB of free space at their
+  // top rather than trimming and growing again on every burst.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
   auto parsed = config::parse(argc, argv);
   if (!parsed.options) {
     std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);

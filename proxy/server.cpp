@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
 
 #include <openssl/err.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -23,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "pgwire/builder.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/log.hpp"
 #include "proxy/session.hpp"
@@ -96,6 +98,53 @@ std::unique_ptr<asio::ssl::context> make_backend_tls(const config::Options& o) {
   return ctx;
 }
 
+// Raises the soft descriptor limit to the hard one (each session holds two) and returns
+// the session cap: the configured one, or what the limit allows.
+std::size_t session_cap(const config::Options& o) {
+  rlimit lim{};
+  rlim_t soft = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+    soft = lim.rlim_cur;
+    if (lim.rlim_cur < lim.rlim_max) {
+      rlimit raised = lim;
+      raised.rlim_cur = lim.rlim_max;
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) soft = lim.rlim_max;
+    }
+  }
+  // Descriptors beside the sessions: listeners, the store, metrics, logs, cancel relays.
+  constexpr rlim_t kReserved = 64;
+  const std::size_t by_fds =
+      soft == RLIM_INFINITY ? config::Options::kDefaultMaxClientConnections
+      : soft > kReserved    ? static_cast<std::size_t>((soft - kReserved) / 2)
+                            : 1;
+  if (o.max_client_connections == 0)
+    return std::min(by_fds, config::Options::kDefaultMaxClientConnections);
+  if (o.max_client_connections > by_fds)
+    log::warning() << "--max-client-connections " << o.max_client_connections
+                   << " exceeds what the descriptor limit allows (" << by_fds
+                   << " sessions): accepts may fail with EMFILE";
+  return o.max_client_connections;
+}
+
+// Tells a client over the cap why, like PostgreSQL, without a session or a backend. The
+// startup packet it already sent is drained, so that closing does not reset the
+// connection before the client has read the error.
+awaitable<void> refuse(tcp::socket sock, std::shared_ptr<const std::vector<std::uint8_t>> error) {
+  error_code ec;
+  co_await asio::async_write(sock, asio::buffer(*error), redirect_error(use_awaitable, ec));
+  if (!ec) {
+    sock.shutdown(tcp::socket::shutdown_send, ec);
+    asio::steady_timer limit(sock.get_executor(), std::chrono::seconds(2));
+    limit.async_wait([&sock](error_code e) {
+      if (!e) sock.close(e);
+    });
+    std::uint8_t sink[512];
+    while (!ec) co_await sock.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, ec));
+    limit.cancel();
+  }
+  sock.close(ec);
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -113,6 +162,10 @@ struct Server::Impl {
     context.backend_host = backend->host;
     context.backend_port = std::to_string(backend->port);
     context.on_ended = [this](Session* s) { session_ended(s); };
+
+    max_sessions = session_cap(o);
+    too_many = std::make_shared<const std::vector<std::uint8_t>>(
+        pgwire::error_response("53300", "sorry, too many clients already"));
 
     unsigned n = o.workers ? o.workers : std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) {
@@ -163,6 +216,22 @@ struct Server::Impl {
         asio::steady_timer pause(control, std::chrono::milliseconds(100));
         co_await pause.async_wait(redirect_error(use_awaitable, ec));
         continue;
+      }
+      if (active.load() >= max_sessions) {
+        if (refusing.load() < kMaxRefusing) {
+          ++refusing;
+          ++refused;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_refusal_log >= std::chrono::seconds(1)) {  // one line per second
+            last_refusal_log = now;
+            log::warning() << "connection refused (" << refused << " so far): " << max_sessions
+                           << " sessions open, --max-client-connections";
+          }
+          context.stats.connection_result("too_many_clients");
+          asio::co_spawn(worker, refuse(std::move(sock), too_many),
+                         [this](std::exception_ptr) { --refusing; });
+        }
+        continue;  // (a flood beyond kMaxRefusing is closed without a word)
       }
       context.stats.connection_opened();
       auto session = std::make_shared<Session>(context, std::move(sock));
@@ -255,7 +324,8 @@ struct Server::Impl {
     std::vector<std::thread> threads;
     for (auto& w : workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
     log::info() << "listening on " << options.listen << " (port " << acceptor_port << "), backend "
-                << options.backend << ", " << workers.size() << " worker(s)";
+                << options.backend << ", " << workers.size() << " worker(s), at most "
+                << max_sessions << " client sessions";
     control.run();
     for (auto& w : workers) w->stop();  // every session has ended; nothing is lost
     for (auto& t : threads) t.join();
@@ -278,6 +348,12 @@ struct Server::Impl {
   std::mutex mutex;
   std::map<Session*, std::weak_ptr<Session>> sessions;
   std::atomic<std::size_t> active{0};
+  std::size_t max_sessions = 0;
+  std::shared_ptr<const std::vector<std::uint8_t>> too_many;
+  static constexpr std::size_t kMaxRefusing = 64;
+  std::atomic<std::size_t> refusing{0};
+  std::uint64_t refused = 0;                             // control thread only
+  std::chrono::steady_clock::time_point last_refusal_log;  // control thread only
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> running{false};
   bool finished = false;

@@ -36,8 +36,8 @@ std::uint32_t be32(const std::uint8_t* p) {
          std::uint32_t{p[3]};
 }
 
-constexpr std::chrono::seconds kStartupTimeout{60};
 constexpr std::size_t kAuthFailed = static_cast<std::size_t>(-1);
+constexpr std::uint64_t kMaxAuthMessage = 65535 + 4;
 constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 // Held back client-bound bytes: ParseComplete/BindComplete plus what shares their read;
 // larger chunks are written at once (and must leave the next read room).
@@ -142,6 +142,11 @@ void Session::end(EndReason r, bool close_client) {
   stopping_ = true;
   resolver_.cancel();
   backend_.sock.close(ec);
+  if (up_paused_) {
+    // The paused client loop has no operation to cancel: it ends here.
+    up_paused_ = false;
+    loop_done();
+  }
   // Cancelling instead of closing keeps the client socket usable for a final
   // ErrorResponse once both directions have stopped.
   if (close_client)
@@ -173,9 +178,14 @@ awaitable<void> Session::run() {
   if (relay && !stopping_) {
     // Allocated only now: probes and cancel requests never need them. new[] without
     // value-initialisation leaves untouched pages uncommitted.
-    up_buf_.reset(new std::uint8_t[buffer_size_]);
-    down_buf_.reset(new std::uint8_t[buffer_size_]);
+    up_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
+    // Full size while authenticating: downstream_auth needs room for whole messages.
+    down_buf_ = RelayBuffer(buffer_size_, buffer_size_);
     loops_running_ = 2;
+    // Before login a client may only answer authentication requests, which PostgreSQL
+    // bounds at 64 KiB (PG_MAX_AUTH_TOKEN_LENGTH): nothing larger is assembled for it.
+    up_framer_.set_max_message_size(std::min<std::uint64_t>(kMaxAuthMessage,
+                                                            ctx_.options.max_message_size));
     up_read();
     // The authentication phase stays a coroutine (it rewrites and batches messages);
     // the streaming relay of the backend direction takes over when it is done.
@@ -234,12 +244,12 @@ awaitable<bool> Session::startup() {
   }
   // Like PostgreSQL's authentication_timeout, for the part before the backend takes over:
   // a client that connects and says nothing must not hold a session (and shutdown).
-  asio::steady_timer deadline(executor(), kStartupTimeout);
+  asio::steady_timer deadline(executor(), ctx_.options.startup_timeout);
   deadline.async_wait([weak = weak_from_this()](error_code e) {
     auto s = weak.lock();
     if (e || !s || s->began_) return;
     log::info() << "connection from " << s->describe_client() << ": no complete startup within "
-                << kStartupTimeout.count() << "s, closed";
+                << seconds(s->ctx_.options.startup_timeout) << ", closed";
     s->end(EndReason::client_closed, true);
   });
   for (;;) {
@@ -296,10 +306,10 @@ awaitable<bool> Session::startup() {
     }
 
     // StartupMessage.
-    user_ = std::string(p.parameter("user"));
-    database_ = std::string(p.parameter("database"));
-    if (database_.empty()) database_ = user_;
-    application_ = std::string(p.parameter("application_name"));
+    // Kept for log lines only, so kept escaped.
+    user_ = log::escape(p.parameter("user"));
+    database_ = p.parameter("database").empty() ? user_ : log::escape(p.parameter("database"));
+    application_ = log::escape(p.parameter("application_name"));
     if (ctx_.options.require_tls && !client_.tls) {
       log::info() << "connection from " << describe_client() << " user=" << user_
                   << " refused: TLS is required";
@@ -596,7 +606,8 @@ void Session::guarded(F&& f, EndReason reason) {
 
 void Session::up_read() {
   if (stopping_) return loop_done();
-  start_read(client_, asio::buffer(up_buf_.get(), buffer_size_), up_memory_,
+  up_buf_.before_read(0);
+  start_read(client_, asio::buffer(up_buf_.data(), up_buf_.size()), up_memory_,
              [self = shared_from_this()](const error_code& ec, std::size_t n) {
                self->guarded([&] { self->up_on_read(ec, n); }, EndReason::client_closed);
              });
@@ -609,7 +620,8 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
     return loop_done();
   }
   const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
-  std::uint8_t* const buf = up_buf_.get();
+  std::uint8_t* const buf = up_buf_.data();
+  up_buf_.after_read(n);
   const MonoTime t = lifecycle::now();
   up_read_at_ = t;
   bytes_from_client_ += n;
@@ -658,7 +670,9 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
   if (err != pgwire::FrameError::none || bad_type) {
     std::string why = bad_type ? "invalid frontend message type " +
                                      std::to_string(static_cast<unsigned char>(bad_type))
-                               : std::string(pgwire::describe(err));
+                      : auth_phase_ && err == pgwire::FrameError::length_too_large
+                          ? std::string("invalid message length during authentication")
+                          : std::string(pgwire::describe(err));
     log::info() << "session " << describe_client() << " user=" << user_
                 << ": protocol violation: " << why;
     fail("08P01", "pglifecycle: " + why, "protocol_error");
@@ -713,12 +727,31 @@ void Session::up_on_written(const error_code& ec, std::size_t written) {
   }
   ctx_.stats.bytes(metrics::Direction::to_backend, written);
   ctx_.stats.proxy_latency(metrics::Direction::to_backend, lifecycle::now() - up_read_at_);
+  // The TLS copy of a burst is not kept for the rest of the session.
+  if (tls_scratch_.capacity() > 2 * RelayBuffer::kSmall && written < RelayBuffer::kSmall)
+    std::vector<std::uint8_t>().swap(tls_scratch_);
+  if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes) {
+    // Backpressure: the client is far ahead of the server's answers. Reading resumes from
+    // down_chunk once the tracker has drained to half the bound.
+    up_paused_ = true;
+    return;
+  }
+  up_read();
+}
+
+void Session::maybe_resume_up() {
+  if (!up_paused_ || stopping_) return;
+  if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes / 2) return;
+  up_paused_ = false;
   up_read();
 }
 
 void Session::down_read() {
   if (stopping_) return loop_done();
-  start_read(backend_, asio::buffer(down_buf_.get() + held_, buffer_size_ - held_), down_memory_,
+  // A release write in flight still reads from the buffer.
+  if (!releasing_) down_buf_.before_read(held_);
+  start_read(backend_, asio::buffer(down_buf_.data() + held_, down_buf_.size() - held_),
+             down_memory_,
              [self = shared_from_this()](const error_code& ec, std::size_t n) {
                self->guarded([&] { self->down_on_read(ec, n); }, EndReason::backend_closed);
              });
@@ -758,7 +791,7 @@ void Session::release_held(MonoTime t) {
   holding_ = false;
   releasing_ = true;
   release_at_ = t;
-  start_write(client_, asio::buffer(down_buf_.get() + sent_, held_ - sent_), release_memory_,
+  start_write(client_, asio::buffer(down_buf_.data() + sent_, held_ - sent_), release_memory_,
               [self = shared_from_this()](const error_code& ec, std::size_t written) {
                 self->on_released(ec, written);
               });
@@ -797,9 +830,9 @@ void Session::on_released(const error_code& ec, std::size_t n) {
 // Leaves any bytes after ReadyForQuery at the start of the buffer (`fill`).
 awaitable<bool> Session::downstream_auth(std::size_t& fill) {
   error_code ec;
-  std::uint8_t* const buf = down_buf_.get();
+  std::uint8_t* const buf = down_buf_.data();
   // What startup() already read from the backend goes first (its size is bounded by
-  // buffer_size_).
+  // buffer_size_, the down buffer's size until the relay takes over).
   fill = backend_prefetch_.size();
   if (fill > 0) std::memcpy(buf, backend_prefetch_.data(), fill);
   bool have_prefetch = fill > 0;
@@ -868,6 +901,7 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
         result_ = "auth_failed";
       } else if (type == pgwire::be::kReadyForQuery) {
         auth_phase_ = false;
+        up_framer_.set_max_message_size(ctx_.options.max_message_size);
         if (!f.body.empty()) ready_status_ = static_cast<char>(f.body[0]);
         result_ = "ok";
       }
@@ -897,12 +931,16 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
 
 // The new bytes are at down_buf_[held_, held_ + n), after any held ones.
 void Session::down_chunk(std::size_t n, MonoTime t) {
-  std::uint8_t* const buf = down_buf_.get();
+  std::uint8_t* const buf = down_buf_.data();
+  down_buf_.after_read(held_ + n);
   const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
   // Offsets are positions in the client-bound stream: unsent held bytes come first.
   const std::uint64_t base = client_offset_ + (held_ - sent_);
+  const bool was_at_boundary = down_framer_.at_boundary();
+  std::size_t good_end = 0;  // past the last whole message of this chunk
   auto err = down_framer_.feed(pgwire::Bytes(buf + held_, n),
                                [&](const pgwire::Frame& f, std::size_t end) {
+                                 good_end = end;
                                  observer_->on_backend(f, t, base + end);
                                  if (precise) holdback_.on_backend(f.type);
                                  if (f.type == pgwire::be::kReadyForQuery && !f.body.empty()) {
@@ -911,18 +949,25 @@ void Session::down_chunk(std::size_t n, MonoTime t) {
                                  }
                                });
   if (err != pgwire::FrameError::none) {
-    log::warning() << "session " << describe_client()
+    log::warning() << "session " << describe_client() << " user=" << user_
                    << ": invalid message from the backend: " << pgwire::describe(err);
-    end(EndReason::protocol_error, true);
+    // The whole messages before the bad one still reach the client, then an error that
+    // says what happened instead of a bare close -- where it cannot land inside a message.
+    held_ += good_end;
+    client_at_boundary_ = was_at_boundary || good_end > 0;
+    fail("08P01", "pglifecycle: invalid message from the backend: " +
+                      std::string(pgwire::describe(err)), "protocol_error");
+    end(EndReason::protocol_error, false);
     return loop_done();
   }
+  maybe_resume_up();
   down_read_at_ = t;
   const std::size_t total = held_ + n;
   const std::size_t pending = total - sent_;
   // Held bytes are whole messages ending with the held answer, never a message cut by
   // the read's end.
   if (precise && holdback_.holdable() && down_framer_.at_boundary() && pending <= kMaxHold &&
-      pending <= buffer_size_ / 2) {
+      pending <= down_buf_.size() / 2) {
     if (sent_ > 0) std::memmove(buf, buf + sent_, pending);
     held_ = pending;
     sent_ = 0;
@@ -934,7 +979,7 @@ void Session::down_chunk(std::size_t n, MonoTime t) {
 }
 
 void Session::down_write(std::size_t from, std::size_t to) {
-  start_write(client_, asio::buffer(down_buf_.get() + from, to - from), down_memory_,
+  start_write(client_, asio::buffer(down_buf_.data() + from, to - from), down_memory_,
               [self = shared_from_this()](const error_code& ec, std::size_t written) {
                 self->guarded([&] { self->down_on_written(ec, written); },
                               EndReason::client_closed);
@@ -971,7 +1016,8 @@ awaitable<void> Session::finish() {
   // Held back bytes (whole messages) still go out, then the error, which goes out only
   // where it cannot land inside a half-written backend message.
   const std::size_t unsent = releasing_ ? 0 : held_ - sent_;
-  const bool send_error = !pending_error_.empty() && down_framer_.at_boundary();
+  const bool at_boundary = client_at_boundary_ ? *client_at_boundary_ : down_framer_.at_boundary();
+  const bool send_error = !pending_error_.empty() && at_boundary;
   if ((unsent > 0 || send_error) && client_.sock.is_open() && !client_write_broken_ &&
       !releasing_) {
     asio::steady_timer timer(executor(), std::chrono::seconds(2));
@@ -979,7 +1025,7 @@ awaitable<void> Session::finish() {
       if (!e) client_.sock.close(e);
     });
     std::array<asio::const_buffer, 2> out{
-        unsent > 0 ? asio::buffer(down_buf_.get() + sent_, unsent) : asio::const_buffer(),
+        unsent > 0 ? asio::buffer(down_buf_.data() + sent_, unsent) : asio::const_buffer(),
         send_error ? asio::buffer(pending_error_) : asio::const_buffer()};
     co_await write_all(client_, out, ec);
     timer.cancel();

@@ -22,6 +22,7 @@
 #include "proxy/flush_planner.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/holdback.hpp"
+#include "proxy/relay_buffer.hpp"
 
 namespace pglc::proxy {
 
@@ -85,6 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void up_read();
   void up_on_read(const boost::system::error_code& ec, std::size_t n);
   void up_on_written(const boost::system::error_code& ec, std::size_t written);
+  void maybe_resume_up();
   void down_read();
   void down_on_read(const boost::system::error_code& ec, std::size_t n);
   void down_after_read(const boost::system::error_code& ec, std::size_t n, lifecycle::MonoTime t);
@@ -127,6 +129,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool same_certificate_ = false;  // client-side TLS certificate == backend's certificate
   bool downgraded_ = false;        // backend link moved to plaintext for channel binding
   bool draining_ = false;
+  bool up_paused_ = false;  // client reads stopped: the tracker is over --max-pipeline-bytes
   // Idle detection for shutdown: every Query/Sync/FunctionCall is answered by exactly one
   // ReadyForQuery; extended messages after the last Sync mean work is outstanding.
   std::uint64_t requests_ = 0;
@@ -146,8 +149,8 @@ class Session : public std::enable_shared_from_this<Session> {
   lifecycle::MonoTime opened_at_;
 
   std::size_t buffer_size_;
-  std::unique_ptr<std::uint8_t[]> up_buf_;
-  std::unique_ptr<std::uint8_t[]> down_buf_;
+  RelayBuffer up_buf_;
+  RelayBuffer down_buf_;
   pgwire::Framer up_framer_;
   pgwire::Framer down_framer_;
   FlushPlanner planner_;
@@ -168,6 +171,9 @@ class Session : public std::enable_shared_from_this<Session> {
   lifecycle::MonoTime parked_at_;
   lifecycle::MonoTime release_at_;
   bool backend_gone_ = false;  // the backend closed; the held bytes' write ends the loop
+  // Set when the backend sent garbage: whether the client-bound stream, up to held_, ends
+  // at a message boundary (the framer itself is stuck in its error then).
+  std::optional<bool> client_at_boundary_;
   lifecycle::MonoTime up_read_at_;
   lifecycle::MonoTime down_read_at_;
   std::vector<asio::const_buffer> gather_;

@@ -377,6 +377,33 @@ TEST_CASE("authentication failure: session_opened at the end with end_reason aut
   CHECK(s.sink.executions.empty());
 }
 
+TEST_CASE("before AuthenticationOk nothing the client sends is analysed or recorded") {
+  Session s;
+  s.start("mallory", "db", "x", false);
+  s.be(auth_md5(), 1);
+  // Queries and extended messages instead of a password: the server answers with a FATAL
+  // error, the tracker counts and records none of them, and times nothing.
+  s.fe(cat({query("SELECT 1; SELECT 2"), parse("", "SELECT 3"), bind("", ""), execute(""),
+            sync_msg(), query("ALTER ROLE r PASSWORD 'x'")}),
+       2);
+  s.be(error("08P01", "invalid frontend message type 81"), 3);
+  s.end(EndReason::backend_closed, 4);
+  CHECK(s.sink.statements.empty());
+  CHECK(s.sink.executions.empty());
+  CHECK(s.sink.timed.empty());
+
+  // A password round trip, then AuthenticationOk: from then on the client is tracked.
+  Session ok;
+  ok.start("alice", "db", "x", false);
+  ok.be(auth_md5(), 1);
+  ok.fe(query("SELECT 'before'"), 2);  // pipelined behind the password: still before
+  ok.be(cat({auth_ok(), ready('I')}), 3);
+  ok.fe(query("SELECT 'after'"), 4);
+  ok.be(cat({command_complete("SELECT 1"), ready('I')}), 5);
+  REQUIRE(ok.sink.statements.size() == 1);
+  CHECK(ok.sink.statements[0].sql->sql == "SELECT 'after'");
+}
+
 TEST_CASE("a connection that never sent a StartupMessage (CancelRequest) records nothing") {
   CaptureSink sink;
   pglc::lifecycle::TrackerFactory factory({}, sink);
