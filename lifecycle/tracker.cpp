@@ -1,6 +1,7 @@
 #include "lifecycle/tracker.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <string>
@@ -52,6 +53,10 @@ struct Exec {
   bool emitted = false;
   bool in_portal = false;
   int pending_refs = 0;
+  // Without --record-parameters: the text values bound, so that an error message that
+  // echoes one can be masked (length-prefixed, at most kMaskedValueBytes in all).
+  std::string bound_values;
+  bool bound_values_overflow = false;
 };
 using ExecPtr = std::shared_ptr<Exec>;
 
@@ -76,6 +81,32 @@ struct Pending {
   std::uint64_t copy_ends_before = 0;
   std::size_t cost = 0;  // what this entry holds, in bytes (Tracker::owed_bytes)
 };
+
+constexpr std::size_t kMaskedValueBytes = 16u << 10;
+
+// The server echoes some bound values in its messages (invalid input syntax for type
+// integer: "bind-secret-2"). Longer values are masked wherever they appear, short ones
+// (where a blind replace would mangle the message) where they appear in quotes.
+std::string mask_bound_values(std::string message, const Exec& e) {
+  if (e.bound_values_overflow) {
+    return "(message withheld: it may echo bound parameter values, which are not recorded)";
+  }
+  std::string_view values = e.bound_values;
+  while (values.size() >= 4) {
+    std::uint32_t len;
+    std::memcpy(&len, values.data(), 4);
+    const std::string_view v = values.substr(4, len);
+    values.remove_prefix(4 + len);
+    if (v.empty()) continue;
+    const std::string needle = v.size() >= 3 ? std::string(v) : "\"" + std::string(v) + "\"";
+    const std::string mask = v.size() >= 3 ? "***" : "\"***\"";
+    for (std::size_t at = message.find(needle); at != std::string::npos;
+         at = message.find(needle, at + mask.size())) {
+      message.replace(at, needle.size(), mask);
+    }
+  }
+  return message;
+}
 
 // Estimates of what the tracker holds per object, for the per-session memory bound: the
 // object itself plus the ids and names it keeps on the heap.
@@ -412,10 +443,11 @@ class Tracker final : public SessionObserver {
   void on_bind(const pgwire::Frame& f, MonoTime t) {
     std::string_view portal, statement;
     std::optional<std::string> params;
-    if (auto d = fe::decode_bind(f); d.ok()) {
-      portal = d.value.portal;
-      statement = d.value.statement;
-      if (config_.record_parameters) params = format_params(d.value);
+    const auto bind = fe::decode_bind(f);
+    if (bind.ok()) {
+      portal = bind.value.portal;
+      statement = bind.value.statement;
+      if (config_.record_parameters) params = format_params(bind.value);
     } else {
       std::tie(portal, statement) = leading_cstrings(f.body);
     }
@@ -426,6 +458,7 @@ class Tracker final : public SessionObserver {
     }
     ExecPtr exec = new_exec(stmt, t, portal);
     exec->rec.params = std::move(params);
+    if (!config_.record_parameters && bind.ok()) keep_for_masking(*exec, bind.value);
     remove_portal(portal);
     Pending& p = push(MessageKind::bind, t, kExecCost + (exec->rec.params ? exec->rec.params->size() : 0));
     portals_[std::string(portal)] = Portal{exec, p.seq};
@@ -483,6 +516,20 @@ class Tracker final : public SessionObserver {
     if (frontend_copy_in_) return;
     skip_until_sync_ = false;
     push(MessageKind::sync, t);
+  }
+
+  static void keep_for_masking(Exec& e, const fe::Bind& b) {
+    b.for_each_param([&](std::size_t i, std::optional<pgwire::Bytes> v) {
+      if (!v || v->empty() || b.param_format(i) != 0 || e.bound_values_overflow) return;
+      if (e.bound_values.size() + 4 + v->size() > kMaskedValueBytes) {
+        e.bound_values_overflow = true;
+        e.bound_values.clear();
+        return;
+      }
+      const auto len = static_cast<std::uint32_t>(v->size());
+      e.bound_values.append(reinterpret_cast<const char*>(&len), 4);
+      e.bound_values.append(reinterpret_cast<const char*>(v->data()), v->size());
+    });
   }
 
   std::string format_params(const fe::Bind& b) const {
@@ -650,7 +697,9 @@ class Tracker final : public SessionObserver {
     ErrorInfo err;
     if (d.ok()) {
       err.sqlstate = d.value.sqlstate;
-      err.message = d.value.message;
+      // Enough to find every bound value the message may echo, not the whole of a
+      // message that echoes a huge one: fail_exec masks, then cuts at max_error_length.
+      err.message = std::string(cut_utf8(d.value.message, config_.max_error_length + kMaskedValueBytes));
     }
     err.status = ExecutionStatus::error;
     if (err.sqlstate == "57014" && cancel_requested_) {
@@ -845,7 +894,9 @@ class Tracker final : public SessionObserver {
     e->finished = t;
     e->rec.status = err.status;
     e->rec.sqlstate = err.sqlstate;
-    e->rec.error_message = err.message;
+    e->rec.error_message = std::string(cut_utf8(mask_bound_values(err.message, *e),
+                                                config_.max_error_length));
+    e->bound_values.clear();
     e->final = true;
     e->last_response_offset = offset;
     e->last_response_delivered.reset();

@@ -14,6 +14,8 @@ struct TrackerConfig {
   std::string proxy_instance;
   bool record_parameters = false;
   std::size_t max_sql_length = 65536;
+  // Error messages are cut at this many bytes (a server error can echo a huge value).
+  std::size_t max_error_length = 8192;
   // Leave libpg_query's normalize + fingerprint (about 5 µs per new text) to the sink's
   // consumer instead of the io thread; see SqlText::analysis_deferred.
   bool defer_sql_analysis = false;

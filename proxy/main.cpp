@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
         lifecycle::TrackerConfig{.proxy_instance = options.instance_name,
                                  .record_parameters = options.record_parameters,
                                  .max_sql_length = options.max_sql_length,
+                                 .max_error_length = options.max_error_length,
                                  // libpg_query runs on the writer thread, not the io thread.
                                  .defer_sql_analysis = true},
         sink);

@@ -355,6 +355,7 @@ class Session {
   void cancel(double ms) { observer_->on_cancel_requested(at(ms)); }
   void end(lifecycle::EndReason reason, double ms) { observer_->on_session_end(reason, at(ms)); }
   std::uint64_t client_offset() const { return client_offset_; }
+  std::size_t owed_bytes() const { return observer_->owed_bytes(); }
 
   CaptureSink sink;
   bool auto_write = true;
