@@ -300,6 +300,9 @@ ParseResult parse(int argc, const char* const argv[]) {
       "record only executions at least this long")(
       "recorder-queue", po::value<std::string>()->default_value(str(d.recorder_queue)),
       "records queued for the writer before new ones are dropped")(
+      "recorder-queue-bytes", po::value<std::string>()->default_value("16MiB"),
+      "memory for queued records and the writer's retry backlog; past it new records are "
+      "dropped and counted")(
       "instance-name", po::value<std::string>()->default_value("", "<hostname>:<listen port>"),
       "name of this proxy in the sessions table");
 
@@ -446,6 +449,12 @@ ParseResult parse(int argc, const char* const argv[]) {
     o.recorder_queue =
         static_cast<std::size_t>(to_unsigned("recorder-queue", s("recorder-queue"), 1ull << 32));
     if (o.recorder_queue == 0) invalid("recorder-queue", "0", "at least 1");
+    {
+      const std::uint64_t v = to_size("recorder-queue-bytes", s("recorder-queue-bytes"));
+      if (v < (64u << 10))
+        invalid("recorder-queue-bytes", s("recorder-queue-bytes"), "at least 64KiB");
+      o.recorder_queue_bytes = static_cast<std::size_t>(v);
+    }
     o.instance_name = s("instance-name");
     if (o.instance_name.empty())
       o.instance_name = hostname() + ":" + std::to_string(split_host_port(o.listen)->port);

@@ -458,6 +458,13 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
     add_value(depth, {}, static_cast<double>(r.queue_depth.load(std::memory_order_relaxed)));
     out.push_back(std::move(depth));
 
+    auto queue_bytes = family("pglifecycle_recorder_queue_bytes",
+                              "Memory held by queued records and the writer's retry backlog.",
+                              MetricType::Gauge);
+    add_value(queue_bytes, {},
+              static_cast<double>(r.queue_bytes.load(std::memory_order_relaxed)));
+    out.push_back(std::move(queue_bytes));
+
     auto rows = family("pglifecycle_recorder_rows_total", "Rows written to the store, by table.",
                        MetricType::Counter);
     const std::array<std::pair<std::string_view, const std::atomic<std::uint64_t>*>, 6> tables = {

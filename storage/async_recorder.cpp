@@ -33,7 +33,8 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options
       tuning_(std::move(tuning)),
       filter_(options),
       retention_(options.retention),
-      queue_(std::max<std::size_t>(options.recorder_queue, 1)) {
+      queue_(std::max<std::size_t>(options.recorder_queue, 1)),
+      max_bytes_(std::max<std::size_t>(options.recorder_queue_bytes, 1)) {
   if (tuning_.batch_size == 0) tuning_.batch_size = 1;
   if (tuning_.retry_capacity == 0) tuning_.retry_capacity = queue_.capacity();
   if (tuning_.retention_chunk == 0) tuning_.retention_chunk = 1000;
@@ -51,11 +52,18 @@ void AsyncRecorder::execution(const lifecycle::ExecutionRecord& r) {
 
 template <typename Record>
 void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
-  // Reserve a slot first: a full queue costs neither an allocation nor a copy.
+  // Reserve a slot and the bytes first: a full queue costs neither an allocation nor a
+  // copy. The bytes bound covers the writer's retry backlog too (released when the writer
+  // is done with an item), so a locked store cannot make memory grow past it.
+  const std::size_t bytes = item_bytes(r);
   const auto depth = stats_.queue_depth.fetch_add(1, std::memory_order_relaxed);
+  const auto held = stats_.queue_bytes.fetch_add(static_cast<std::int64_t>(bytes),
+                                                 std::memory_order_relaxed);
   if (closed_.load(std::memory_order_relaxed) ||
-      depth >= static_cast<std::int64_t>(queue_.capacity())) {
+      depth >= static_cast<std::int64_t>(queue_.capacity()) ||
+      held + static_cast<std::int64_t>(bytes) > static_cast<std::int64_t>(max_bytes_)) {
     stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    stats_.queue_bytes.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -90,6 +98,7 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
   if (!queue_.try_push(item)) {  // only when the depth counter raced past a pop
     delete item;
     stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    stats_.queue_bytes.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -103,6 +112,9 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
 void AsyncRecorder::start() {
   if (started_) return;
   started_ = true;
+  if (const std::string problem = store_->startup_problem(); !problem.empty()) {
+    log(config::LogLevel::warning, problem);
+  }
   writer_ = std::thread([this] { run(); });
 }
 
@@ -150,6 +162,20 @@ void AsyncRecorder::run() {
   auto drop_pending = [&](std::size_t n) {
     stats_.dropped_store_error.fetch_add(n, std::memory_order_relaxed);
   };
+  // The writer is done with these items (written or dropped): their bytes are free.
+  auto release = [&](std::size_t n) {
+    std::int64_t bytes = 0;
+    for (std::size_t i = 0; i < n; ++i) bytes += static_cast<std::int64_t>(item_bytes(*pending[i]));
+    stats_.queue_bytes.fetch_sub(bytes, std::memory_order_relaxed);
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+  };
+  auto discard = [&](Item* item) {
+    stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
+    stats_.queue_bytes.fetch_sub(static_cast<std::int64_t>(item_bytes(*item)),
+                                 std::memory_order_relaxed);
+    delete item;
+    drop_pending(1);
+  };
 
   for (;;) {
     const bool stopping = stopping_.load();
@@ -169,11 +195,7 @@ void AsyncRecorder::run() {
       pending.emplace_back(item);
     }
     if (failing && pending.size() >= tuning_.retry_capacity) {
-      while (Item* item = queue_.try_pop()) {
-        stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
-        delete item;
-        drop_pending(1);
-      }
+      while (Item* item = queue_.try_pop()) discard(item);
     }
 
     const bool due =
@@ -192,7 +214,7 @@ void AsyncRecorder::run() {
         stats_.rows_executions.fetch_add(c.executions, std::memory_order_relaxed);
         stats_.rows_statement_events.fetch_add(c.statement_events, std::memory_order_relaxed);
         stats_.rows_execution_events.fetch_add(c.execution_events, std::memory_order_relaxed);
-        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+        release(n);
         if (!pending.empty()) oldest = now;
         if (failing) {
           failing = false;
@@ -205,7 +227,7 @@ void AsyncRecorder::run() {
       } catch (const StoreError& e) {
         if (!e.transient()) {
           // These rows will never go in: drop them, keep the store's state as it is.
-          pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+          release(n);
           drop_pending(n);
           if (failure != e.what()) {
             failure = e.what();
@@ -232,12 +254,8 @@ void AsyncRecorder::run() {
       if (pending.empty() && !queue_.has_item()) break;
       if (failing && now >= *stop_deadline) {
         drop_pending(pending.size());
-        pending.clear();
-        while (Item* item = queue_.try_pop()) {
-          stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
-          delete item;
-          drop_pending(1);
-        }
+        release(pending.size());
+        while (Item* item = queue_.try_pop()) discard(item);
         log(config::LogLevel::error,
             "stopping while " + store_->describe() + " fails: queued records dropped");
         break;

@@ -47,6 +47,7 @@ class AsyncRecorder final : public Recorder {
   VolumeFilter filter_;
   std::optional<std::chrono::seconds> retention_;
   BoundedQueue<Item> queue_;
+  std::size_t max_bytes_;
   RecorderStats stats_;
 
   std::atomic<bool> closed_{false};    // stop() began: enqueue drops

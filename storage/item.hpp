@@ -18,4 +18,13 @@ struct ExecutionItem {
 using Item = std::variant<lifecycle::SessionRecord, lifecycle::StatementRecord,
                           lifecycle::StatementEventRecord, ExecutionItem>;
 
+// What a queued item holds in memory, for the recorder's byte bound: the item and the
+// heap buffers of its strings (a statement's text counts whole, although io threads may
+// share it). The same value for a record and for the item copied from it.
+std::size_t item_bytes(const lifecycle::SessionRecord& r);
+std::size_t item_bytes(const lifecycle::StatementRecord& r);
+std::size_t item_bytes(const lifecycle::StatementEventRecord& r);
+std::size_t item_bytes(const lifecycle::ExecutionRecord& r);  // the columns ExecutionItem keeps
+std::size_t item_bytes(const Item& item);
+
 }  // namespace pglc::storage

@@ -136,12 +136,23 @@ PgStore::PgStore(std::string conninfo, const config::Options& options)
   try {
     connect();
   } catch (const StoreError& e) {
-    throw std::runtime_error(std::string("cannot connect to the PostgreSQL store: ") + e.what());
+    // Traffic does not wait for the store (DESIGN §6): the proxy starts, the recorder
+    // counts what it cannot write, and the first write that connects migrates.
+    startup_problem_ = std::string("cannot connect to the PostgreSQL store: ") + e.what() +
+                       "; serving anyway, records are dropped and counted until it is reachable";
+    return;
   }
+  prepare_schema();
+}
+
+// Migrates on a connection made for it (a store that is reachable but has a newer or a
+// foreign schema is refused here, at start, with the reason).
+void PgStore::prepare_schema() {
   try {
     migrate();
     disconnect();  // temp tables are created after the migration, on a fresh session
     connect();
+    migrated_ = true;
   } catch (const StoreError& e) {
     disconnect();
     throw std::runtime_error("cannot use " + describe() + ": " + e.what());
@@ -278,10 +289,15 @@ void PgStore::copy_in(const std::string& command, const std::string& data) {
     fail(msg, state.c_str());
   }
   PQclear(r);
-  if (PQputCopyData(conn_, data.data(), static_cast<int>(data.size())) != 1 ||
-      PQputCopyEnd(conn_, nullptr) != 1) {
-    fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
+  // PQputCopyData takes an int: a large batch goes in pieces.
+  constexpr std::size_t kPiece = 64u << 20;
+  for (std::size_t at = 0; at < data.size(); at += kPiece) {
+    const std::size_t n = std::min(kPiece, data.size() - at);
+    if (PQputCopyData(conn_, data.data() + at, static_cast<int>(n)) != 1) {
+      fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
+    }
   }
+  if (PQputCopyEnd(conn_, nullptr) != 1) fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
   r = PQgetResult(conn_);
   const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   std::string msg = ok ? "" : std::string("COPY: ") + PQresultErrorMessage(r);
@@ -294,6 +310,17 @@ void PgStore::copy_in(const std::string& command, const std::string& data) {
 RowCounts PgStore::write(std::span<const Item* const> items) {
   try {
     connect();
+    if (!migrated_) {
+      // Unreachable at start, reachable now. A schema problem refuses these rows (the
+      // recorder logs why) and is tried again with the next batch.
+      try {
+        prepare_schema();
+      } catch (const StoreError&) {
+        throw;
+      } catch (const std::exception& e) {
+        throw StoreError(e.what(), false);
+      }
+    }
   } catch (...) {
     careful_ = true;
     throw;
@@ -483,6 +510,7 @@ std::size_t PgStore::exec_count(const char* sql, const std::vector<std::string>&
 }
 
 ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
+  if (!migrated_) return {};
   connect();
   ExpireResult result;
   const std::string ts = timestamp_text(cutoff);

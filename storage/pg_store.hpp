@@ -17,17 +17,23 @@ namespace pglc::storage {
 
 class PgStore final : public Store {
  public:
-  // Connects and migrates the schema; throws std::runtime_error.
+  // Connects and migrates the schema; throws std::runtime_error when the store is
+  // reachable but unusable. An unreachable store is connected and migrated later, by the
+  // first write that gets through (startup_problem() says so meanwhile).
   PgStore(std::string conninfo, const config::Options& options);
   ~PgStore() override;
 
   RowCounts write(std::span<const Item* const> items) override;
   ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
-  std::string describe() const override { return "PostgreSQL store " + where_; }
+  std::string describe() const override {
+    return "PostgreSQL store " + (where_.empty() ? std::string("(not reached yet)") : where_);
+  }
+  std::string startup_problem() const override { return startup_problem_; }
 
  private:
   void connect();  // throws StoreError (transient)
   void migrate();
+  void prepare_schema();
   void exec(const std::string& sql, std::string_view what);
   void copy_in(const std::string& command, const std::string& data);
   std::size_t exec_count(const char* sql, const std::vector<std::string>& params);
@@ -43,6 +49,8 @@ class PgStore final : public Store {
   bool texts_dirty_ = true;
   bool careful_ = true;        // the next batch uses ON CONFLICT DO NOTHING everywhere
   std::string last_sqlstate_;  // of the last failure
+  bool migrated_ = false;
+  std::string startup_problem_;
 };
 
 }  // namespace pglc::storage

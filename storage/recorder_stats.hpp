@@ -8,6 +8,9 @@ namespace pglc::storage {
 
 struct RecorderStats {
   std::atomic<std::int64_t> queue_depth{0};
+  // Bytes held by queued records and the writer's retry backlog (bounded by
+  // --recorder-queue-bytes).
+  std::atomic<std::int64_t> queue_bytes{0};
   // Rows written, per table.
   std::atomic<std::uint64_t> rows_sessions{0}, rows_sql_texts{0}, rows_statements{0},
       rows_executions{0}, rows_statement_events{0}, rows_execution_events{0};

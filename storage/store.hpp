@@ -45,6 +45,9 @@ class Store {
   virtual ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
   // For log lines: never contains a password.
   virtual std::string describe() const = 0;
+  // Why the store could not be opened at start although the proxy serves (empty: no
+  // problem). The recorder logs it once.
+  virtual std::string startup_problem() const { return {}; }
 };
 
 }  // namespace pglc::storage

@@ -52,3 +52,33 @@ TEST_CASE("PostgreSQL store stopped and restarted mid-run") {
   CHECK(db.count("execution_events") == 2500 * 5);
   CHECK(log.count_containing("cannot write") == 1);
 }
+
+TEST_CASE("PostgreSQL store down at start, up later: the first write that connects migrates") {
+  const std::string conninfo = fresh_pg_database("pglc_fault_start");
+  PgServer::shared().stop();
+  LogCapture log;
+  storage::RecorderTuning tuning;
+  tuning.retry_capacity = 500;
+  tuning.retry_initial = 20ms;
+  tuning.retry_max = 200ms;
+  tuning.log = log.sink();
+  auto rec = storage::open_recorder(options_for(conninfo), tuning);  // does not throw
+  rec->start();
+  CHECK(log.count_containing("cannot connect to the PostgreSQL store") == 1);
+
+  const auto t0 = lifecycle::to_wall(lifecycle::now());
+  auto session = make_session(t0);
+  auto st = make_statement(session.id, StatementKind::extended,
+                           text("hq", "SELECT $2", "SELECT $1", "fpq"), t0);
+  rec->session_opened(session);
+  rec->statement(st);
+  // Kept in the retry backlog while the store is down.
+  enqueue_all(*rec, executions_of(st, t0, 100));
+  PgServer::shared().start();
+  CHECK(eventually([&] { return rec->stats().rows_executions == 100; }, 30s));
+  rec->stop();
+  CHECK(rec->stats().dropped_store_error == 0);
+  PgReader db(conninfo);
+  CHECK(db.count("executions") == 100);
+  CHECK(db.count("schema_migrations") >= 1);
+}

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "lifecycle/sql_analyzer.hpp"
@@ -180,16 +181,32 @@ TEST_CASE("unusable storage settings fail with a clear message") {
                        doctest::Contains("not understood"), std::runtime_error);
   CHECK_THROWS_WITH_AS(storage::open_recorder(options_for("sqlite:/nonexistent-dir/x.db")),
                        doctest::Contains("/nonexistent-dir/x.db"), std::runtime_error);
-  // A refused connection: the message names the problem, never the password.
+}
+
+TEST_CASE("a PostgreSQL store that is down at start: the recorder runs, drops and counts") {
+  // Traffic must not wait for the store (DESIGN §6). The warning names the problem,
+  // never the password.
   const std::string bad =
       "postgresql://u:secretpw@127.0.0.1:" + std::to_string(free_port()) + "/db?connect_timeout=2";
-  try {
-    storage::open_recorder(options_for(bad));
-    FAIL("expected an exception");
-  } catch (const std::runtime_error& e) {
-    CHECK(std::string(e.what()).find("PostgreSQL store") != std::string::npos);
-    CHECK(std::string(e.what()).find("secretpw") == std::string::npos);
-  }
+  std::vector<std::string> lines;
+  std::mutex mutex;
+  storage::RecorderTuning tuning;
+  tuning.stop_timeout = std::chrono::milliseconds(300);
+  tuning.log = [&](config::LogLevel, std::string_view m) {
+    std::lock_guard lock(mutex);
+    lines.emplace_back(m);
+  };
+  auto rec = storage::open_recorder(options_for(bad), std::move(tuning));
+  rec->start();
+  Load load(wall_now(), 20);
+  for (const auto& e : load.executions) rec->execution(e);
+  rec->stop();
+  CHECK(rec->stats().rows_executions == 0);
+  CHECK(rec->stats().dropped_store_error + rec->stats().dropped_queue_full == 20);
+  std::lock_guard lock(mutex);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines[0].find("cannot connect to the PostgreSQL store") != std::string::npos);
+  for (const auto& l : lines) CHECK(l.find("secretpw") == std::string::npos);
 }
 
 TEST_CASE("a store with a newer schema than this binary is refused") {
