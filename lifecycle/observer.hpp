@@ -35,6 +35,9 @@ class SessionObserver {
   // in the client-bound byte stream just past this message: once the relay reports that
   // offset as written, the message has been delivered.
   virtual void on_backend(const pgwire::Frame&, MonoTime, std::uint64_t /*client_offset_end*/) {}
+  // Every message of one backend read has been passed to on_backend (they share its
+  // timestamp): answers that arrived together can be judged together.
+  virtual void on_backend_read_done(MonoTime) {}
   // Bytes up to `client_offset` (cumulative) have been written to the client socket.
   virtual void on_client_written(std::uint64_t /*client_offset*/, MonoTime) {}
   // What the observer holds for requests the server has not answered yet, in bytes. The

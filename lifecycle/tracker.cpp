@@ -296,6 +296,8 @@ class Tracker final : public SessionObserver {
     }
   }
 
+  void on_backend_read_done(MonoTime) override { flush_timings(); }
+
   void on_client_written(std::uint64_t offset, MonoTime t) override {
     written_ = std::max(written_, offset);
     last_write_ = t;
@@ -311,6 +313,7 @@ class Tracker final : public SessionObserver {
   void on_session_end(EndReason reason, MonoTime t) override {
     if (!begun_ || ended_) return;
     ended_ = true;
+    flush_timings();
     while (!pending_.empty()) {
       Pending p = take_front();
       abort_entry(p);
@@ -583,9 +586,41 @@ class Tracker final : public SessionObserver {
     return nullptr;
   }
 
+  // Answers read together (one backend read, one timestamp) are timed as a group when the
+  // read is over: see flush_timings.
   void timed(Pending& p, MonoTime t) {
-    sink_.message_timed(p.kind,
-                        std::chrono::duration_cast<std::chrono::nanoseconds>(t - start_of(p)));
+    if (!timings_.empty() && timings_.front().at != t) flush_timings();
+    timings_.push_back(Timing{p.kind, start_of(p), t});
+  }
+
+  // The server sends what it buffered in one go, so answers that arrive together say only
+  // how long the group took, not each message: pipeline-aware starts would charge it all to
+  // the first one (a Describe whose answer waited with the rows got the execution time and
+  // the Execute zero). The group's time goes to the messages that run something (Execute,
+  // Query, FunctionCall), split evenly between them; the others' answers were ready as far
+  // as anyone can tell, and are observed at zero. A message answered alone keeps its own
+  // time.
+  void flush_timings() {
+    if (timings_.empty()) return;
+    auto runs = [](MessageKind k) {
+      return k == MessageKind::execute || k == MessageKind::query ||
+             k == MessageKind::function_call;
+    };
+    std::size_t running = 0;
+    for (const Timing& g : timings_) running += runs(g.kind) ? 1 : 0;
+    const auto group = timings_.front().at - timings_.front().start;
+    for (std::size_t i = 0; i < timings_.size(); ++i) {
+      const Timing& g = timings_[i];
+      std::chrono::nanoseconds d{0};
+      if (timings_.size() == 1) {
+        d = std::chrono::duration_cast<std::chrono::nanoseconds>(g.at - g.start);
+      } else if (running > 0 ? runs(g.kind) : i == 0) {
+        d = std::chrono::duration_cast<std::chrono::nanoseconds>(group) /
+            static_cast<std::int64_t>(running > 0 ? running : 1);
+      }
+      sink_.message_timed(g.kind, d);
+    }
+    timings_.clear();
   }
 
   void pop(MonoTime t) {
@@ -1071,6 +1106,13 @@ class Tracker final : public SessionObserver {
   bool cancel_requested_ = false;
   bool frontend_copy_in_ = false;
   std::uint64_t copy_ends_ = 0;
+
+  struct Timing {
+    MessageKind kind;
+    MonoTime start;
+    MonoTime at;
+  };
+  std::vector<Timing> timings_;  // answers of the current backend read, not yet observed
 
   Ring<Awaiting> awaiting_;
   std::uint64_t written_ = 0;

@@ -907,6 +907,7 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
       }
       pos += len + 1;
     }
+    observer_->on_backend_read_done(t);
     if (!auth_out_.empty()) {
       co_await write_all(client_, asio::buffer(auth_out_), ec);
       if (stopping_) co_return false;
@@ -960,6 +961,7 @@ void Session::down_chunk(std::size_t n, MonoTime t) {
     end(EndReason::protocol_error, false);
     return loop_done();
   }
+  observer_->on_backend_read_done(t);
   maybe_resume_up();
   down_read_at_ = t;
   const std::size_t total = held_ + n;

@@ -86,3 +86,61 @@ TEST_CASE("error messages are cut, and bound values are masked unless parameters
   CHECK(s.sink.executions[0].error_message.find("qqq") == std::string::npos);
   CHECK(s.sink.executions[0].sqlstate == "22P02");
 }
+
+TEST_CASE("answers read together: the group's time goes to what ran, not to the first answer") {
+  using pglc::lifecycle::MessageKind;
+  using std::chrono::milliseconds;
+  auto only = [](const std::vector<std::chrono::nanoseconds>& v) {
+    REQUIRE(v.size() == 1);
+    return v[0];
+  };
+  SUBCASE("precise timing: Parse and Bind answered alone, Describe waits with the rows") {
+    Session s;
+    s.start();
+    s.fe(cat({parse("", "SELECT pg_sleep(1)"), bind("", ""), describe('P', ""), execute(""),
+              sync_msg()}),
+         10);
+    s.be(parse_complete(), 11);
+    s.be(bind_complete(), 12);
+    s.be(cat({row_description({"pg_sleep"}), data_row({""}), command_complete("SELECT 1"),
+              ready('I')}),
+         1012);
+    CHECK(only(s.sink.timed_of(MessageKind::parse)) == milliseconds(1));
+    CHECK(only(s.sink.timed_of(MessageKind::bind)) == milliseconds(1));
+    CHECK(only(s.sink.timed_of(MessageKind::describe)) == milliseconds(0));
+    CHECK(only(s.sink.timed_of(MessageKind::execute)) == milliseconds(1000));
+    CHECK(only(s.sink.timed_of(MessageKind::sync)) == milliseconds(0));
+  }
+  SUBCASE("passive timing: everything answered at Sync") {
+    Session s;
+    s.start();
+    s.fe(cat({parse("", "SELECT pg_sleep(1)"), bind("", ""), describe('P', ""), execute(""),
+              sync_msg()}),
+         10);
+    s.be(cat({parse_complete(), bind_complete(), row_description({"pg_sleep"}), data_row({""}),
+              command_complete("SELECT 1"), ready('I')}),
+         1012);
+    CHECK(only(s.sink.timed_of(MessageKind::parse)) == milliseconds(0));
+    CHECK(only(s.sink.timed_of(MessageKind::describe)) == milliseconds(0));
+    CHECK(only(s.sink.timed_of(MessageKind::execute)) == milliseconds(1002));
+    CHECK(only(s.sink.timed_of(MessageKind::sync)) == milliseconds(0));
+  }
+  SUBCASE("a batch of three answered together: split evenly between the Executes") {
+    Session s;
+    s.start();
+    Msg batch;
+    for (int i = 0; i < 3; ++i) batch = cat({batch, parse("", "SELECT 1"), bind("", ""), execute("")});
+    s.fe(cat({batch, sync_msg()}), 0);
+    Msg answers;
+    for (int i = 0; i < 3; ++i) {
+      answers = cat({answers, parse_complete(), bind_complete(), data_row({"1"}),
+                     command_complete("SELECT 1")});
+    }
+    s.be(cat({answers, ready('I')}), 30);
+    CHECK(s.sink.timed_of(MessageKind::execute) ==
+          std::vector<std::chrono::nanoseconds>(3, milliseconds(10)));
+    CHECK(s.sink.timed_of(MessageKind::parse) ==
+          std::vector<std::chrono::nanoseconds>(3, milliseconds(0)));
+    CHECK(s.sink.executions.size() == 3);
+  }
+}

@@ -348,6 +348,7 @@ class Session {
                                observer_->on_backend(f, at(ms), base + end);
                              });
     if (r != pgwire::FrameError::none) throw std::runtime_error("bad backend bytes");
+    observer_->on_backend_read_done(at(ms));
     client_offset_ += bytes.size();
     if (auto_write) written(client_offset_, ms);
   }
