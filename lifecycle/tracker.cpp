@@ -122,6 +122,8 @@ struct Awaiting {
   std::uint64_t offset = 0;
   ExecPtr exec;
 };
+constexpr std::size_t kAwaitingCost = sizeof(Awaiting) + kExecCost;
+
 
 // Two leading C strings of a body the decoder rejected (e.g. a Bind whose parameters were
 // not retained): names are enough to keep the namespaces right.
@@ -304,7 +306,7 @@ class Tracker final : public SessionObserver {
     drain_awaiting();
   }
 
-  std::size_t owed_bytes() const override { return owed_bytes_; }
+  std::size_t owed_bytes() const override { return owed_bytes_ + awaiting_.size() * kAwaitingCost; }
 
   void on_cancel_requested(MonoTime) override {
     if (!pending_.empty()) cancel_requested_ = true;
@@ -321,7 +323,7 @@ class Tracker final : public SessionObserver {
     remove_portals_bound_before(seq_ + 1);
     // Responses read but never written: final without `delivered`.
     while (!awaiting_.empty()) {
-      Awaiting a = awaiting_.pop_front();
+      Awaiting a = take_awaiting();
       if (a.exec->final && !a.exec->emitted) emit(*a.exec);
     }
     if (!ready_seen_ && startup_error_ &&
@@ -348,6 +350,10 @@ class Tracker final : public SessionObserver {
     owed_bytes_ += p.cost;
     return pending_.push_back(std::move(p));
   }
+
+  // Executions whose answers are read but not yet written to the client.
+  void await_delivery(Awaiting a) { awaiting_.push_back(std::move(a)); }
+  Awaiting take_awaiting() { return awaiting_.pop_front(); }
 
   Pending take_front() {
     Pending p = pending_.pop_front();
@@ -699,7 +705,7 @@ class Tracker final : public SessionObserver {
       e.last_suspended = t;
       e.last_response_offset = offset;
       e.last_response_delivered.reset();
-      awaiting_.push_back(Awaiting{offset, p.exec});
+      await_delivery(Awaiting{offset, p.exec});
     }
     pop(t);
   }
@@ -728,7 +734,8 @@ class Tracker final : public SessionObserver {
     }
     if (pending_.empty()) return;
     frontend_copy_in_ = false;
-    auto d = be::decode_error_fields(f);
+    // A huge error (one that echoes a huge value) reaches us cut by the framer.
+    auto d = f.complete() ? be::decode_error_fields(f) : be::decode_error_fields_prefix(f);
     ErrorInfo err;
     if (d.ok()) {
       err.sqlstate = d.value.sqlstate;
@@ -920,7 +927,7 @@ class Tracker final : public SessionObserver {
     e.final = true;
     e.last_response_offset = offset;
     e.last_response_delivered.reset();
-    awaiting_.push_back(Awaiting{offset, ptr});
+    await_delivery(Awaiting{offset, ptr});
   }
 
   void fail_exec(const ExecPtr& e, MonoTime t, std::uint64_t offset, const ErrorInfo& err) {
@@ -935,7 +942,7 @@ class Tracker final : public SessionObserver {
     e->final = true;
     e->last_response_offset = offset;
     e->last_response_delivered.reset();
-    awaiting_.push_back(Awaiting{offset, e});
+    await_delivery(Awaiting{offset, e});
   }
 
   void abort_exec(const ExecPtr& e) {
@@ -944,7 +951,7 @@ class Tracker final : public SessionObserver {
     e->final = true;
     // Queued behind the responses already read, so records leave in pipeline order.
     e->last_response_offset = backend_offset_;
-    awaiting_.push_back(Awaiting{backend_offset_, e});
+    await_delivery(Awaiting{backend_offset_, e});
     drain_awaiting();
   }
 
@@ -1038,7 +1045,7 @@ class Tracker final : public SessionObserver {
 
   void drain_awaiting() {
     while (!awaiting_.empty() && awaiting_.front().offset <= written_) {
-      Awaiting a = awaiting_.pop_front();
+      Awaiting a = take_awaiting();
       Exec& e = *a.exec;
       if (e.emitted) continue;
       if (e.rec.status == ExecutionStatus::aborted && e.final) {

@@ -1,5 +1,7 @@
 #include "pgwire/backend.hpp"
 
+#include <cstring>
+
 #include <limits>
 
 #include "pgwire/reader.hpp"
@@ -89,16 +91,28 @@ Decoded<CommandComplete> decode_command_complete(const Frame& f) {
   return finish(c, r);
 }
 
-Decoded<ErrorFields> decode_error_fields(const Frame& f) {
-  if (!f.complete()) return failed<ErrorFields>(DecodeError::incomplete_frame);
+namespace {
+
+// `prefix`: the body may be cut (the framer keeps at most its retain limit of a message):
+// a last field without its terminator is taken as far as it goes.
+Decoded<ErrorFields> error_fields(const Frame& f, bool prefix) {
+  if (!prefix && !f.complete()) return failed<ErrorFields>(DecodeError::incomplete_frame);
   Reader r(f.body);
   ErrorFields e;
   std::string_view localized_severity;
   bool have_v = false;
   for (;;) {
+    if (prefix && r.remaining() == 0) break;
     const char code = static_cast<char>(r.u8());
     if (!r.ok() || code == 0) break;
-    const std::string_view value = r.cstring();
+    std::string_view value;
+    const Bytes rest = f.body.subspan(f.body.size() - r.remaining());
+    if (prefix && (rest.empty() || std::memchr(rest.data(), 0, rest.size()) == nullptr)) {
+      const Bytes cut = r.bytes(rest.size());
+      value = std::string_view(reinterpret_cast<const char*>(cut.data()), cut.size());
+    } else {
+      value = r.cstring();
+    }
     switch (code) {
       case 'S':
         localized_severity = value;
@@ -121,7 +135,18 @@ Decoded<ErrorFields> decode_error_fields(const Frame& f) {
     }
   }
   if (!have_v) e.severity = localized_severity;
+  if (prefix) return Decoded<ErrorFields>{e, DecodeError::none};
   return finish(e, r);
+}
+
+}  // namespace
+
+Decoded<ErrorFields> decode_error_fields(const Frame& f) {
+  return error_fields(f, false);
+}
+
+Decoded<ErrorFields> decode_error_fields_prefix(const Frame& f) {
+  return error_fields(f, true);
 }
 
 Decoded<ReadyForQuery> decode_ready_for_query(const Frame& f) {

@@ -86,6 +86,9 @@ Decoded<RowDescription> decode_row_description(const Frame& f);
 Decoded<DataRow> decode_data_row(const Frame& f);  // needs only the first 2 body bytes
 Decoded<CommandComplete> decode_command_complete(const Frame& f);
 Decoded<ErrorFields> decode_error_fields(const Frame& f);  // 'E' and 'N'
+// The same over a body the framer cut (a message larger than its retain limit, e.g. an
+// error echoing a huge value): the fields it holds, the last one possibly cut.
+Decoded<ErrorFields> decode_error_fields_prefix(const Frame& f);
 Decoded<ReadyForQuery> decode_ready_for_query(const Frame& f);
 Decoded<CopyResponse> decode_copy_response(const Frame& f);
 Decoded<BackendKeyData> decode_backend_key_data(const Frame& f);

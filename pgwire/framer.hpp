@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <string_view>
 #include <vector>
 
@@ -41,8 +42,12 @@ class Framer {
   // that completes inside it; `end` is the offset in `chunk` just past that message.
   // Returns the first error; after an error every later feed returns it again and
   // reports no frame.
+  //
+  // If on_frame returns bool, false stops the scan right after that message: *consumed
+  // (when given) is then its `end`, and the caller feeds the rest of the chunk later.
+  // Otherwise *consumed is the chunk's size.
   template <class OnFrame>
-  FrameError feed(Bytes chunk, OnFrame&& on_frame);
+  FrameError feed(Bytes chunk, OnFrame&& on_frame, std::size_t* consumed = nullptr);
 
   // True between messages: no partial header or body is pending.
   bool at_boundary() const { return header_len_ == 0 && !in_body_; }
@@ -81,11 +86,24 @@ inline bool retains_body_across_reads(char type) {
 }
 
 template <class OnFrame>
-FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
+FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame, std::size_t* consumed) {
   // The stream has no message boundary to resume from after an error.
   if (error_ != FrameError::none) return error_;
   std::size_t pos = 0;
   const std::size_t n = chunk.size();
+  if (consumed != nullptr) *consumed = n;
+  // Calls on_frame; true when the scan is to stop after this message.
+  auto deliver = [&](const Frame& f, std::size_t end) {
+    if constexpr (std::is_same_v<std::invoke_result_t<OnFrame&, const Frame&, std::size_t>,
+                                 bool>) {
+      if (on_frame(f, end)) return false;
+      if (consumed != nullptr) *consumed = end;
+      return true;
+    } else {
+      on_frame(f, end);
+      return false;
+    }
+  };
   while (pos < n) {
     if (!in_body_) {
       // Fast path: header and body wholly inside this chunk.
@@ -98,7 +116,7 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
         if (n - pos - 5 >= len - 4) {
           Frame f{static_cast<char>(chunk[pos]), len, chunk.subspan(pos + 5, len - 4)};
           pos += 5 + (len - 4);
-          on_frame(static_cast<const Frame&>(f), pos);
+          if (deliver(f, pos)) return FrameError::none;
           continue;
         }
       }
@@ -110,7 +128,7 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
       if (length_ == 4) {
         Frame f{type_, length_, {}};
         reset();
-        on_frame(static_cast<const Frame&>(f), pos);
+        if (deliver(f, pos)) return FrameError::none;
         continue;
       }
     }
@@ -121,7 +139,7 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
       Frame f{type_, length_, chunk.subspan(pos, take)};
       pos += take;
       reset();
-      on_frame(static_cast<const Frame&>(f), pos);
+      if (deliver(f, pos)) return FrameError::none;
       continue;
     }
     if (body_seen_ < retain_) {
@@ -132,8 +150,9 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame) {
     pos += take;
     if (body_seen_ == length_ - 4) {
       Frame f = assembled_frame();
-      on_frame(static_cast<const Frame&>(f), pos);
+      const bool stop = deliver(f, pos);
       reset();
+      if (stop) return FrameError::none;
     }
   }
   return FrameError::none;

@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "pgwire/builder.hpp"
+#include "pgwire/startup.hpp"
 #include "proxy/cancel_registry.hpp"
 #include "proxy/log.hpp"
 #include "proxy/session.hpp"
@@ -126,15 +129,45 @@ std::size_t session_cap(const config::Options& o) {
   return o.max_client_connections;
 }
 
-// Tells a client over the cap why, like PostgreSQL, without a session or a backend. The
-// startup packet it already sent is drained, so that closing does not reset the
+// Tells a client over the cap why, like PostgreSQL, without a session or a backend. An
+// SSLRequest or GSSENCRequest is declined first (libpq would not show an error sent in
+// its place); the startup packet is drained, so that closing does not reset the
 // connection before the client has read the error.
 awaitable<void> refuse(tcp::socket sock, std::shared_ptr<const std::vector<std::uint8_t>> error) {
   error_code ec;
+  asio::steady_timer limit(sock.get_executor(), std::chrono::seconds(2));
+  limit.async_wait([&sock](error_code e) {
+    if (!e) sock.cancel(e);  // a client that says nothing still gets the error
+  });
+  // Like the postmaster: decline encryption requests, read the startup packet, answer.
+  // (libpq rejects bytes that arrive before it has sent the packet.)
+  std::vector<std::uint8_t> packet;
+  for (int round = 0; round < 3 && !ec; ++round) {
+    std::uint8_t header[4];
+    co_await asio::async_read(sock, asio::buffer(header), redirect_error(use_awaitable, ec));
+    if (ec) break;
+    auto len = pgwire::startup_packet_length(pgwire::Bytes(header, 4));
+    if (!len) break;
+    packet.assign(header, header + 4);
+    packet.resize(*len);
+    co_await asio::async_read(sock, asio::buffer(packet.data() + 4, *len - 4),
+                              redirect_error(use_awaitable, ec));
+    if (ec) break;
+    auto p = pgwire::parse_startup_packet(packet);
+    using Kind = pgwire::StartupPacket::Kind;
+    if (!p.packet ||
+        (p.packet->kind != Kind::ssl_request && p.packet->kind != Kind::gssenc_request)) {
+      break;
+    }
+    const std::uint8_t no = 'N';
+    co_await asio::async_write(sock, asio::buffer(&no, 1), redirect_error(use_awaitable, ec));
+  }
+  limit.cancel();
+  ec = {};
   co_await asio::async_write(sock, asio::buffer(*error), redirect_error(use_awaitable, ec));
   if (!ec) {
     sock.shutdown(tcp::socket::shutdown_send, ec);
-    asio::steady_timer limit(sock.get_executor(), std::chrono::seconds(2));
+    limit.expires_after(std::chrono::seconds(2));
     limit.async_wait([&sock](error_code e) {
       if (!e) sock.close(e);
     });

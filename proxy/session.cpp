@@ -38,6 +38,7 @@ std::uint32_t be32(const std::uint8_t* p) {
 
 constexpr std::size_t kAuthFailed = static_cast<std::size_t>(-1);
 constexpr std::uint64_t kMaxAuthMessage = 65535 + 4;
+constexpr std::size_t kSmallDownRead = 16u << 10;
 constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 // Held back client-bound bytes: ParseComplete/BindComplete plus what shares their read;
 // larger chunks are written at once (and must leave the next read room).
@@ -121,7 +122,8 @@ void Session::drain() {
 
 bool Session::idle() const {
   return began_ && !auth_phase_ && !stopping_ && requests_ == ready_seen_ && !unsynced_ &&
-         ready_status_ == 'I' && up_framer_.at_boundary() && down_framer_.at_boundary();
+         ready_status_ == 'I' && up_framer_.at_boundary() && down_framer_.at_boundary() &&
+         up_rest_.first == up_rest_.second;
 }
 
 void Session::check_drain() {
@@ -619,54 +621,67 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
     end(EndReason::client_closed, false);
     return loop_done();
   }
-  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
-  std::uint8_t* const buf = up_buf_.data();
   up_buf_.after_read(n);
   const MonoTime t = lifecycle::now();
   up_read_at_ = t;
   bytes_from_client_ += n;
+  up_forward(0, n, t);
+}
+
+// Frames and forwards up_buf_[from, to). Stops early, right after a message that takes
+// the tracker over --max-pipeline-bytes: the rest waits in the buffer (up_rest_) until
+// the server's answers bring it back under the bound, so one large read cannot overshoot.
+void Session::up_forward(std::size_t from, std::size_t to, MonoTime t) {
+  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
+  std::uint8_t* const buf = up_buf_.data() + from;
+  const std::size_t limit = ctx_.options.max_pipeline_bytes;
   planner_.begin();
   if (precise) holdback_.begin_chunk();
   bool client_flush = false;
   char bad_type = 0;
-  auto err = up_framer_.feed(pgwire::Bytes(buf, n), [&](const pgwire::Frame& f, std::size_t end) {
-    if (bad_type) return;
-    if (!pgwire::fe::is_known_type(f.type)) {
-      bad_type = f.type == 0 ? '?' : f.type;
-      return;
-    }
-    observer_->on_frontend(f, t);
-    switch (f.type) {
-      case pgwire::fe::kTerminate:
-        note_reason(EndReason::client_terminate);
-        break;
-      case pgwire::fe::kQuery:
-      case pgwire::fe::kFunctionCall:
-        ++requests_;
-        break;
-      case pgwire::fe::kSync:
-        ++requests_;
-        unsynced_ = false;
-        break;
-      case pgwire::fe::kFlush:
-        client_flush = true;
-        unsynced_ = true;
-        break;
-      case pgwire::fe::kParse:
-      case pgwire::fe::kBind:
-      case pgwire::fe::kDescribe:
-      case pgwire::fe::kExecute:
-      case pgwire::fe::kClose:
-        unsynced_ = true;
-        break;
-      default:
-        break;
-    }
-    if (precise) {
-      planner_.on_frame(f.type, end);
-      holdback_.on_frontend(f.type);
-    }
-  });
+  std::size_t n = to - from;
+  auto err = up_framer_.feed(
+      pgwire::Bytes(buf, n),
+      [&](const pgwire::Frame& f, std::size_t end) {
+        if (!pgwire::fe::is_known_type(f.type)) {
+          bad_type = f.type == 0 ? '?' : f.type;
+          return false;
+        }
+        observer_->on_frontend(f, t);
+        switch (f.type) {
+          case pgwire::fe::kTerminate:
+            note_reason(EndReason::client_terminate);
+            break;
+          case pgwire::fe::kQuery:
+          case pgwire::fe::kFunctionCall:
+            ++requests_;
+            break;
+          case pgwire::fe::kSync:
+            ++requests_;
+            unsynced_ = false;
+            break;
+          case pgwire::fe::kFlush:
+            client_flush = true;
+            unsynced_ = true;
+            break;
+          case pgwire::fe::kParse:
+          case pgwire::fe::kBind:
+          case pgwire::fe::kDescribe:
+          case pgwire::fe::kExecute:
+          case pgwire::fe::kClose:
+            unsynced_ = true;
+            break;
+          default:
+            break;
+        }
+        if (precise) {
+          planner_.on_frame(f.type, end);
+          holdback_.on_frontend(f.type);
+        }
+        return observer_->owed_bytes() <= limit;
+      },
+      &n);
+  up_rest_ = {from + n, to};
   if (err != pgwire::FrameError::none || bad_type) {
     std::string why = bad_type ? "invalid frontend message type " +
                                      std::to_string(static_cast<unsigned char>(bad_type))
@@ -732,9 +747,18 @@ void Session::up_on_written(const error_code& ec, std::size_t written) {
     std::vector<std::uint8_t>().swap(tls_scratch_);
   if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes) {
     // Backpressure: the client is far ahead of the server's answers. Reading resumes from
-    // down_chunk once the tracker has drained to half the bound.
+    // down_chunk / down_on_written once the tracker has drained to half the bound.
     up_paused_ = true;
     return;
+  }
+  up_continue();
+}
+
+// The rest of the last read first, then a new read.
+void Session::up_continue() {
+  // Held back by the bound, read at up_read_at_ (what the tracker calls received).
+  if (up_rest_.first < up_rest_.second) {
+    return up_forward(up_rest_.first, up_rest_.second, up_read_at_);
   }
   up_read();
 }
@@ -743,15 +767,20 @@ void Session::maybe_resume_up() {
   if (!up_paused_ || stopping_) return;
   if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes / 2) return;
   up_paused_ = false;
-  up_read();
+  up_continue();
 }
 
 void Session::down_read() {
   if (stopping_) return loop_done();
   // A release write in flight still reads from the buffer.
   if (!releasing_) down_buf_.before_read(held_);
-  start_read(backend_, asio::buffer(down_buf_.data() + held_, down_buf_.size() - held_),
-             down_memory_,
+  std::size_t room = down_buf_.size() - held_;
+  // Answers wait in the tracker until the client has them: while it holds much, read in
+  // small steps, so that a client that does not read cannot make one read hold thousands.
+  if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes / 2) {
+    room = std::min(room, kSmallDownRead);
+  }
+  start_read(backend_, asio::buffer(down_buf_.data() + held_, room), down_memory_,
              [self = shared_from_this()](const error_code& ec, std::size_t n) {
                self->guarded([&] { self->down_on_read(ec, n); }, EndReason::backend_closed);
              });
@@ -1006,6 +1035,7 @@ void Session::down_on_written(const error_code& ec, std::size_t n) {
     return loop_done();
   }
   check_drain();
+  maybe_resume_up();  // delivered answers release what the tracker held for them
   down_read();
 }
 

@@ -86,6 +86,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void up_read();
   void up_on_read(const boost::system::error_code& ec, std::size_t n);
   void up_on_written(const boost::system::error_code& ec, std::size_t written);
+  void up_forward(std::size_t from, std::size_t to, lifecycle::MonoTime t);
+  void up_continue();
   void maybe_resume_up();
   void down_read();
   void down_on_read(const boost::system::error_code& ec, std::size_t n);
@@ -130,6 +132,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool downgraded_ = false;        // backend link moved to plaintext for channel binding
   bool draining_ = false;
   bool up_paused_ = false;  // client reads stopped: the tracker is over --max-pipeline-bytes
+  // Bytes of the last client read not framed yet (up_forward stopped at the bound).
+  std::pair<std::size_t, std::size_t> up_rest_{0, 0};
   // Idle detection for shutdown: every Query/Sync/FunctionCall is answered by exactly one
   // ReadyForQuery; extended messages after the last Sync mean work is outstanding.
   std::uint64_t requests_ = 0;

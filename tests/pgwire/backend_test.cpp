@@ -172,6 +172,23 @@ TEST_CASE("be: ErrorResponse and NoticeResponse fields") {
         DecodeError::unterminated);
 }
 
+TEST_CASE("be: ErrorResponse cut by the framer still gives its leading fields") {
+  const Msg full = Msg('E').u8('S').str("ERROR").u8('C').str("22P02").u8('M').str(
+      "invalid input syntax for type integer: \"xxxxxxxxxxxxxxxxxxxx\"").u8(0);
+  const auto& body = full.body();
+  const std::string text(body.begin(), body.end());
+  for (std::size_t keep = 0; keep <= body.size(); ++keep) {
+    CAPTURE(keep);
+    HeapBody cut(body, keep);
+    const Frame f{'E', static_cast<std::uint32_t>(body.size() + 4), cut.bytes()};
+    const auto d = decode_error_fields_prefix(f);
+    REQUIRE(d.ok());
+    if (keep >= 15) CHECK(d.value.sqlstate == "22P02");
+    if (keep >= 16) CHECK(text.find(d.value.message) != std::string::npos);
+    CHECK(d.value.message.size() <= keep);
+  }
+}
+
 TEST_CASE("be: ReadyForQuery") {
   for (char s : {'I', 'T', 'E'}) {
     Decoding d(decode_ready_for_query, Msg('Z').u8(s));

@@ -264,5 +264,23 @@ TEST_CASE("framer: a partial message is reported only when complete") {
   CHECK(framer.at_boundary());
 }
 
+TEST_CASE("a callback returning false stops the scan after that message; the rest feeds later") {
+  std::string stream;
+  for (int i = 0; i < 5; ++i) stream += std::string("S\x00\x00\x00\x04", 5);
+  const Bytes all(reinterpret_cast<const std::uint8_t*>(stream.data()), stream.size());
+  Framer f(Direction::frontend);
+  int seen = 0;
+  std::size_t consumed = 0;
+  auto stop_at_two = [&](const Frame&, std::size_t) { return ++seen < 2; };
+  REQUIRE(f.feed(all, stop_at_two, &consumed) == FrameError::none);
+  CHECK(seen == 2);
+  CHECK(consumed == 10);
+  CHECK(f.at_boundary());
+  REQUIRE(f.feed(all.subspan(consumed), [&](const Frame&, std::size_t) { ++seen; }, &consumed) ==
+          FrameError::none);
+  CHECK(seen == 5);
+  CHECK(consumed == 15);
+}
+
 }  // namespace
 }  // namespace pglc::pgwire::test
