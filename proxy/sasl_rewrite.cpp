@@ -24,4 +24,18 @@ std::optional<std::vector<std::uint8_t>> strip_channel_binding(const pgwire::Fra
   return pgwire::authentication_sasl(kept);
 }
 
+std::optional<char> scram_gs2_flag(const pgwire::Frame& frame) {
+  if (frame.type != 'p' || !frame.complete()) return std::nullopt;
+  const std::string_view body(reinterpret_cast<const char*>(frame.body.data()), frame.body.size());
+  const std::size_t nul = body.find('\0');
+  if (nul == std::string_view::npos || body.substr(0, nul).rfind("SCRAM-", 0) != 0) {
+    return std::nullopt;
+  }
+  // Mechanism, NUL, int32 length of the data (-1: none), then the data: "y,," ...
+  if (body.size() < nul + 1 + 4 + 1) return std::nullopt;
+  const char flag = body[nul + 1 + 4];
+  if (flag != 'n' && flag != 'y' && flag != 'p') return std::nullopt;
+  return flag;
+}
+
 }  // namespace pglc::proxy

@@ -25,4 +25,10 @@ inline constexpr char kChannelBindingMechanism[] = "SCRAM-SHA-256-PLUS";
 // forwarded unchanged.
 std::optional<std::vector<std::uint8_t>> strip_channel_binding(const pgwire::Frame& frame);
 
+// The gs2 channel-binding flag of a client's SASLInitialResponse (a 'p' message that
+// names a SCRAM mechanism): 'n' (client cannot bind), 'y' (client could, but believes
+// the server cannot), 'p' (binding used). nullopt for anything else. A 'y' after -PLUS
+// was withheld on a TLS backend link is what the server rejects as a downgrade.
+std::optional<char> scram_gs2_flag(const pgwire::Frame& frame);
+
 }  // namespace pglc::proxy

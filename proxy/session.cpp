@@ -647,6 +647,13 @@ void Session::up_forward(std::size_t from, std::size_t to, MonoTime t) {
           bad_type = f.type == 0 ? '?' : f.type;
           return false;
         }
+        if (auth_phase_ && plus_withheld_ && client_.tls && backend_.tls &&
+            scram_gs2_flag(f) == 'y') {
+          // The server would answer with its riddle ("SCRAM channel binding negotiation
+          // error"); the proxy knows why and what fixes it.
+          binding_refused_ = true;
+          return false;
+        }
         observer_->on_frontend(f, t);
         switch (f.type) {
           case pgwire::fe::kTerminate:
@@ -682,6 +689,21 @@ void Session::up_forward(std::size_t from, std::size_t to, MonoTime t) {
       },
       &n);
   up_rest_ = {from + n, to};
+  if (binding_refused_) {
+    log::info() << "session " << describe_client() << " user=" << user_
+                << ": refused a SCRAM login that expects channel binding, which cannot work "
+                   "through the proxy's own certificate on a TLS backend link";
+    fail("08P01",
+         "pglifecycle: SCRAM channel binding cannot work through this proxy: it presents its "
+         "own certificate and the link to the server is TLS too. Connect with "
+         "channel_binding=disable, or run the proxy with --backend-sslmode prefer, or with "
+         "the server's own certificate and key as --tls-cert/--tls-key",
+         "auth_failed");
+    note_reason(EndReason::auth_failed);
+    end(EndReason::auth_failed, false);
+    loop_done();
+    return;
+  }
   if (err != pgwire::FrameError::none || bad_type) {
     std::string why = bad_type ? "invalid frontend message type " +
                                      std::to_string(static_cast<unsigned char>(bad_type))
@@ -900,6 +922,7 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
       std::optional<std::vector<std::uint8_t>> replacement;
       if (!same_certificate_) {
         replacement = strip_channel_binding(f);
+        if (replacement) plus_withheld_ = true;
         if (replacement && client_.tls)
           log::info() << "session " << describe_client() << " user=" << user_
                       << ": SCRAM-SHA-256-PLUS withheld (the proxy's certificate differs "

@@ -130,6 +130,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_write_broken_ = false;
   bool same_certificate_ = false;  // client-side TLS certificate == backend's certificate
   bool downgraded_ = false;        // backend link moved to plaintext for channel binding
+  bool plus_withheld_ = false;     // SCRAM-SHA-256-PLUS taken out of the offered mechanisms
+  bool binding_refused_ = false;   // the client's SCRAM answer expects binding: told so
   bool draining_ = false;
   bool up_paused_ = false;  // client reads stopped: the tracker is over --max-pipeline-bytes
   // Bytes of the last client read not framed yet (up_forward stopped at the bound).

@@ -74,3 +74,27 @@ TEST_CASE("a malformed SASL list is forwarded unchanged, never over-read") {
   std::string bad = auth_message(10, "SCRAM-SHA-256-PLUS");
   CHECK_FALSE(rewrite(bad));
 }
+
+TEST_CASE("the gs2 flag of a SASLInitialResponse") {
+  auto flag = [](const std::string& mechanism, const std::string& data) {
+    std::string body = mechanism + std::string(1, '\0');
+    const auto n = static_cast<std::uint32_t>(data.size());
+    for (int shift : {24, 16, 8, 0}) body.push_back(static_cast<char>((n >> shift) & 0xff));
+    body += data;
+    pglc::pgwire::Frame f{'p', static_cast<std::uint32_t>(body.size() + 4),
+                          pglc::pgwire::Bytes(reinterpret_cast<const std::uint8_t*>(body.data()),
+                                              body.size())};
+    return pglc::proxy::scram_gs2_flag(f);
+  };
+  CHECK(flag("SCRAM-SHA-256", "y,,n=,r=abc") == 'y');
+  CHECK(flag("SCRAM-SHA-256", "n,,n=,r=abc") == 'n');
+  CHECK(flag("SCRAM-SHA-256-PLUS", "p=tls-server-end-point,,n=,r=abc") == 'p');
+  CHECK_FALSE(flag("SCRAM-SHA-256", "").has_value());
+  CHECK_FALSE(flag("md5", "y").has_value());
+  // A password message is not a SASL answer.
+  const std::string pw = "secret" + std::string(1, '\0');
+  pglc::pgwire::Frame f{'p', static_cast<std::uint32_t>(pw.size() + 4),
+                        pglc::pgwire::Bytes(reinterpret_cast<const std::uint8_t*>(pw.data()),
+                                            pw.size())};
+  CHECK_FALSE(pglc::proxy::scram_gs2_flag(f).has_value());
+}

@@ -123,6 +123,8 @@ struct FakeBackend {
   bool stall_after_execute = false;
   // At an Execute, send what was flushed so far and close the connection.
   bool close_at_execute = false;
+  // At an Execute, send the answers so far and then a message with length 2 (garbage).
+  bool garbage_at_execute = false;
 
   FakeBackend() {
     listen_fd = listen_any(&port);
@@ -203,6 +205,11 @@ struct FakeBackend {
             break;
           case 'E':
             if (close_at_execute) return in;
+            if (garbage_at_execute) {
+              send_all(fd, out + std::string("D\0\0\0\x02", 5));
+              read_to_eof(fd);
+              return in;
+            }
             out += msg('D', std::string("\0\x01\0\0\0\x01", 6) + "1") + msg('C', cstr("SELECT 1"));
             stalled = stall_after_execute;
             break;
@@ -423,6 +430,27 @@ TEST_CASE("garbage after startup: 08P01 to the client, end reason protocol_error
   CHECK(wait_for_event(proxy.events, "end protocol_error"));
   // Nothing of the bad chunk reached the backend.
   CHECK(backend.wait_connection(0).empty());
+}
+
+TEST_CASE("garbage from the backend: the client gets what came before, then 08P01") {
+  FakeBackend backend;
+  backend.answer = true;
+  backend.garbage_at_execute = true;
+  Proxy proxy(backend.port, pglc::config::PhaseTiming::passive);
+  int fd = connect_to(proxy.port());
+  send_all(fd, startup("erin"));
+  read_until(fd, ends_with_ready);
+  send_all(fd, kBatch);
+  std::string reply = read_to_eof(fd);
+  close(fd);
+  // ParseComplete, BindComplete, NoData: whole messages, then the proxy's error.
+  const std::string before = msg('1') + msg('2') + msg('n');
+  REQUIRE(reply.size() > before.size());
+  CHECK(reply.substr(0, before.size()) == before);
+  CHECK(reply[before.size()] == 'E');
+  CHECK(reply.find("C08P01") != std::string::npos);
+  CHECK(reply.find("invalid message from the backend") != std::string::npos);
+  CHECK(wait_for_event(proxy.events, "end protocol_error"));
 }
 
 TEST_CASE("backend unreachable: 08006 naming the backend address") {
