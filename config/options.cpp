@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -263,7 +264,17 @@ ParseResult parse(int argc, const char* const argv[]) {
       "backend-sslmode", po::value<std::string>()->default_value("prefer"),
       "TLS to the backend: disable | prefer | require | verify-full")(
       "backend-sslrootcert", po::value<std::string>()->default_value(d.backend_sslrootcert),
-      "CA bundle for --backend-sslmode verify-full (default: system store)");
+      "CA bundle for --backend-sslmode verify-full (default: system store)")(
+      "auth-query-user", po::value<std::string>()->default_value(""),
+      "turns SCRAM termination on: the proxy authenticates SCRAM clients itself with the "
+      "role's verifier, looked up through --auth-query logged in as this user")(
+      "auth-query-password", po::value<std::string>()->default_value(""),
+      "password of --auth-query-user (better: the config file or "
+      "PGLIFECYCLE_AUTH_QUERY_PASSWORD)")(
+      "auth-query", po::value<std::string>()->default_value(d.auth_query),
+      "query returning the role's pg_authid.rolpassword for $1 (the role name)")(
+      "auth-dbname", po::value<std::string>()->default_value(""),
+      "database the --auth-query lookup connects to (default: the client's)");
 
   po::options_description relay("Relay");
   relay.add_options()("workers", po::value<std::string>()->default_value("0"),
@@ -387,6 +398,17 @@ ParseResult parse(int argc, const char* const argv[]) {
     else
       invalid("backend-sslmode", mode, "disable, prefer, require or verify-full");
     o.backend_sslrootcert = s("backend-sslrootcert");
+    o.auth_query_user = s("auth-query-user");
+    o.auth_query_password = vm["auth-query-password"].as<std::string>();
+    if (o.auth_query_password.empty()) {
+      if (const char* env = std::getenv("PGLIFECYCLE_AUTH_QUERY_PASSWORD")) {
+        o.auth_query_password = env;
+      }
+    }
+    o.auth_query = s("auth-query");
+    o.auth_dbname = s("auth-dbname");
+    if (!o.auth_query_user.empty() && o.auth_query.find("$1") == std::string::npos)
+      throw Invalid("--auth-query must take the role name as $1");
 
     o.workers = static_cast<unsigned>(to_unsigned("workers", s("workers"), 1024));
     o.max_message_size = to_size("max-message-size", s("max-message-size"));

@@ -26,6 +26,13 @@ struct Options {
   bool require_tls = false;
   BackendSslMode backend_sslmode = BackendSslMode::prefer;
   std::string backend_sslrootcert;
+  // SCRAM termination (off unless auth_query_user is set): the proxy authenticates SCRAM
+  // clients itself with the role's verifier, looked up through auth_query as this user,
+  // and logs in to the server with the key the client's proof reveals.
+  std::string auth_query_user;
+  std::string auth_query_password;  // or PGLIFECYCLE_AUTH_QUERY_PASSWORD; never logged
+  std::string auth_query = "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1";
+  std::string auth_dbname;  // database the lookup connects to; "" = the client's
 
   unsigned workers = 0;  // 0 = hardware threads
   std::uint64_t max_message_size = 1ull << 30;

@@ -65,4 +65,85 @@ std::vector<std::uint8_t> authentication_sasl(const std::vector<std::string>& me
   return out;
 }
 
+std::vector<std::uint8_t> authentication(std::int32_t code, std::string_view data) {
+  auto out = start_message('R', 9 + data.size());
+  out.resize(9);
+  put32(out, 5, static_cast<std::uint32_t>(code));
+  out.insert(out.end(), data.begin(), data.end());
+  finish_message(out);
+  return out;
+}
+
+std::vector<std::uint8_t> sasl_initial_response(std::string_view mechanism, std::string_view data) {
+  auto out = start_message('p', 5 + mechanism.size() + 1 + 4 + data.size());
+  put_cstring(out, mechanism);
+  const std::size_t at = out.size();
+  out.resize(at + 4);
+  put32(out, at, static_cast<std::uint32_t>(data.size()));
+  out.insert(out.end(), data.begin(), data.end());
+  finish_message(out);
+  return out;
+}
+
+std::vector<std::uint8_t> password_message(std::string_view data) {
+  auto out = start_message('p', 5 + data.size());
+  out.insert(out.end(), data.begin(), data.end());
+  finish_message(out);
+  return out;
+}
+
+std::vector<std::uint8_t> startup_message(
+    const std::vector<std::pair<std::string, std::string>>& parameters) {
+  std::vector<std::uint8_t> out(8);
+  put32(out, 4, 196608);  // protocol 3.0
+  for (const auto& [k, v] : parameters) {
+    put_cstring(out, k);
+    put_cstring(out, v);
+  }
+  out.push_back(0);
+  put32(out, 0, static_cast<std::uint32_t>(out.size()));
+  return out;
+}
+
+std::vector<std::uint8_t> one_param_query(std::string_view sql, std::string_view param) {
+  std::vector<std::uint8_t> all;
+  auto append = [&](std::vector<std::uint8_t> m) { all.insert(all.end(), m.begin(), m.end()); };
+  {
+    auto m = start_message('P', 5 + sql.size() + 4);
+    put_cstring(m, "");
+    put_cstring(m, sql);
+    m.push_back(0);
+    m.push_back(0);  // no parameter types
+    finish_message(m);
+    append(std::move(m));
+  }
+  {
+    auto m = start_message('B', 5 + 16 + param.size());
+    put_cstring(m, "");
+    put_cstring(m, "");
+    for (std::uint8_t b : {0, 0, 0, 1}) m.push_back(b);  // no formats (text), one parameter
+    const std::size_t at = m.size();
+    m.resize(at + 4);
+    put32(m, at, static_cast<std::uint32_t>(param.size()));
+    m.insert(m.end(), param.begin(), param.end());
+    m.push_back(0);
+    m.push_back(0);  // results in text
+    finish_message(m);
+    append(std::move(m));
+  }
+  {
+    auto m = start_message('E', 10);
+    put_cstring(m, "");
+    m.resize(m.size() + 4);  // no row limit
+    finish_message(m);
+    append(std::move(m));
+  }
+  {
+    auto m = start_message('S', 5);
+    finish_message(m);
+    append(std::move(m));
+  }
+  return all;
+}
+
 }  // namespace pglc::pgwire

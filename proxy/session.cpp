@@ -1,5 +1,7 @@
 #include "proxy/session.hpp"
 
+#include <openssl/crypto.h>
+
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -19,6 +21,7 @@
 #include "pgwire/startup.hpp"
 #include "proxy/log.hpp"
 #include "proxy/sasl_rewrite.hpp"
+#include "proxy/scram_login.hpp"
 
 namespace pglc::proxy {
 
@@ -43,24 +46,6 @@ constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 // Held back client-bound bytes: ParseComplete/BindComplete plus what shares their read;
 // larger chunks are written at once (and must leave the next read room).
 constexpr std::size_t kMaxHold = 4096;
-
-template <class Buffers>
-awaitable<std::size_t> read_some(Endpoint& e, const Buffers& b, error_code& ec) {
-  if (e.tls) co_return co_await e.tls->async_read_some(b, redirect_error(use_awaitable, ec));
-  co_return co_await e.sock.async_read_some(b, redirect_error(use_awaitable, ec));
-}
-
-template <class Buffers>
-awaitable<std::size_t> read_exact(Endpoint& e, const Buffers& b, error_code& ec) {
-  if (e.tls) co_return co_await asio::async_read(*e.tls, b, redirect_error(use_awaitable, ec));
-  co_return co_await asio::async_read(e.sock, b, redirect_error(use_awaitable, ec));
-}
-
-template <class Buffers>
-awaitable<std::size_t> write_all(Endpoint& e, const Buffers& b, error_code& ec) {
-  if (e.tls) co_return co_await asio::async_write(*e.tls, b, redirect_error(use_awaitable, ec));
-  co_return co_await asio::async_write(e.sock, b, redirect_error(use_awaitable, ec));
-}
 
 // Asio's engine sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's 16 KiB record
 // buffer after every read and allocates it again on the next; a relay reads all the time.
@@ -249,7 +234,7 @@ awaitable<bool> Session::startup() {
   asio::steady_timer deadline(executor(), ctx_.options.startup_timeout);
   deadline.async_wait([weak = weak_from_this()](error_code e) {
     auto s = weak.lock();
-    if (e || !s || s->began_) return;
+    if (e || !s || (s->began_ && !s->in_client_scram_)) return;
     log::info() << "connection from " << s->describe_client() << ": no complete startup within "
                 << seconds(s->ctx_.options.startup_timeout) << ", closed";
     s->end(EndReason::client_closed, true);
@@ -320,10 +305,19 @@ awaitable<bool> Session::startup() {
            "tls_required");
       co_return false;
     }
+    std::optional<scram::Verifier> verifier;
+    if (!ctx_.options.auth_query_user.empty()) {
+      // SCRAM termination: the role's verifier first (no verifier: passed through).
+      const std::string role(p.parameter("user"));
+      const std::string db = !ctx_.options.auth_dbname.empty() ? ctx_.options.auth_dbname
+                             : p.parameter("database").empty() ? role
+                                                               : std::string(p.parameter("database"));
+      if (!co_await find_verifier(role, db, verifier)) co_return false;
+    }
     if (!co_await connect_backend()) co_return false;
     compare_certificates();
     bool startup_sent = false;
-    if (client_.tls && backend_.tls && !same_certificate_ &&
+    if (!verifier && client_.tls && backend_.tls && !same_certificate_ &&
         ctx_.options.backend_sslmode == config::BackendSslMode::prefer) {
       // A SCRAM server on a TLS link offers SCRAM-SHA-256-PLUS, which cannot work through
       // the proxy's own certificate, and withholding it makes binding-capable clients
@@ -358,6 +352,28 @@ awaitable<bool> Session::startup() {
     observer_->on_session_begin(start, t);
     began_ = true;
 
+    scram::Key key{};
+    if (verifier) {
+      // The client proves itself to the proxy (binding to the proxy's certificate), then
+      // the proxy logs in to the server with the key that proof reveals.
+      in_client_scram_ = true;
+      const LoginOutcome out = co_await authenticate_client(client_, *verifier, std::string(p.parameter("user")),
+                                                            key, client_offset_, bytes_from_client_);
+      in_client_scram_ = false;
+      if (stopping_) co_return false;
+      if (!out.ok) {
+        if (out.io_error) {
+          end(EndReason::client_closed, true);
+          co_return false;
+        }
+        log::info() << "connection from " << describe_client() << " user=" << user_
+                    << ": SCRAM authentication failed: " << out.message;
+        fail(out.sqlstate, out.message, "auth_failed");
+        end(EndReason::auth_failed, false);
+        co_return false;
+      }
+    }
+
     ec = {};
     if (!startup_sent) co_await write_all(backend_, asio::buffer(startup_packet_), ec);
     if (ec) {
@@ -369,13 +385,56 @@ awaitable<bool> Session::startup() {
       co_return false;
     }
     bytes_from_client_ += startup_packet_.size();
+    if (verifier) {
+      const LoginOutcome out =
+          co_await authenticate_to_server(backend_, *verifier, key, backend_prefetch_);
+      OPENSSL_cleanse(key.data(), key.size());
+      if (stopping_) co_return false;
+      if (!out.ok) {
+        const std::string why = out.io_error ? "lost the connection during authentication"
+                                             : out.message;
+        log::warning() << "session " << describe_client() << " user=" << user_
+                       << ": SCRAM login to the backend failed: " << why;
+        fail(out.io_error ? "08006" : out.sqlstate, "pglifecycle: " + why, "backend_unavailable");
+        end(out.io_error ? EndReason::backend_closed : EndReason::auth_failed, false);
+        co_return false;
+      }
+    }
     log::info() << "session open client=" << describe_client() << " user=" << user_
                 << " database=" << database_ << " application=" << application_
                 << " client_tls=" << (client_.tls ? "on" : "off")
                 << " backend_tls=" << (backend_.tls ? "on" : "off")
-                << (downgraded_ ? " (downgraded for channel binding)" : "");
+                << (downgraded_ ? " (downgraded for channel binding)" : "")
+                << (verifier ? " (SCRAM terminated)" : "");
     co_return !stopping_;
   }
+}
+
+// The --auth-query lookup on a connection of its own, closed before the session's
+// backend link opens. False (with the client's error set) when the lookup itself fails.
+awaitable<bool> Session::find_verifier(const std::string& role, const std::string& database,
+                                       std::optional<scram::Verifier>& verifier) {
+  Endpoint lookup{tcp::socket(executor())};
+  if (!co_await connect_endpoint(lookup, true)) co_return false;
+  const auto& o = ctx_.options;
+  const LoginOutcome out = co_await lookup_verifier(lookup, o.auth_query_user, o.auth_query_password,
+                                                    database, o.auth_query, role, verifier);
+  error_code ec;
+  lookup.sock.close(ec);
+  if (stopping_) co_return false;
+  if (!out.ok) {
+    const std::string why = out.io_error ? "lost the connection" : out.message;
+    log::warning() << "connection from " << describe_client() << " user=" << user_
+                   << ": --auth-query lookup failed: " << why;
+    fail(out.io_error ? "08006" : out.sqlstate, "pglifecycle: SCRAM termination: " + why,
+         "backend_unavailable");
+    co_return false;
+  }
+  if (!verifier) {
+    log::info() << "connection from " << describe_client() << " user=" << user_
+                << ": no SCRAM verifier for this role, authentication passed through";
+  }
+  co_return true;
 }
 
 awaitable<bool> Session::send_startup_to_backend() {
@@ -479,6 +538,10 @@ awaitable<bool> Session::downgrade_for_channel_binding() {
 }
 
 awaitable<bool> Session::connect_backend(bool allow_tls) {
+  co_return co_await connect_endpoint(backend_, allow_tls);
+}
+
+awaitable<bool> Session::connect_endpoint(Endpoint& e, bool allow_tls) {
   error_code ec;
   const std::string& where = ctx_.options.backend;
   auto unavailable = [&](const std::string& why) {
@@ -492,16 +555,16 @@ awaitable<bool> Session::connect_backend(bool allow_tls) {
                                                     redirect_error(use_awaitable, ec));
   if (stopping_) co_return false;
   if (ec) co_return unavailable(ec.message());
-  co_await asio::async_connect(backend_.sock, endpoints, redirect_error(use_awaitable, ec));
+  co_await asio::async_connect(e.sock, endpoints, redirect_error(use_awaitable, ec));
   if (stopping_) co_return false;
   if (ec) co_return unavailable(ec.message());
-  backend_.sock.set_option(tcp::no_delay(true), ec);
+  e.sock.set_option(tcp::no_delay(true), ec);
 
   const auto mode = ctx_.options.backend_sslmode;
   if (mode == config::BackendSslMode::disable || !ctx_.backend_tls || !allow_tls) co_return true;
-  co_await write_all(backend_, asio::buffer(kSslRequest), ec);
+  co_await write_all(e, asio::buffer(kSslRequest), ec);
   std::uint8_t answer = 0;
-  if (!ec) co_await read_exact(backend_, asio::buffer(&answer, 1), ec);
+  if (!ec) co_await read_exact(e, asio::buffer(&answer, 1), ec);
   if (stopping_) co_return false;
   if (ec) co_return unavailable(ec.message());
   if (answer == 'N') {
@@ -515,16 +578,16 @@ awaitable<bool> Session::connect_backend(bool allow_tls) {
   }
   if (answer != 'S')
     co_return unavailable("unexpected answer to SSLRequest (byte " + std::to_string(answer) + ")");
-  backend_.tls =
-      std::make_unique<asio::ssl::stream<tcp::socket&>>(backend_.sock, *ctx_.backend_tls);
-  keep_buffers(*backend_.tls);
+  e.tls =
+      std::make_unique<asio::ssl::stream<tcp::socket&>>(e.sock, *ctx_.backend_tls);
+  keep_buffers(*e.tls);
   if (mode == config::BackendSslMode::verify_full) {
-    backend_.tls->set_verify_mode(asio::ssl::verify_peer);
-    backend_.tls->set_verify_callback(asio::ssl::host_name_verification(ctx_.backend_host));
+    e.tls->set_verify_mode(asio::ssl::verify_peer);
+    e.tls->set_verify_callback(asio::ssl::host_name_verification(ctx_.backend_host));
   }
   if (!is_ip_literal(ctx_.backend_host))
-    SSL_set_tlsext_host_name(backend_.tls->native_handle(), ctx_.backend_host.c_str());
-  co_await backend_.tls->async_handshake(asio::ssl::stream_base::client,
+    SSL_set_tlsext_host_name(e.tls->native_handle(), ctx_.backend_host.c_str());
+  co_await e.tls->async_handshake(asio::ssl::stream_base::client,
                                          redirect_error(use_awaitable, ec));
   if (stopping_) co_return false;
   if (ec) co_return unavailable("TLS handshake failed: " + ec.message());

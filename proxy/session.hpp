@@ -19,10 +19,12 @@
 #include "metrics/relay_stats.hpp"
 #include "pgwire/framer.hpp"
 #include "proxy/cancel_registry.hpp"
+#include "proxy/endpoint.hpp"
 #include "proxy/flush_planner.hpp"
 #include "proxy/handler_memory.hpp"
 #include "proxy/holdback.hpp"
 #include "proxy/relay_buffer.hpp"
+#include "proxy/scram.hpp"
 
 namespace pglc::proxy {
 
@@ -45,12 +47,6 @@ struct SessionContext {
   std::function<void(Session*)> on_ended;
 };
 
-// A socket, optionally wrapped in TLS after a handshake.
-struct Endpoint {
-  explicit Endpoint(tcp::socket s) : sock(std::move(s)) {}
-  tcp::socket sock;
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
-};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -72,8 +68,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // allow_tls=false connects in plaintext whatever --backend-sslmode says (the channel
   // binding fallback, only ever under prefer).
   asio::awaitable<bool> connect_backend(bool allow_tls = true);
+  // The same for another connection to the backend (the --auth-query lookup).
+  asio::awaitable<bool> connect_endpoint(Endpoint& e, bool allow_tls);
   void reset_backend();
   asio::awaitable<bool> send_startup_to_backend();
+  asio::awaitable<bool> find_verifier(const std::string& role, const std::string& database,
+                                      std::optional<scram::Verifier>& verifier);
   // What the backend answers first to the StartupMessage, kept in backend_prefetch_ for
   // downstream_auth to forward as usual.
   enum class FirstAuth { other, scram_plus, error_response, io_error };
@@ -132,6 +132,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool downgraded_ = false;        // backend link moved to plaintext for channel binding
   bool plus_withheld_ = false;     // SCRAM-SHA-256-PLUS taken out of the offered mechanisms
   bool binding_refused_ = false;   // the client's SCRAM answer expects binding: told so
+  bool in_client_scram_ = false;   // SCRAM termination: the client's exchange is under way
   bool draining_ = false;
   bool up_paused_ = false;  // client reads stopped: the tracker is over --max-pipeline-bytes
   // Bytes of the last client read not framed yet (up_forward stopped at the bound).

@@ -132,6 +132,18 @@ double metric(int port, const std::string& series) {
   return -1;
 }
 
+// Polls /metrics until `series` has `want` (the proxy records an execution just after the
+// client has its answer), or a deadline passes; returns the last value.
+double wait_metric(int port, const std::string& series, double want) {
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  double v = metric(port, series);
+  while (v != want && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    v = metric(port, series);
+  }
+  return v;
+}
+
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -210,7 +222,8 @@ TEST_CASE("before AuthenticationOk nothing a client sends is analysed, recorded 
     REQUIRE_MESSAGE(ok(c), error(c));
     CHECK(scalar(c.get(), "SELECT 'bystander'") == "bystander");
   }
-  CHECK(metric(proxy.metrics_port(), "pglifecycle_executions_total{kind=\"simple\",status=\"success\"}") == 1);
+  CHECK(wait_metric(proxy.metrics_port(),
+                    "pglifecycle_executions_total{kind=\"simple\",status=\"success\"}", 1) == 1);
   CHECK(metric(proxy.metrics_port(), "pglifecycle_message_duration_seconds_count{message=\"parse\"}") <= 0);
   CHECK(proxy.terminate() == 0);
   SqliteReader store(db);

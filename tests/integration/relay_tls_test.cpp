@@ -402,6 +402,60 @@ TEST_CASE("channel binding: own certificate, backend-sslmode require - prefer fa
   CHECK(own.log().find("downgraded") == std::string::npos);
 }
 
+// SCRAM termination: the proxy authenticates the client with the role's verifier (looked up
+// through --auth-query) and logs in to the server with the client's key, so channel
+// binding works against the proxy's own certificate on a TLS backend link.
+TEST_CASE("SCRAM termination: channel binding through the proxy's own certificate") {
+  auto& pg = PgServer::shared();
+  ProxyProcess own({"--tls-cert", pg.proxy_cert(), "--tls-key", pg.proxy_key(),
+                    "--backend-sslmode", "require", "--auth-query-user",
+                    std::string(kSuperUser)},
+                   {"PGLIFECYCLE_AUTH_QUERY_PASSWORD=" + std::string(kSuperPassword)});
+  for (std::string mode : {"require", "prefer"}) {
+    CAPTURE(mode);
+    Conn c = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
+                                  verify_full() + " channel_binding=" + mode));
+    REQUIRE_MESSAGE(ok(c), error(c));
+    CHECK(scalar(c.get(), "SELECT current_user") == kScramUser);
+    CHECK(backend_ssl_of(PQbackendPID(c.get())) == "t");
+  }
+  // A plaintext client: plain SCRAM, no binding offered.
+  ProxyProcess plain({"--backend-sslmode", "require", "--auth-query-user", std::string(kSuperUser)},
+                     {"PGLIFECYCLE_AUTH_QUERY_PASSWORD=" + std::string(kSuperPassword)});
+  Conn p = connect(plain.conninfo(kTestDatabase, kScramUser, kScramPassword, "sslmode=disable"));
+  REQUIRE_MESSAGE(ok(p), error(p));
+  CHECK(scalar(p.get(), "SELECT current_user") == kScramUser);
+
+  // A wrong password is refused by the proxy, as the server would.
+  Conn wrong = connect(own.conninfo(kTestDatabase, kScramUser, "not-the-password",
+                                    verify_full() + " channel_binding=require"));
+  CHECK_FALSE(ok(wrong));
+  CHECK(error(wrong).find("password authentication failed for user \"scram_user\"") !=
+        std::string::npos);
+  // A role without a SCRAM verifier (md5) is passed through untouched.
+  Conn md5 = connect(own.conninfo(kTestDatabase, kMd5User, kMd5Password,
+                                  verify_full() + " channel_binding=disable"));
+  REQUIRE_MESSAGE(ok(md5), error(md5));
+  CHECK(scalar(md5.get(), "SELECT current_user") == kMd5User);
+  // The cancel key still works: the server's BackendKeyData reached the client.
+  Conn sleeper = connect(own.conninfo(kTestDatabase, kScramUser, kScramPassword,
+                                      verify_full() + " channel_binding=require"));
+  REQUIRE_MESSAGE(ok(sleeper), error(sleeper));
+  REQUIRE(PQsendQuery(sleeper.get(), "SELECT pg_sleep(10)"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  PGcancel* cancel = PQgetCancel(sleeper.get());
+  char errbuf[256] = {};
+  CHECK(PQcancel(cancel, errbuf, sizeof errbuf) == 1);
+  PQfreeCancel(cancel);
+  Result r(PQgetResult(sleeper.get()));
+  CHECK(sqlstate(r.get()) == "57014");
+  while (PGresult* rest = PQgetResult(sleeper.get())) PQclear(rest);
+  // Nothing secret in the log.
+  const std::string log = own.log();
+  CHECK(log.find("SCRAM-SHA-256$") == std::string::npos);
+  CHECK(log.find("SCRAM terminated") != std::string::npos);
+}
+
 TEST_CASE("logs: one line per session open and close, never a password") {
   ProxyProcess p({"--tls-cert", PgServer::shared().server_cert(), "--tls-key",
                   PgServer::shared().server_key()});
