@@ -33,10 +33,11 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options
       tuning_(std::move(tuning)),
       filter_(options),
       retention_(options.retention),
-      queue_(std::max<std::size_t>(options.recorder_queue, 1)),
+      max_records_(std::max<std::size_t>(options.recorder_queue, 1)),
+      queue_(max_records_ + kSessionReserve),
       max_bytes_(std::max<std::size_t>(options.recorder_queue_bytes, 1)) {
   if (tuning_.batch_size == 0) tuning_.batch_size = 1;
-  if (tuning_.retry_capacity == 0) tuning_.retry_capacity = queue_.capacity();
+  if (tuning_.retry_capacity == 0) tuning_.retry_capacity = max_records_;
   if (tuning_.retention_chunk == 0) tuning_.retention_chunk = 1000;
 }
 
@@ -59,9 +60,13 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
   const auto depth = stats_.queue_depth.fetch_add(1, std::memory_order_relaxed);
   const auto held = stats_.queue_bytes.fetch_add(static_cast<std::int64_t>(bytes),
                                                  std::memory_order_relaxed);
+  // Session records (one or two per connection, small) may use a reserve beyond the bound:
+  // a session whose executions were dropped still gets its close recorded.
+  constexpr bool kSession = std::is_same_v<Record, lifecycle::SessionRecord>;
+  const std::size_t limit = kSession ? max_bytes_ + max_bytes_ / 8 : max_bytes_;
   if (closed_.load(std::memory_order_relaxed) ||
-      depth >= static_cast<std::int64_t>(queue_.capacity()) ||
-      held + static_cast<std::int64_t>(bytes) > static_cast<std::int64_t>(max_bytes_)) {
+      depth >= static_cast<std::int64_t>(max_records_ + (kSession ? kSessionReserve : 0)) ||
+      held + static_cast<std::int64_t>(bytes) > static_cast<std::int64_t>(limit)) {
     stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
     stats_.queue_bytes.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);

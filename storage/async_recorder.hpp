@@ -46,6 +46,8 @@ class AsyncRecorder final : public Recorder {
   RecorderTuning tuning_;
   VolumeFilter filter_;
   std::optional<std::chrono::seconds> retention_;
+  static constexpr std::size_t kSessionReserve = 1024;  // slots only session records may use
+  std::size_t max_records_;
   BoundedQueue<Item> queue_;
   std::size_t max_bytes_;
   RecorderStats stats_;
