@@ -114,6 +114,12 @@ struct ExecutionRecord {
   std::optional<double> total_seconds;      // start → finished
   std::optional<double> bind_seconds;       // start → bound (extended only)
   std::optional<double> deliver_seconds;    // finished → delivered
+  // The statement's Parse → ParseComplete, carried by its first execution only (so that a
+  // rollup counts each parse once).
+  std::optional<double> parse_seconds;
+  // Timed with the server's phases visible (precise phase timing): parse and bind
+  // durations of passively timed executions only mark when a packet arrived.
+  bool precise_timing = true;
 };
 
 }  // namespace pglc::lifecycle

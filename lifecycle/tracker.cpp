@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lifecycle/ring.hpp"
@@ -33,6 +34,7 @@ struct Stmt {
   bool parsed = false;
   bool described = false;
   bool closed = false;
+  std::optional<double> parse_seconds;  // until its first execution reports it
 };
 using StmtPtr = std::shared_ptr<Stmt>;
 
@@ -641,7 +643,10 @@ class Tracker final : public SessionObserver {
     if (!head_is(MessageKind::parse)) return;
     Pending& p = pending_.front();
     timed(p, t);
-    if (p.stmt) stmt_event(*p.stmt, StatementEvent::parsed, t);
+    if (p.stmt) {
+      stmt_event(*p.stmt, StatementEvent::parsed, t);
+      p.stmt->parse_seconds = seconds(start_of(p), t);
+    }
     pop(t);
   }
 
@@ -1085,6 +1090,8 @@ class Tracker final : public SessionObserver {
       }
     }
     if (e.finished && e.delivered) r.deliver_seconds = seconds(*e.finished, *e.delivered);
+    r.precise_timing = config_.precise_timing;
+    if (e.stmt && e.stmt->parse_seconds) r.parse_seconds = std::exchange(e.stmt->parse_seconds, {});
     sink_.execution(r);
     e.stmt.reset();
   }

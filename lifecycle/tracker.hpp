@@ -19,6 +19,8 @@ struct TrackerConfig {
   // Leave libpg_query's normalize + fingerprint (about 5 µs per new text) to the sink's
   // consumer instead of the io thread; see SqlText::analysis_deferred.
   bool defer_sql_analysis = false;
+  // --phase-timing precise: the proxy's Flushes make parse and bind times the server's.
+  bool precise_timing = true;
 };
 
 class TrackerFactory final : public ObserverFactory {

@@ -467,13 +467,14 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
 
     auto rows = family("pglifecycle_recorder_rows_total", "Rows written to the store, by table.",
                        MetricType::Counter);
-    const std::array<std::pair<std::string_view, const std::atomic<std::uint64_t>*>, 6> tables = {
+    const std::array<std::pair<std::string_view, const std::atomic<std::uint64_t>*>, 7> tables = {
         {{"sessions", &r.rows_sessions},
          {"sql_texts", &r.rows_sql_texts},
          {"statements", &r.rows_statements},
          {"executions", &r.rows_executions},
          {"statement_events", &r.rows_statement_events},
-         {"execution_events", &r.rows_execution_events}}};
+         {"execution_events", &r.rows_execution_events},
+         {"rollups", &r.rows_rollups}}};
     for (const auto& [name, value] : tables)
       add_value(rows, {label("table", name)},
                 static_cast<double>(value->load(std::memory_order_relaxed)));
@@ -486,6 +487,9 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
               static_cast<double>(r.dropped_queue_full.load(std::memory_order_relaxed)));
     add_value(dropped, {label("reason", "store_error")},
               static_cast<double>(r.dropped_store_error.load(std::memory_order_relaxed)));
+    // Rollups are never shed under load; only a store failing through the stop timeout.
+    add_value(dropped, {label("reason", "rollups_at_stop")},
+              static_cast<double>(r.dropped_rollups.load(std::memory_order_relaxed)));
     out.push_back(std::move(dropped));
 
     auto skipped = family("pglifecycle_recorder_skipped_total",

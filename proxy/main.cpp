@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
                                  .max_sql_length = options.max_sql_length,
                                  .max_error_length = options.max_error_length,
                                  // libpg_query runs on the writer thread, not the io thread.
-                                 .defer_sql_analysis = true},
+                                 .defer_sql_analysis = true,
+                                 .precise_timing =
+                                     options.phase_timing == config::PhaseTiming::precise},
         sink);
 
     proxy::Server server(options, trackers, *metrics);

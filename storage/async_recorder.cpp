@@ -1,5 +1,7 @@
 #include "storage/async_recorder.hpp"
 
+#include "storage/text_row.hpp"
+
 #include <algorithm>
 #include <deque>
 #include <iostream>
@@ -32,6 +34,11 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options
     : store_(std::move(store)),
       tuning_(std::move(tuning)),
       filter_(options),
+      instance_(options.instance_name),
+      book_([max = options.max_sql_length](const lifecycle::SqlText& t) {
+        const TextAnalysis& a = deferred_analysis(t, max);
+        return std::make_pair(a.fingerprint, a.normalized_sql);
+      }),
       retention_(options.retention),
       max_records_(std::max<std::size_t>(options.recorder_queue, 1)),
       queue_(max_records_ + kSessionReserve),
@@ -47,6 +54,8 @@ AsyncRecorder::~AsyncRecorder() {
 }
 
 void AsyncRecorder::execution(const lifecycle::ExecutionRecord& r) {
+  // Every execution counts in the rollups, whatever happens to its raw row.
+  if (!closed_.load(std::memory_order_relaxed)) rollups_.add(r);
   const double rate = filter_.keep(r, stats_);
   if (rate > 0) enqueue(r, rate);
 }
@@ -163,6 +172,51 @@ void AsyncRecorder::run() {
   Clock::time_point next_retention =
       Clock::now() + std::min(tuning_.retention_interval, std::chrono::milliseconds(1000));
   std::optional<Clock::time_point> stop_deadline;
+  Clock::time_point next_rollup = Clock::now() + tuning_.rollup_interval;
+  std::string rollup_failure;
+
+  // Moves what the io threads aggregated into the book and writes the minutes that are
+  // over (`all`: every minute, at stop). True when nothing is left to write.
+  auto flush_rollups = [&](bool all) {
+    book_.absorb(rollups_.drain());
+    auto complain = [&](const StoreError& e) {
+      if (rollup_failure != e.what()) {
+        rollup_failure = e.what();
+        log(config::LogLevel::warning, std::string("cannot write rollups to ") +
+                                           store_->describe() + ": " + e.what() +
+                                           "; keeping them and retrying");
+      }
+    };
+    if (!book_.has_base_totals()) {
+      try {
+        book_.set_base_totals(guarded([&] { return store_->load_rollup_totals(instance_); }));
+      } catch (const StoreError& e) {
+        complain(e);
+        return book_.empty();
+      }
+    }
+    std::optional<lifecycle::WallMicros> before;
+    if (!all) {
+      // A minute is written once it is over and its stragglers had a few seconds.
+      const lifecycle::WallMicros now_us = lifecycle::to_wall(lifecycle::now()) - 5'000'000;
+      before = now_us - now_us % 60'000'000;
+    }
+    RollupBook::Flush f = book_.take(before);
+    if (f.minutes.empty()) return book_.empty();
+    try {
+      guarded([&] { store_->write_rollups(instance_, f.minutes, f.totals); });
+      book_.commit(f);
+      stats_.rows_rollups.fetch_add(f.minutes.size(), std::memory_order_relaxed);
+      if (!rollup_failure.empty()) {
+        rollup_failure.clear();
+        log(config::LogLevel::info, "writing rollups to " + store_->describe() + " again");
+      }
+    } catch (const StoreError& e) {
+      book_.restore(std::move(f));
+      complain(e);
+    }
+    return book_.empty();
+  };
 
   auto drop_pending = [&](std::size_t n) {
     stats_.dropped_store_error.fetch_add(n, std::memory_order_relaxed);
@@ -255,14 +309,33 @@ void AsyncRecorder::run() {
       continue;
     }
 
+    if (!stopping && now >= next_rollup) {
+      flush_rollups(false);
+      next_rollup = now + tuning_.rollup_interval;
+    }
+
     if (stopping) {
-      if (pending.empty() && !queue_.has_item()) break;
+      if (pending.empty() && !queue_.has_item()) {
+        // Raw rows are done: the rollups, every minute of them, go last.
+        if (flush_rollups(true)) break;
+        if (now >= *stop_deadline) {
+          stats_.dropped_rollups.fetch_add(book_.pending_keys(), std::memory_order_relaxed);
+          log(config::LogLevel::error,
+              "stopping while " + store_->describe() + " fails: rollups dropped");
+          break;
+        }
+        std::this_thread::sleep_for(std::min(tuning_.retry_max, std::chrono::milliseconds(100)));
+        continue;
+      }
       if (failing && now >= *stop_deadline) {
         drop_pending(pending.size());
         release(pending.size());
         while (Item* item = queue_.try_pop()) discard(item);
         log(config::LogLevel::error,
             "stopping while " + store_->describe() + " fails: queued records dropped");
+        if (!flush_rollups(true)) {
+          stats_.dropped_rollups.fetch_add(book_.pending_keys(), std::memory_order_relaxed);
+        }
         break;
       }
     }

@@ -13,6 +13,7 @@
 
 #include "storage/bounded_queue.hpp"
 #include "storage/item.hpp"
+#include "storage/rollup.hpp"
 #include "storage/recorder.hpp"
 #include "storage/store.hpp"
 #include "storage/volume_filter.hpp"
@@ -45,6 +46,9 @@ class AsyncRecorder final : public Recorder {
   std::unique_ptr<Store> store_;
   RecorderTuning tuning_;
   VolumeFilter filter_;
+  std::string instance_;
+  RollupAggregator rollups_;  // io threads add, the writer drains
+  RollupBook book_;           // writer thread only
   std::optional<std::chrono::seconds> retention_;
   static constexpr std::size_t kSessionReserve = 1024;  // slots only session records may use
   std::size_t max_records_;

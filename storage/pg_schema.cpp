@@ -258,9 +258,170 @@ LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
 
+
+// v3: rollups (see sqlite_schema.cpp for the why). Histograms are jsonb {"<ms>": count};
+// timestamps timestamptz; a fleet's proxies each write their own rows (the key includes
+// proxy_instance) and the views sum over them.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE rollups (
+  minute timestamptz NOT NULL,
+  proxy_instance text NOT NULL,
+  fingerprint text,
+  user_name text NOT NULL,
+  database_name text NOT NULL,
+  application_name text NOT NULL,
+  status text NOT NULL,
+  sqlstate text,
+  calls bigint NOT NULL,
+  rows bigint NOT NULL,
+  total_us bigint NOT NULL,
+  timed bigint NOT NULL,
+  min_us bigint,
+  max_us bigint,
+  first_at timestamptz NOT NULL,
+  last_at timestamptz NOT NULL,
+  hist_total jsonb NOT NULL,
+  hist_first_row jsonb NOT NULL,
+  hist_bind jsonb NOT NULL,
+  hist_parse jsonb NOT NULL
+);
+CREATE INDEX rollups_minute ON rollups (minute);
+CREATE INDEX rollups_fingerprint ON rollups (fingerprint, minute);
+
+CREATE TABLE rollup_totals (
+  proxy_instance text NOT NULL,
+  fingerprint text NOT NULL,
+  user_name text NOT NULL,
+  database_name text NOT NULL,
+  application_name text NOT NULL,
+  status text NOT NULL,
+  sqlstate text NOT NULL,
+  normalized_sql text,
+  calls bigint NOT NULL,
+  rows bigint NOT NULL,
+  total_us bigint NOT NULL,
+  timed bigint NOT NULL,
+  min_us bigint,
+  max_us bigint,
+  first_at timestamptz NOT NULL,
+  last_at timestamptz NOT NULL,
+  last_error text,
+  hist_total jsonb NOT NULL,
+  hist_first_row jsonb NOT NULL,
+  hist_bind jsonb NOT NULL,
+  hist_parse jsonb NOT NULL,
+  PRIMARY KEY (proxy_instance, fingerprint, user_name, database_name, application_name,
+               status, sqlstate)
+);
+
+CREATE VIEW rollup_buckets AS
+SELECT r.minute, r.proxy_instance, r.fingerprint, r.user_name, r.database_name,
+       r.application_name, r.status, r.sqlstate, h.phase, j.key::double precision AS ms,
+       j.value::bigint AS n
+FROM rollups r
+CROSS JOIN LATERAL (VALUES ('total', r.hist_total), ('first_row', r.hist_first_row),
+                           ('bind', r.hist_bind), ('parse', r.hist_parse)) AS h(phase, hist)
+CROSS JOIN LATERAL jsonb_each_text(h.hist) AS j;
+
+DROP VIEW query_stats;
+DROP VIEW error_stats;
+
+CREATE VIEW query_stats AS
+WITH t AS (
+  SELECT NULLIF(fingerprint, '') AS fingerprint, user_name, database_name,
+         min(normalized_sql) AS normalized_sql,
+         sum(calls) FILTER (WHERE status <> 'aborted') AS calls,
+         coalesce(sum(calls) FILTER (WHERE status IN ('error', 'canceled')), 0) AS errors,
+         coalesce(sum(calls) FILTER (WHERE status = 'aborted'), 0) AS aborted,
+         sum(rows) AS rows,
+         (coalesce(sum(total_us) FILTER (WHERE status <> 'aborted'), 0) / 1000.0)::double precision AS total_ms,
+         (max(max_us) FILTER (WHERE status <> 'aborted') / 1000.0)::double precision AS max_ms,
+         min(first_at) AS first_seen,
+         max(last_at) AS last_seen
+  FROM rollup_totals
+  GROUP BY 1, 2, 3),
+b AS (
+  SELECT NULLIF(r.fingerprint, '') AS fingerprint, r.user_name, r.database_name,
+         j.key::double precision AS ms, sum(j.value::bigint) AS n
+  FROM rollup_totals r CROSS JOIN LATERAL jsonb_each_text(r.hist_total) AS j
+  WHERE r.status <> 'aborted'
+  GROUP BY 1, 2, 3, 4),
+c AS (
+  SELECT fingerprint, user_name, database_name, ms,
+         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name ORDER BY ms
+                      ROWS UNBOUNDED PRECEDING) AS cum,
+         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name) AS n_all
+  FROM b),
+p AS (
+  SELECT fingerprint, user_name, database_name,
+         min(ms) FILTER (WHERE cum >= 0.50 * n_all) AS p50_ms,
+         min(ms) FILTER (WHERE cum >= 0.95 * n_all) AS p95_ms,
+         min(ms) FILTER (WHERE cum >= 0.99 * n_all) AS p99_ms
+  FROM c
+  GROUP BY 1, 2, 3)
+SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql,
+       coalesce(t.calls, 0) AS calls, t.errors, t.aborted, t.rows, t.total_ms,
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
+       p.p50_ms, p.p95_ms, p.p99_ms, t.first_seen, t.last_seen
+FROM t
+LEFT JOIN p ON p.fingerprint IS NOT DISTINCT FROM t.fingerprint AND p.user_name = t.user_name
+           AND p.database_name = t.database_name;
+
+CREATE VIEW error_stats AS
+SELECT r.sqlstate, NULLIF(r.fingerprint, '') AS fingerprint,
+       min(r.normalized_sql) AS normalized_sql, sum(r.calls) AS count,
+       min(r.first_at) AS first_seen, max(r.last_at) AS last_seen,
+       (SELECT x.last_error FROM rollup_totals x
+        WHERE x.sqlstate = r.sqlstate AND x.fingerprint = r.fingerprint
+        ORDER BY x.last_at DESC LIMIT 1) AS last_message
+FROM rollup_totals r
+WHERE r.sqlstate <> ''
+GROUP BY r.sqlstate, r.fingerprint;
+
+CREATE VIEW query_stats_by_minute AS
+WITH t AS (
+  SELECT minute, fingerprint, user_name, database_name,
+         coalesce(sum(calls) FILTER (WHERE status <> 'aborted'), 0) AS calls,
+         coalesce(sum(calls) FILTER (WHERE status IN ('error', 'canceled')), 0) AS errors,
+         coalesce(sum(calls) FILTER (WHERE status = 'aborted'), 0) AS aborted,
+         sum(rows) AS rows,
+         (coalesce(sum(total_us) FILTER (WHERE status <> 'aborted'), 0) / 1000.0)::double precision AS total_ms,
+         (max(max_us) FILTER (WHERE status <> 'aborted') / 1000.0)::double precision AS max_ms
+  FROM rollups
+  GROUP BY 1, 2, 3, 4),
+b AS (
+  SELECT r.minute, r.fingerprint, r.user_name, r.database_name, j.key::double precision AS ms,
+         sum(j.value::bigint) AS n
+  FROM rollups r CROSS JOIN LATERAL jsonb_each_text(r.hist_total) AS j
+  WHERE r.status <> 'aborted'
+  GROUP BY 1, 2, 3, 4, 5),
+c AS (
+  SELECT minute, fingerprint, user_name, database_name, ms,
+         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name ORDER BY ms
+                      ROWS UNBOUNDED PRECEDING) AS cum,
+         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name) AS n_all
+  FROM b),
+p AS (
+  SELECT minute, fingerprint, user_name, database_name,
+         min(ms) FILTER (WHERE cum >= 0.50 * n_all) AS p50_ms,
+         min(ms) FILTER (WHERE cum >= 0.95 * n_all) AS p95_ms,
+         min(ms) FILTER (WHERE cum >= 0.99 * n_all) AS p99_ms
+  FROM c
+  GROUP BY 1, 2, 3, 4)
+SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
+       (SELECT min(x.normalized_sql) FROM rollup_totals x
+        WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
+       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms, p.p50_ms, p.p95_ms, p.p99_ms
+FROM t
+LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS NOT DISTINCT FROM t.fingerprint
+           AND p.user_name = t.user_name AND p.database_name = t.database_name;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lifecycle tables and views", kV1},
     {2, "event times as columns of executions and statements", kV2},
+    {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them", kV3},
 };
 
 }  // namespace

@@ -493,6 +493,147 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
   return c;
 }
 
+namespace {
+
+constexpr const char* kRollupTotalColumns =
+    "proxy_instance, fingerprint, user_name, database_name, application_name, status, sqlstate, "
+    "normalized_sql, calls, rows, total_us, timed, min_us, max_us, first_at, last_at, "
+    "last_error, hist_total, hist_first_row, hist_bind, hist_parse";
+
+void copy_stats(CopyRow& row, const RollupStats& st) {
+  row.integer(static_cast<std::int64_t>(st.calls))
+      .integer(static_cast<std::int64_t>(st.rows))
+      .integer(st.total_us)
+      .integer(static_cast<std::int64_t>(st.timed));
+  if (st.timed > 0) {
+    row.integer(st.min_us).integer(st.max_us);
+  } else {
+    row.null().null();
+  }
+  row.ts(st.first_at).ts(st.last_at);
+}
+
+void copy_histograms(CopyRow& row, const RollupStats& st) {
+  row.text(st.total.to_json())
+      .text(st.first_row.to_json())
+      .text(st.bind.to_json())
+      .text(st.parse.to_json());
+}
+
+std::optional<lifecycle::ExecutionStatus> status_from(std::string_view s) {
+  using lifecycle::ExecutionStatus;
+  for (auto st : {ExecutionStatus::success, ExecutionStatus::error, ExecutionStatus::canceled,
+                  ExecutionStatus::aborted}) {
+    if (lifecycle::to_string(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void PgStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+                            std::span<const RollupRow> totals) {
+  if (minutes.empty() && totals.empty()) return;
+  connect();
+  if (!migrated_) {
+    try {
+      prepare_schema();
+    } catch (const StoreError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw StoreError(e.what(), false);
+    }
+  }
+  std::string minute_rows, total_rows;
+  for (const RollupRow& r : minutes) {
+    CopyRow row(minute_rows);
+    row.ts(r.minute).text(instance).text_or_null(r.key.fingerprint).text(r.key.user_name);
+    row.text(r.key.database_name).text(r.key.application_name);
+    row.text(lifecycle::to_string(r.key.status)).text_or_null(r.key.sqlstate);
+    copy_stats(row, r.stats);
+    copy_histograms(row, r.stats);
+  }
+  for (const RollupRow& r : totals) {
+    CopyRow row(total_rows);
+    row.text(instance).text(r.key.fingerprint).text(r.key.user_name).text(r.key.database_name);
+    row.text(r.key.application_name).text(lifecycle::to_string(r.key.status)).text(r.key.sqlstate);
+    row.text_or_null(r.normalized_sql);
+    copy_stats(row, r.stats);
+    row.text_or_null(r.stats.last_error);
+    copy_histograms(row, r.stats);
+  }
+  exec("BEGIN", "BEGIN");
+  if (!minute_rows.empty()) copy_in("COPY rollups FROM STDIN", minute_rows);
+  if (!total_rows.empty()) {
+    exec("CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_rollup_totals (LIKE rollup_totals) "
+         "ON COMMIT DELETE ROWS",
+         "writing rollups");
+    copy_in(std::string("COPY pglc_tmp_rollup_totals (") + kRollupTotalColumns + ") FROM STDIN",
+            total_rows);
+    // This proxy's rows only (the key starts with proxy_instance): the writer merged them.
+    exec(std::string("INSERT INTO rollup_totals (") + kRollupTotalColumns + ") SELECT " +
+             kRollupTotalColumns +
+             " FROM pglc_tmp_rollup_totals ON CONFLICT (proxy_instance, fingerprint, user_name, "
+             "database_name, application_name, status, sqlstate) DO UPDATE SET "
+             "normalized_sql = EXCLUDED.normalized_sql, calls = EXCLUDED.calls, "
+             "rows = EXCLUDED.rows, total_us = EXCLUDED.total_us, timed = EXCLUDED.timed, "
+             "min_us = EXCLUDED.min_us, max_us = EXCLUDED.max_us, first_at = EXCLUDED.first_at, "
+             "last_at = EXCLUDED.last_at, last_error = EXCLUDED.last_error, "
+             "hist_total = EXCLUDED.hist_total, hist_first_row = EXCLUDED.hist_first_row, "
+             "hist_bind = EXCLUDED.hist_bind, hist_parse = EXCLUDED.hist_parse",
+         "writing rollup totals");
+  }
+  exec("COMMIT", "COMMIT");
+}
+
+std::vector<RollupRow> PgStore::load_rollup_totals(const std::string& instance) {
+  connect();
+  if (!migrated_) throw StoreError("the store is not reachable yet", true);
+  std::vector<RollupRow> out;
+  const char* values[] = {instance.c_str()};
+  PGresult* r = PQexecParams(
+      conn_,
+      "SELECT fingerprint, user_name, database_name, application_name, status, sqlstate, "
+      "coalesce(normalized_sql, ''), calls, rows, total_us, timed, coalesce(min_us, 0), "
+      "coalesce(max_us, 0), (extract(epoch FROM first_at) * 1000000)::bigint, "
+      "(extract(epoch FROM last_at) * 1000000)::bigint, coalesce(last_error, ''), "
+      "hist_total::text, hist_first_row::text, hist_bind::text, hist_parse::text "
+      "FROM rollup_totals WHERE proxy_instance = $1",
+      1, nullptr, values, nullptr, nullptr, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    std::string msg = std::string("reading rollup totals: ") + PQresultErrorMessage(r);
+    const std::string state = sqlstate_of(r);
+    PQclear(r);
+    fail(msg, state.c_str());
+  }
+  for (int i = 0; i < PQntuples(r); ++i) {
+    auto v = [&](int c) { return std::string(PQgetvalue(r, i, c)); };
+    auto n = [&](int c) { return std::strtoll(PQgetvalue(r, i, c), nullptr, 10); };
+    const auto status = status_from(v(4));
+    if (!status) continue;
+    RollupRow row;
+    row.key = RollupKey{v(0), v(1), v(2), v(3), *status, v(5)};
+    row.normalized_sql = v(6);
+    row.stats.calls = static_cast<std::uint64_t>(n(7));
+    row.stats.rows = static_cast<std::uint64_t>(n(8));
+    row.stats.total_us = n(9);
+    row.stats.timed = static_cast<std::uint64_t>(n(10));
+    row.stats.min_us = n(11);
+    row.stats.max_us = n(12);
+    row.stats.first_at = n(13);
+    row.stats.last_at = n(14);
+    row.stats.last_error = v(15);
+    LogHistogram* hists[] = {&row.stats.total, &row.stats.first_row, &row.stats.bind,
+                             &row.stats.parse};
+    for (int h = 0; h < 4; ++h) {
+      if (auto parsed = LogHistogram::from_json(v(16 + h))) *hists[h] = std::move(*parsed);
+    }
+    out.push_back(std::move(row));
+  }
+  PQclear(r);
+  return out;
+}
+
 std::size_t PgStore::exec_count(const char* sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());

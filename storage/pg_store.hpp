@@ -25,6 +25,9 @@ class PgStore final : public Store {
 
   RowCounts write(std::span<const Item* const> items) override;
   ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
+  void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+                     std::span<const RollupRow> totals) override;
+  std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
   std::string describe() const override {
     return "PostgreSQL store " + (where_.empty() ? std::string("(not reached yet)") : where_);
   }

@@ -36,6 +36,7 @@ struct RecorderTuning {
   std::chrono::milliseconds stop_timeout{10000};       // stop() gives a failing store this long
   std::chrono::milliseconds retention_interval{5000};  // pause between retention passes
   std::size_t retention_chunk = 1000;                  // rows per table per retention transaction
+  std::chrono::milliseconds rollup_interval{1000};     // how often the writer collects rollups
   RecorderLog log;  // empty = "pglifecycle: storage: ..." on stderr
 };
 

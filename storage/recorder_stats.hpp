@@ -13,9 +13,11 @@ struct RecorderStats {
   std::atomic<std::int64_t> queue_bytes{0};
   // Rows written, per table.
   std::atomic<std::uint64_t> rows_sessions{0}, rows_sql_texts{0}, rows_statements{0},
-      rows_executions{0}, rows_statement_events{0}, rows_execution_events{0};
+      rows_executions{0}, rows_statement_events{0}, rows_execution_events{0}, rows_rollups{0};
   // Records lost, per reason.
   std::atomic<std::uint64_t> dropped_queue_full{0}, dropped_store_error{0};
+  // Rollup rows (key-minutes) lost: only when the store failed through the stop timeout.
+  std::atomic<std::uint64_t> dropped_rollups{0};
   // Executions deliberately not stored (counted, not dropped).
   std::atomic<std::uint64_t> sampled_out{0}, below_min_duration{0};
 };

@@ -6,7 +6,7 @@
 
 namespace pglc::storage {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct Migration {
   int version;

@@ -257,9 +257,187 @@ LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
 
+
+// v3: rollups, the truth for counts and percentiles (DESIGN §3). One row per key per
+// minute (a straggler that finishes after its minute was written adds a second row: rows
+// are additive), and all-time totals per key that the writer keeps merged. Histograms are
+// JSON objects {"<ms>": count} (storage/log_histogram.hpp) that json_each can expand.
+// query_stats and error_stats read the totals: complete even when raw rows were sampled or
+// dropped, and as fast with ten million executions as with ten.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE rollups (
+  minute INTEGER NOT NULL,
+  proxy_instance TEXT NOT NULL,
+  fingerprint TEXT,
+  user_name TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  application_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  sqlstate TEXT,
+  calls INTEGER NOT NULL,
+  rows INTEGER NOT NULL,
+  total_us INTEGER NOT NULL,
+  timed INTEGER NOT NULL,
+  min_us INTEGER,
+  max_us INTEGER,
+  first_at INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  hist_total TEXT NOT NULL,
+  hist_first_row TEXT NOT NULL,
+  hist_bind TEXT NOT NULL,
+  hist_parse TEXT NOT NULL
+);
+CREATE INDEX rollups_minute ON rollups (minute);
+CREATE INDEX rollups_fingerprint ON rollups (fingerprint, minute);
+
+CREATE TABLE rollup_totals (
+  proxy_instance TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  application_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  sqlstate TEXT NOT NULL,
+  normalized_sql TEXT,
+  calls INTEGER NOT NULL,
+  rows INTEGER NOT NULL,
+  total_us INTEGER NOT NULL,
+  timed INTEGER NOT NULL,
+  min_us INTEGER,
+  max_us INTEGER,
+  first_at INTEGER NOT NULL,
+  last_at INTEGER NOT NULL,
+  last_error TEXT,
+  hist_total TEXT NOT NULL,
+  hist_first_row TEXT NOT NULL,
+  hist_bind TEXT NOT NULL,
+  hist_parse TEXT NOT NULL,
+  PRIMARY KEY (proxy_instance, fingerprint, user_name, database_name, application_name,
+               status, sqlstate)
+) WITHOUT ROWID;
+
+-- Every histogram bucket of every rollup row: merge any set of rows by summing n per ms,
+-- then rank (see docs/storage.md for the percentile recipe).
+CREATE VIEW rollup_buckets AS
+SELECT r.minute, r.proxy_instance, r.fingerprint, r.user_name, r.database_name,
+       r.application_name, r.status, r.sqlstate, 'total' AS phase,
+       CAST(j.key AS REAL) AS ms, j.value AS n
+FROM rollups r, json_each(r.hist_total) j
+UNION ALL
+SELECT r.minute, r.proxy_instance, r.fingerprint, r.user_name, r.database_name,
+       r.application_name, r.status, r.sqlstate, 'first_row', CAST(j.key AS REAL), j.value
+FROM rollups r, json_each(r.hist_first_row) j
+UNION ALL
+SELECT r.minute, r.proxy_instance, r.fingerprint, r.user_name, r.database_name,
+       r.application_name, r.status, r.sqlstate, 'bind', CAST(j.key AS REAL), j.value
+FROM rollups r, json_each(r.hist_bind) j
+UNION ALL
+SELECT r.minute, r.proxy_instance, r.fingerprint, r.user_name, r.database_name,
+       r.application_name, r.status, r.sqlstate, 'parse', CAST(j.key AS REAL), j.value
+FROM rollups r, json_each(r.hist_parse) j;
+
+DROP VIEW query_stats;
+DROP VIEW error_stats;
+
+-- calls: executions that ran (success, error, canceled); aborted ones apart.
+-- Percentiles by nearest rank over the merged histogram: within 1 % of the exact value.
+CREATE VIEW query_stats AS
+WITH t AS (
+  SELECT NULLIF(fingerprint, '') AS fingerprint, user_name, database_name,
+         min(normalized_sql) AS normalized_sql,
+         sum(CASE WHEN status <> 'aborted' THEN calls ELSE 0 END) AS calls,
+         sum(CASE WHEN status IN ('error', 'canceled') THEN calls ELSE 0 END) AS errors,
+         sum(CASE WHEN status = 'aborted' THEN calls ELSE 0 END) AS aborted,
+         sum(rows) AS rows,
+         sum(CASE WHEN status <> 'aborted' THEN total_us ELSE 0 END) / 1000.0 AS total_ms,
+         max(CASE WHEN status <> 'aborted' THEN max_us END) / 1000.0 AS max_ms,
+         min(first_at) AS first_seen,
+         max(last_at) AS last_seen
+  FROM rollup_totals
+  GROUP BY 1, 2, 3),
+b AS (
+  SELECT NULLIF(r.fingerprint, '') AS fingerprint, r.user_name, r.database_name,
+         CAST(j.key AS REAL) AS ms, sum(j.value) AS n
+  FROM rollup_totals r, json_each(r.hist_total) j
+  WHERE r.status <> 'aborted'
+  GROUP BY 1, 2, 3, 4),
+c AS (
+  SELECT fingerprint, user_name, database_name, ms,
+         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name ORDER BY ms
+                      ROWS UNBOUNDED PRECEDING) AS cum,
+         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name) AS n_all
+  FROM b),
+p AS (
+  SELECT fingerprint, user_name, database_name,
+         min(CASE WHEN cum >= 0.50 * n_all THEN ms END) AS p50_ms,
+         min(CASE WHEN cum >= 0.95 * n_all THEN ms END) AS p95_ms,
+         min(CASE WHEN cum >= 0.99 * n_all THEN ms END) AS p99_ms
+  FROM c
+  GROUP BY 1, 2, 3)
+SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql, t.calls, t.errors,
+       t.aborted, t.rows, t.total_ms, t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
+       p.p50_ms, p.p95_ms, p.p99_ms, t.first_seen, t.last_seen
+FROM t
+LEFT JOIN p ON p.fingerprint IS t.fingerprint AND p.user_name = t.user_name
+           AND p.database_name = t.database_name;
+
+CREATE VIEW error_stats AS
+SELECT r.sqlstate, NULLIF(r.fingerprint, '') AS fingerprint,
+       min(r.normalized_sql) AS normalized_sql, sum(r.calls) AS count,
+       min(r.first_at) AS first_seen, max(r.last_at) AS last_seen,
+       (SELECT x.last_error FROM rollup_totals x
+        WHERE x.sqlstate = r.sqlstate AND x.fingerprint = r.fingerprint
+        ORDER BY x.last_at DESC LIMIT 1) AS last_message
+FROM rollup_totals r
+WHERE r.sqlstate <> ''
+GROUP BY r.sqlstate, r.fingerprint;
+
+-- Per minute, summed over proxies and applications; filter on `minute` (µs since the
+-- epoch, the minute's start). p95 per hour and the like: docs/storage.md.
+CREATE VIEW query_stats_by_minute AS
+WITH t AS (
+  SELECT minute, fingerprint, user_name, database_name,
+         sum(CASE WHEN status <> 'aborted' THEN calls ELSE 0 END) AS calls,
+         sum(CASE WHEN status IN ('error', 'canceled') THEN calls ELSE 0 END) AS errors,
+         sum(CASE WHEN status = 'aborted' THEN calls ELSE 0 END) AS aborted,
+         sum(rows) AS rows,
+         sum(CASE WHEN status <> 'aborted' THEN total_us ELSE 0 END) / 1000.0 AS total_ms,
+         max(CASE WHEN status <> 'aborted' THEN max_us END) / 1000.0 AS max_ms
+  FROM rollups
+  GROUP BY 1, 2, 3, 4),
+b AS (
+  SELECT r.minute, r.fingerprint, r.user_name, r.database_name, CAST(j.key AS REAL) AS ms,
+         sum(j.value) AS n
+  FROM rollups r, json_each(r.hist_total) j
+  WHERE r.status <> 'aborted'
+  GROUP BY 1, 2, 3, 4, 5),
+c AS (
+  SELECT minute, fingerprint, user_name, database_name, ms,
+         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name ORDER BY ms
+                      ROWS UNBOUNDED PRECEDING) AS cum,
+         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name) AS n_all
+  FROM b),
+p AS (
+  SELECT minute, fingerprint, user_name, database_name,
+         min(CASE WHEN cum >= 0.50 * n_all THEN ms END) AS p50_ms,
+         min(CASE WHEN cum >= 0.95 * n_all THEN ms END) AS p95_ms,
+         min(CASE WHEN cum >= 0.99 * n_all THEN ms END) AS p99_ms
+  FROM c
+  GROUP BY 1, 2, 3, 4)
+SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
+       (SELECT min(x.normalized_sql) FROM rollup_totals x
+        WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
+       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms, p.p50_ms, p.p95_ms, p.p99_ms
+FROM t
+LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS t.fingerprint
+           AND p.user_name = t.user_name AND p.database_name = t.database_name;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lifecycle tables and views", kV1},
     {2, "event times as columns of executions and statements", kV2},
+    {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them", kV3},
 };
 
 }  // namespace

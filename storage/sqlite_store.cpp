@@ -475,6 +475,124 @@ RowCounts SqliteStore::write(std::span<const Item* const> items) {
   return c;
 }
 
+namespace {
+
+std::optional<lifecycle::ExecutionStatus> status_from(std::string_view s) {
+  using lifecycle::ExecutionStatus;
+  for (auto st : {ExecutionStatus::success, ExecutionStatus::error, ExecutionStatus::canceled,
+                  ExecutionStatus::aborted}) {
+    if (lifecycle::to_string(st) == s) return st;
+  }
+  return std::nullopt;
+}
+
+std::string column_text(sqlite3_stmt* st, int i) {
+  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string();
+}
+
+}  // namespace
+
+void SqliteStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+                                std::span<const RollupRow> totals) {
+  if (minutes.empty() && totals.empty()) return;
+  if (!rollup_insert_) {
+    rollup_insert_ = std::make_unique<Stmt>(
+        db_, "INSERT INTO rollups VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+             "?14, ?15, ?16, ?17, ?18, ?19, ?20)");
+    rollup_total_ = std::make_unique<Stmt>(
+        db_, "INSERT OR REPLACE INTO rollup_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+             "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+  }
+  // Binds the columns after the key that both tables share, from `at`.
+  auto bind_stats = [](Stmt& q, int at, const RollupStats& st, std::string (&json)[4]) {
+    json[0] = st.total.to_json();
+    json[1] = st.first_row.to_json();
+    json[2] = st.bind.to_json();
+    json[3] = st.parse.to_json();
+    q.integer(at, static_cast<std::int64_t>(st.calls))
+        .integer(at + 1, static_cast<std::int64_t>(st.rows))
+        .integer(at + 2, st.total_us)
+        .integer(at + 3, static_cast<std::int64_t>(st.timed));
+    if (st.timed > 0) {
+      q.integer(at + 4, st.min_us).integer(at + 5, st.max_us);
+    } else {
+      q.null(at + 4).null(at + 5);
+    }
+    q.integer(at + 6, st.first_at).integer(at + 7, st.last_at);
+  };
+  try {
+    exec("BEGIN IMMEDIATE");
+    for (const RollupRow& r : minutes) {
+      Stmt& q = *rollup_insert_;
+      std::string json[4];
+      q.integer(1, r.minute).text(2, instance).text_or_null(3, r.key.fingerprint);
+      q.text(4, r.key.user_name).text(5, r.key.database_name).text(6, r.key.application_name);
+      q.name(7, lifecycle::to_string(r.key.status)).text_or_null(8, r.key.sqlstate);
+      bind_stats(q, 9, r.stats, json);
+      for (int i = 0; i < 4; ++i) q.text(17 + i, json[i]);
+      if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "writing rollups");
+    }
+    for (const RollupRow& r : totals) {
+      Stmt& q = *rollup_total_;
+      std::string json[4];
+      q.text(1, instance).text(2, r.key.fingerprint).text(3, r.key.user_name);
+      q.text(4, r.key.database_name).text(5, r.key.application_name);
+      q.name(6, lifecycle::to_string(r.key.status)).text(7, r.key.sqlstate);
+      q.text_or_null(8, r.normalized_sql);
+      bind_stats(q, 9, r.stats, json);
+      q.text_or_null(17, r.stats.last_error);
+      for (int i = 0; i < 4; ++i) q.text(18 + i, json[i]);
+      if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "writing rollup totals");
+    }
+    exec("COMMIT");
+  } catch (...) {
+    rollback_quietly();
+    throw;
+  }
+}
+
+std::vector<RollupRow> SqliteStore::load_rollup_totals(const std::string& instance) {
+  std::vector<RollupRow> out;
+  Stmt q(db_,
+         "SELECT fingerprint, user_name, database_name, application_name, status, sqlstate, "
+         "normalized_sql, calls, rows, total_us, timed, min_us, max_us, first_at, last_at, "
+         "last_error, hist_total, hist_first_row, hist_bind, hist_parse "
+         "FROM rollup_totals WHERE proxy_instance = ?1");
+  q.text(1, instance);
+  int rc;
+  while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
+    sqlite3_stmt* st = q.get();
+    RollupRow r;
+    r.key.fingerprint = column_text(st, 0);
+    r.key.user_name = column_text(st, 1);
+    r.key.database_name = column_text(st, 2);
+    r.key.application_name = column_text(st, 3);
+    const auto status = status_from(column_text(st, 4));
+    if (!status) continue;
+    r.key.status = *status;
+    r.key.sqlstate = column_text(st, 5);
+    r.normalized_sql = column_text(st, 6);
+    r.stats.calls = static_cast<std::uint64_t>(sqlite3_column_int64(st, 7));
+    r.stats.rows = static_cast<std::uint64_t>(sqlite3_column_int64(st, 8));
+    r.stats.total_us = sqlite3_column_int64(st, 9);
+    r.stats.timed = static_cast<std::uint64_t>(sqlite3_column_int64(st, 10));
+    r.stats.min_us = sqlite3_column_int64(st, 11);
+    r.stats.max_us = sqlite3_column_int64(st, 12);
+    r.stats.first_at = sqlite3_column_int64(st, 13);
+    r.stats.last_at = sqlite3_column_int64(st, 14);
+    r.stats.last_error = column_text(st, 15);
+    LogHistogram* hists[] = {&r.stats.total, &r.stats.first_row, &r.stats.bind, &r.stats.parse};
+    for (int i = 0; i < 4; ++i) {
+      if (auto h = LogHistogram::from_json(column_text(st, 16 + i))) *hists[i] = std::move(*h);
+    }
+    out.push_back(std::move(r));
+  }
+  sqlite3_reset(q.get());
+  if (rc != SQLITE_DONE) fail(rc, "reading rollup totals");
+  return out;
+}
+
 // One short transaction: the ids chosen by `select_ids` (?1 = cutoff, ?2 = limit), each
 // deleted through `deletes` in order. Returns how many ids were found.
 std::size_t SqliteStore::expire_step(const char* select_ids, std::initializer_list<Stmt*> deletes,

@@ -6,9 +6,11 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "lifecycle/clock.hpp"
 #include "storage/item.hpp"
+#include "storage/rollup.hpp"
 
 namespace pglc::storage {
 
@@ -43,6 +45,12 @@ class Store {
   virtual RowCounts write(std::span<const Item* const> items) = 0;
   // Deletes up to `limit` rows per table older than `cutoff`, in short transactions.
   virtual ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
+  // In one transaction: appends the minute rows and replaces this proxy's totals rows
+  // (the writer merged them). Throws StoreError and leaves nothing written.
+  virtual void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+                             std::span<const RollupRow> totals) = 0;
+  // This proxy's all-time totals as stored (merged into by the next write_rollups).
+  virtual std::vector<RollupRow> load_rollup_totals(const std::string& instance) = 0;
   // For log lines: never contains a password.
   virtual std::string describe() const = 0;
   // Why the store could not be opened at start although the proxy serves (empty: no

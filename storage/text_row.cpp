@@ -1,17 +1,30 @@
 #include "storage/text_row.hpp"
 
+#include <unordered_map>
+
 #include "lifecycle/sql_analyzer.hpp"
 #include "storage/text_util.hpp"
 
 namespace pglc::storage {
 
+const TextAnalysis& deferred_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length) {
+  // About a second of new texts at tens of thousands per second; a clear, not an LRU.
+  constexpr std::size_t kMemo = 1u << 16;
+  thread_local std::unordered_map<std::string, TextAnalysis> memo;
+  if (auto it = memo.find(text.hash); it != memo.end()) return it->second;
+  if (memo.size() >= kMemo) memo.clear();
+  lifecycle::SqlAnalysis a = lifecycle::analyze_sql(text.sql, max_sql_length);
+  return memo.emplace(text.hash, TextAnalysis{std::move(a.normalized_sql), std::move(a.fingerprint)})
+      .first->second;
+}
+
 TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length) {
   TextRow row;
   row.sql = cut_utf8(text.sql, max_sql_length);
   if (text.analysis_deferred) {
-    lifecycle::SqlAnalysis a = lifecycle::analyze_sql(text.sql, max_sql_length);
-    row.normalized_sql = std::move(a.normalized_sql);
-    row.fingerprint = std::move(a.fingerprint);
+    const TextAnalysis& a = deferred_analysis(text, max_sql_length);
+    row.normalized_sql = a.normalized_sql;
+    row.fingerprint = a.fingerprint;
   } else {
     row.normalized_sql = text.normalized_sql;
     row.fingerprint = text.fingerprint;

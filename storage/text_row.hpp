@@ -21,4 +21,13 @@ struct TextRow {
 
 TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length);
 
+// Normalized text and fingerprint of a text whose analysis was deferred, through a
+// per-thread memo by hash: the store (its sql_texts row) and the rollups (their key) both
+// need it, and the parse is the writer's dearest step.
+struct TextAnalysis {
+  std::optional<std::string> normalized_sql;
+  std::optional<std::string> fingerprint;
+};
+const TextAnalysis& deferred_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length);
+
 }  // namespace pglc::storage

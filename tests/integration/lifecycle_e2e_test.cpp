@@ -317,14 +317,15 @@ TEST_CASE("precise phase timing: a slow plan shows in bind, a slow run in execut
       // The server's own durations fit inside the proxy's phases (which also hold the
       // network and the proxy). A phase starts when the proxy READ the previous answer;
       // the server starts the next step as soon as it has WRITTEN it, so the server's
-      // clock may start up to one proxy wake-up earlier: allow kWakeupMs for that.
+      // clock may start up to one proxy wake-up earlier: allow kWakeupMs for that (a loaded
+      // 2-core machine has delayed that wake-up by more than 2 ms).
       const Phases srv_plan = server_phases(server.log(), "slow plan precise");
       const Phases srv_run = server_phases(server.log(), "slow run precise");
       REQUIRE(srv_plan.bind_ms >= 0);
       REQUIRE(srv_run.execute_ms >= 0);
       CHECK(srv_plan.bind_ms >= 195);
       CHECK(srv_run.execute_ms >= 195);
-      constexpr double kWakeupMs = 2.0;
+      constexpr double kWakeupMs = 10.0;
       CHECK(srv_plan.parse_ms <= plan.parse_ms + kWakeupMs);
       CHECK(srv_plan.bind_ms <= plan.bind_ms + kWakeupMs);
       CHECK(srv_run.execute_ms <= run.execute_ms + kWakeupMs);

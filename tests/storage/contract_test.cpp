@@ -205,9 +205,9 @@ void check_views(StoreReader& db, const Scenario& s) {
   CHECK(ms_eq(r[0][6], 6.0));
   CHECK(ms_eq(r[0][7], 2.0));
   CHECK(ms_eq(r[0][8], 3.0));
-  CHECK(ms_eq(r[0][9], 2.0));
-  CHECK(ms_eq(r[0][10], 3.0));
-  CHECK(ms_eq(r[0][11], 3.0));
+  CHECK(ms_near(r[0][9], 2.0));
+  CHECK(ms_near(r[0][10], 3.0));
+  CHECK(ms_near(r[0][11], 3.0));
   CHECK(integer(r[0][12]) == s.t0 + 1000);
   CHECK(integer(r[0][13]) == s.t0 + 10000);
   CHECK(r[0][14] == "alice");
@@ -217,25 +217,26 @@ void check_views(StoreReader& db, const Scenario& s) {
   CHECK(r[1][2] == "2");
   CHECK(ms_eq(r[1][6], 5.0));
   CHECK(ms_eq(r[1][7], 2.5));
-  CHECK(ms_eq(r[1][9], 1.0));
-  CHECK(ms_eq(r[1][10], 4.0));
-  // fp4: 5.0 ms, an error of 0.9 ms, an aborted one (no duration).
+  CHECK(ms_near(r[1][9], 1.0));
+  CHECK(ms_near(r[1][10], 4.0));
+  // fp4: 5.0 ms, an error of 0.9 ms, an aborted one (no duration): calls are the
+  // executions that ran, aborted ones count apart.
   CHECK(r[2][0] == "fp4");
-  CHECK(r[2][2] == "3");
+  CHECK(r[2][2] == "2");
   CHECK(r[2][3] == "1");
   CHECK(r[2][4] == "1");
   CHECK(r[2][5] == "3");
   CHECK(ms_eq(r[2][6], 5.9));
   CHECK(ms_eq(r[2][7], 2.95));
   CHECK(ms_eq(r[2][8], 5.0));
-  CHECK(ms_eq(r[2][9], 0.9));
-  CHECK(ms_eq(r[2][10], 5.0));
+  CHECK(ms_near(r[2][9], 0.9));
+  CHECK(ms_near(r[2][10], 5.0));
   CHECK(integer(r[2][13]) == s.t0 + 70050);
   // The unparseable text groups under a NULL fingerprint.
   CHECK(r[3][0] == std::nullopt);
   CHECK(r[3][2] == "1");
   CHECK(r[3][3] == "1");
-  CHECK(ms_eq(r[3][9], 0.3));
+  CHECK(ms_near(r[3][9], 0.3));
 
   // error_stats
   r = db.query("SELECT sqlstate, fingerprint, count, last_message, " + db.us("first_seen") + ", " +
@@ -278,13 +279,13 @@ void check_distribution(StoreReader& db) {
   CHECK(ms_eq(r[0][2], 5050));
   CHECK(ms_eq(r[0][3], 50.5));
   CHECK(ms_eq(r[0][4], 100));
-  CHECK(ms_eq(r[0][5], 50));
-  CHECK(ms_eq(r[0][6], 95));
-  CHECK(ms_eq(r[0][7], 99));
+  CHECK(ms_near(r[0][5], 50));
+  CHECK(ms_near(r[0][6], 95));
+  CHECK(ms_near(r[0][7], 99));
   CHECK(r[1][1] == "7");
-  CHECK(ms_eq(r[1][5], 40));  // rank ceil(3.5) = 4
-  CHECK(ms_eq(r[1][6], 70));  // rank ceil(6.65) = 7
-  CHECK(ms_eq(r[1][7], 70));
+  CHECK(ms_near(r[1][5], 40));  // rank ceil(3.5) = 4
+  CHECK(ms_near(r[1][6], 70));  // rank ceil(6.65) = 7
+  CHECK(ms_near(r[1][7], 70));
 }
 
 std::unique_ptr<storage::Recorder> run(const std::string& storage,
@@ -345,7 +346,7 @@ TEST_CASE("PostgreSQL store: every table and view after a realistic session") {
                  "'executions' AND column_name = 'rows'") == "bigint");
 }
 
-TEST_CASE("query_stats percentiles agree in both stores (nearest rank)") {
+TEST_CASE("query_stats percentiles agree in both stores (nearest rank, within 1 %)") {
   Scenario s;
   SUBCASE("SQLite") {
     TempDir dir;

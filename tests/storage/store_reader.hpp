@@ -148,6 +148,11 @@ inline bool ms_eq(const Cell& c, double expected) {
   return c && std::fabs(num(c) - expected) < 0.0005;
 }
 
+// Percentiles come from the rollups' histograms: within 1 % of the exact value.
+inline bool ms_near(const Cell& c, double expected) {
+  return c && std::fabs(num(c) - expected) <= expected * 0.01 + 1e-9;
+}
+
 }  // namespace pglc::test
 
 // Readable failures: rows print as [a, NULL, c].
