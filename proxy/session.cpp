@@ -47,11 +47,6 @@ constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 // larger chunks are written at once (and must leave the next read room).
 constexpr std::size_t kMaxHold = 4096;
 
-// Asio's engine sets SSL_MODE_RELEASE_BUFFERS, which frees OpenSSL's 16 KiB record
-// buffer after every read and allocates it again on the next; a relay reads all the time.
-void keep_buffers(asio::ssl::stream<tcp::socket&>& s) {
-  SSL_clear_mode(s.native_handle(), SSL_MODE_RELEASE_BUFFERS);
-}
 
 bool is_ip_literal(const std::string& host) {
   error_code ec;
@@ -274,7 +269,6 @@ awaitable<bool> Session::startup() {
       if (accept) {
         client_.tls =
             std::make_unique<asio::ssl::stream<tcp::socket&>>(client_.sock, *ctx_.client_tls);
-        keep_buffers(*client_.tls);
         co_await client_.tls->async_handshake(asio::ssl::stream_base::server,
                                               redirect_error(use_awaitable, ec));
         if (ec || stopping_) {
@@ -580,7 +574,6 @@ awaitable<bool> Session::connect_endpoint(Endpoint& e, bool allow_tls) {
     co_return unavailable("unexpected answer to SSLRequest (byte " + std::to_string(answer) + ")");
   e.tls =
       std::make_unique<asio::ssl::stream<tcp::socket&>>(e.sock, *ctx_.backend_tls);
-  keep_buffers(*e.tls);
   if (mode == config::BackendSslMode::verify_full) {
     e.tls->set_verify_mode(asio::ssl::verify_peer);
     e.tls->set_verify_callback(asio::ssl::host_name_verification(ctx_.backend_host));

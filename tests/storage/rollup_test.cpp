@@ -1,0 +1,218 @@
+// Rollups: exact counts whatever happens to raw rows (sampling, --min-duration, a full
+// queue), minutes, a restart, and a fleet of proxies merging in one PostgreSQL store.
+#include <doctest/doctest.h>
+
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "storage/recorder.hpp"
+#include "storage/rollup.hpp"
+#include "tests/storage/scenario.hpp"
+#include "tests/storage/store_reader.hpp"
+#include "tests/storage/store_setup.hpp"
+
+using namespace pglc;
+using namespace pglc::test;
+
+namespace {
+
+constexpr WallMicros kMinute = 60'000'000;
+
+// Executions of `texts` statements spread over `threads` io threads; durations from a
+// known distribution (1..100 ms, so a tenth of them are under --min-duration 10ms).
+struct Load {
+  SessionRecord session;
+  std::vector<StatementRecord> statements;
+  WallMicros t0;
+  explicit Load(WallMicros start, int texts = 5) : session(make_session(start)), t0(start) {
+    for (int i = 0; i < texts; ++i) {
+      const std::string n = std::to_string(i);
+      statements.push_back(make_statement(
+          session.id, StatementKind::extended,
+          text("h" + n, "SELECT " + n + " FROM t", "SELECT $1 FROM t", "fp" + n), start));
+    }
+  }
+  ExecutionRecord execution(int i) const {
+    const auto& st = statements[static_cast<std::size_t>(i) % statements.size()];
+    const int ms = i % 100 + 1;
+    const WallMicros began = t0 + i * 100;
+    ExecutionRecord e = make_execution(st, began, 0, began + 500, began + ms * 1000, 0,
+                                       i % 17 == 0 ? ExecutionStatus::error
+                                       : i % 23 == 0 ? ExecutionStatus::aborted
+                                                     : ExecutionStatus::success);
+    if (e.status == ExecutionStatus::error) {
+      e.sqlstate = "22012";
+      e.error_message = "division by zero";
+    }
+    if (e.status == ExecutionStatus::aborted) e.finished_at.reset();
+    return e;
+  }
+};
+
+// What the views must say for `n` executions of Load.
+struct Expected {
+  long long ran = 0, errors = 0, aborted = 0;
+};
+Expected expected(int n) {
+  Expected x;
+  for (int i = 0; i < n; ++i) {
+    if (i % 17 == 0) {
+      ++x.errors;
+      ++x.ran;
+    } else if (i % 23 == 0) {
+      ++x.aborted;
+    } else {
+      ++x.ran;
+    }
+  }
+  return x;
+}
+
+void feed(storage::Recorder& rec, const Load& load, int n, int threads) {
+  rec.session_opened(load.session);
+  for (const auto& st : load.statements) rec.statement(st);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int i = t; i < n; i += threads) rec.execution(load.execution(i));
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
+void check_counts(StoreReader& db, int n) {
+  const Expected x = expected(n);
+  Rows r = db.query("SELECT sum(calls), sum(errors), sum(aborted), count(*) FROM query_stats");
+  REQUIRE(r.size() == 1);
+  CHECK(r[0][0] == std::to_string(x.ran));
+  CHECK(r[0][1] == std::to_string(x.errors));
+  CHECK(r[0][2] == std::to_string(x.aborted));
+  CHECK(r[0][3] == "5");
+  CHECK(db.value("SELECT sum(count) FROM error_stats WHERE sqlstate = '22012'") ==
+        std::to_string(x.errors));
+  // Per minute too: the minutes add up to the totals.
+  CHECK(db.value("SELECT sum(calls) FROM query_stats_by_minute") == std::to_string(x.ran));
+  // The distribution of every fingerprint: 1..100 ms of which each gets a fifth.
+  for (const auto& row : db.query("SELECT p50_ms, p99_ms, max_ms FROM query_stats")) {
+    CHECK(num(row[0]) > 40);
+    CHECK(num(row[0]) < 60);
+    CHECK(num(row[1]) <= num(row[2]) * 1.01);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("rollups count every execution exactly, also when raw rows are sampled or shed") {
+  const int n = 20000;
+  for (std::string which : {"sample", "min-duration", "overflow"}) {
+    CAPTURE(which);
+    TempDir dir;
+    auto options = options_for("sqlite:" + dir.file("r.db"));
+    if (which == "sample") options.sample_rate = 0.01;
+    if (which == "min-duration") options.min_duration = std::chrono::milliseconds(10);
+    if (which == "overflow") options.recorder_queue = 50;
+    auto rec = storage::open_recorder(options);
+    rec->start();
+    Load load(lifecycle::to_wall(lifecycle::now()) - 10 * kMinute);
+    feed(*rec, load, n, 4);
+    rec->stop();
+    SqliteReader db(dir.file("r.db"));
+    const long long raw = db.count("executions");
+    MESSAGE(which << ": " << raw << " raw rows of " << n << " executions");
+    CHECK(raw < n);
+    if (which == "overflow") CHECK(rec->stats().dropped_queue_full > 0);
+    CHECK(rec->stats().dropped_rollups == 0);
+    check_counts(db, n);
+  }
+}
+
+TEST_CASE("rollups: one row per key and minute; a restart adds to the totals") {
+  TempDir dir;
+  const std::string path = "sqlite:" + dir.file("m.db");
+  const WallMicros start = lifecycle::to_wall(lifecycle::now()) / kMinute * kMinute - 30 * kMinute;
+  for (int run = 0; run < 2; ++run) {
+    auto rec = storage::open_recorder(options_for(path));
+    rec->start();
+    Load load(start + run * 10 * kMinute, 1);
+    rec->session_opened(load.session);
+    rec->statement(load.statements[0]);
+    // Ten executions in each of three minutes.
+    for (int m = 0; m < 3; ++m) {
+      for (int i = 0; i < 10; ++i) {
+        ExecutionRecord e = make_execution(load.statements[0], start + run * 10 * kMinute +
+                                                                   m * kMinute + i * 1000,
+                                           0, 0, 0, 0);
+        e.finished_at = e.began_at + 2000;
+        rec->execution(e);
+      }
+    }
+    rec->stop();
+  }
+  SqliteReader db(dir.file("m.db"));
+  CHECK(db.count("rollups") == 6);
+  CHECK(db.count("rollup_totals") == 1);
+  CHECK(db.value("SELECT calls FROM query_stats") == "60");
+  CHECK(db.value("SELECT count(*) FROM query_stats_by_minute WHERE calls = 10") == "6");
+  CHECK(ms_near(db.value("SELECT p95_ms FROM query_stats"), 2.0));
+  // Any merged set of rollups can be ranked in plain SQL (the recipe of docs/storage.md).
+  CHECK(ms_near(db.value(R"sql(
+      WITH b AS (SELECT ms, sum(n) AS n FROM rollup_buckets
+                 WHERE phase = 'total' AND status <> 'aborted' GROUP BY ms),
+           c AS (SELECT ms, sum(n) OVER (ORDER BY ms) AS cum, sum(n) OVER () AS n_all FROM b)
+      SELECT min(ms) FROM c WHERE cum >= 0.95 * n_all)sql"),
+                2.0));
+}
+
+TEST_CASE("a fleet: two proxies write one PostgreSQL store, the views sum them") {
+  const std::string conninfo = fresh_pg_database("pglc_fleet");
+  const WallMicros start = lifecycle::to_wall(lifecycle::now()) - 5 * kMinute;
+  std::vector<std::unique_ptr<storage::Recorder>> proxies;
+  for (const char* name : {"proxy-a:6432", "proxy-b:6432"}) {
+    auto options = options_for(conninfo);
+    options.instance_name = name;
+    proxies.push_back(storage::open_recorder(options));
+    proxies.back()->start();
+  }
+  Load load(start);
+  std::vector<std::thread> threads;
+  for (std::size_t p = 0; p < proxies.size(); ++p) {
+    threads.emplace_back([&, p] { feed(*proxies[p], load, 5000, 2); });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& p : proxies) p->stop();
+  PgReader db(conninfo);
+  CHECK(db.value("SELECT count(DISTINCT proxy_instance) FROM rollup_totals") == "2");
+  const Expected x = expected(5000);
+  CHECK(db.value("SELECT sum(calls) FROM query_stats") == std::to_string(2 * x.ran));
+  CHECK(db.value("SELECT sum(aborted) FROM query_stats") == std::to_string(2 * x.aborted));
+  CHECK(db.value("SELECT sum(calls) FROM query_stats_by_minute") == std::to_string(2 * x.ran));
+  for (const auto& row : db.query("SELECT p50_ms FROM query_stats")) {
+    CHECK(num(row[0]) > 40);
+    CHECK(num(row[0]) < 60);
+  }
+}
+
+TEST_CASE("a store that fails while rollups are due: kept, written once it is back") {
+  TempDir dir;
+  const std::string path = dir.file("l.db");
+  storage::RecorderTuning tuning;
+  tuning.rollup_interval = std::chrono::milliseconds(50);
+  tuning.retry_initial = std::chrono::milliseconds(10);
+  tuning.retry_max = std::chrono::milliseconds(50);
+  LogCapture log;
+  tuning.log = log.sink();
+  auto rec = storage::open_recorder(options_for("sqlite:" + path), tuning);
+  rec->start();
+  // Hold the database locked while old minutes are due.
+  SqliteReader lock(path);
+  lock.exec("BEGIN EXCLUSIVE");
+  Load load(lifecycle::to_wall(lifecycle::now()) - 10 * kMinute);
+  feed(*rec, load, 2000, 2);
+  CHECK(eventually([&] { return log.count_containing("cannot write rollups") >= 1; }));
+  lock.exec("COMMIT");
+  CHECK(eventually([&] { return rec->stats().rows_rollups > 0; }));
+  rec->stop();
+  SqliteReader db(path);
+  CHECK(db.value("SELECT sum(calls) + sum(aborted) FROM query_stats") == "2000");
+}
