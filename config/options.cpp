@@ -305,6 +305,8 @@ ParseResult parse(int argc, const char* const argv[]) {
       "error messages are stored cut at this many bytes")(
       "retention", po::value<std::string>()->default_value("0"),
       "delete recorded rows older than this (7d, 12h, ...); 0 keeps everything")(
+      "rollup-retention", po::value<std::string>()->default_value("90d"),
+      "delete minute rollups older than this; 0 keeps them all (totals are kept)")(
       "sample-rate", po::value<std::string>()->default_value("1.0"),
       "fraction of executions recorded (0..1); metrics see all")(
       "min-duration", po::value<std::string>()->default_value("0ms"),
@@ -453,6 +455,18 @@ ParseResult parse(int argc, const char* const argv[]) {
       auto secs = std::chrono::duration_cast<std::chrono::seconds>(r);
       if (secs.count() <= 0) invalid("retention", retention, "at least 1s, or 0 to keep all");
       o.retention = secs;
+    }
+    {
+      std::string keep = lower(s("rollup-retention"));
+      if (keep.empty() || keep == "0" || keep == "none" || keep == "forever") {
+        o.rollup_retention.reset();
+      } else {
+        auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+            to_duration("rollup-retention", keep));
+        if (secs.count() <= 0)
+          invalid("rollup-retention", keep, "at least 1s, or 0 to keep all");
+        o.rollup_retention = secs;
+      }
     }
     {
       std::string rate = s("sample-rate");

@@ -52,6 +52,8 @@ struct Options {
   std::size_t max_sql_length = 65536;
   std::size_t max_error_length = 8192;  // error messages are stored cut at this many bytes
   std::optional<std::chrono::seconds> retention;  // unset = keep forever
+  // Minute rollups are kept longer than raw rows; all-time totals are never deleted.
+  std::optional<std::chrono::seconds> rollup_retention = std::chrono::hours(24 * 90);
   double sample_rate = 1.0;
   std::chrono::microseconds min_duration{0};
   std::size_t recorder_queue = 100000;

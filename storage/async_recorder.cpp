@@ -40,6 +40,7 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options
         return std::make_pair(a.fingerprint, a.normalized_sql);
       }),
       retention_(options.retention),
+      rollup_retention_(options.rollup_retention),
       max_records_(std::max<std::size_t>(options.recorder_queue, 1)),
       queue_(max_records_ + kSessionReserve),
       max_bytes_(std::max<std::size_t>(options.recorder_queue_bytes, 1)) {
@@ -340,13 +341,24 @@ void AsyncRecorder::run() {
       }
     }
 
-    if (retention_ && !failing && now >= next_retention && !stopping) {
-      const auto cutoff =
-          lifecycle::to_wall(lifecycle::now()) -
-          std::chrono::duration_cast<std::chrono::microseconds>(*retention_).count();
+    if ((retention_ || rollup_retention_) && !failing && now >= next_retention && !stopping) {
+      const auto wall = lifecycle::to_wall(lifecycle::now());
       bool more = false;
       try {
-        more = guarded([&] { return store_->expire(cutoff, tuning_.retention_chunk); }).more;
+        if (retention_) {
+          const auto cutoff =
+              wall - std::chrono::duration_cast<std::chrono::microseconds>(*retention_).count();
+          more = guarded([&] { return store_->expire(cutoff, tuning_.retention_chunk); }).more;
+        }
+        if (rollup_retention_) {
+          const auto cutoff =
+              wall -
+              std::chrono::duration_cast<std::chrono::microseconds>(*rollup_retention_).count();
+          more = guarded([&] {
+                   return store_->expire_rollups(cutoff, tuning_.retention_chunk);
+                 }).more ||
+                 more;
+        }
       } catch (const StoreError& e) {
         log(config::LogLevel::warning, std::string("retention pass failed: ") + e.what());
       }

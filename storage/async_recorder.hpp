@@ -50,6 +50,7 @@ class AsyncRecorder final : public Recorder {
   RollupAggregator rollups_;  // io threads add, the writer drains
   RollupBook book_;           // writer thread only
   std::optional<std::chrono::seconds> retention_;
+  std::optional<std::chrono::seconds> rollup_retention_;
   static constexpr std::size_t kSessionReserve = 1024;  // slots only session records may use
   std::size_t max_records_;
   BoundedQueue<Item> queue_;

@@ -586,6 +586,17 @@ void PgStore::write_rollups(const std::string& instance, std::span<const RollupR
   exec("COMMIT", "COMMIT");
 }
 
+ExpireResult PgStore::expire_rollups(WallMicros cutoff, std::size_t limit) {
+  if (!migrated_) return {};
+  connect();
+  ExpireResult r;
+  r.rows = exec_count(
+      "DELETE FROM rollups WHERE ctid IN (SELECT ctid FROM rollups WHERE minute < $1 LIMIT $2)",
+      {timestamp_text(cutoff), std::to_string(limit)});
+  r.more = r.rows >= limit;
+  return r;
+}
+
 std::vector<RollupRow> PgStore::load_rollup_totals(const std::string& instance) {
   connect();
   if (!migrated_) throw StoreError("the store is not reachable yet", true);

@@ -28,6 +28,7 @@ class PgStore final : public Store {
   void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                      std::span<const RollupRow> totals) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
+  ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
   std::string describe() const override {
     return "PostgreSQL store " + (where_.empty() ? std::string("(not reached yet)") : where_);
   }

@@ -554,6 +554,17 @@ void SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
   }
 }
 
+ExpireResult SqliteStore::expire_rollups(WallMicros cutoff, std::size_t limit) {
+  Stmt q(db_, "DELETE FROM rollups WHERE rowid IN "
+              "(SELECT rowid FROM rollups WHERE minute < ?1 LIMIT ?2)");
+  q.integer(1, cutoff).integer(2, static_cast<std::int64_t>(limit));
+  if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "rollup retention");
+  ExpireResult r;
+  r.rows = static_cast<std::size_t>(sqlite3_changes(db_));
+  r.more = r.rows >= limit;
+  return r;
+}
+
 std::vector<RollupRow> SqliteStore::load_rollup_totals(const std::string& instance) {
   std::vector<RollupRow> out;
   Stmt q(db_,

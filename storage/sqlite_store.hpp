@@ -27,6 +27,7 @@ class SqliteStore final : public Store {
   void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                      std::span<const RollupRow> totals) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
+  ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
   std::string describe() const override { return "SQLite store " + path_; }
 
  private:

@@ -49,6 +49,9 @@ class Store {
   // (the writer merged them). Throws StoreError and leaves nothing written.
   virtual void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                              std::span<const RollupRow> totals) = 0;
+  // Deletes up to `limit` minute rollups (of every proxy) that started before `cutoff`.
+  // The all-time totals stay.
+  virtual ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
   // This proxy's all-time totals as stored (merged into by the next write_rollups).
   virtual std::vector<RollupRow> load_rollup_totals(const std::string& instance) = 0;
   // For log lines: never contains a password.

@@ -216,3 +216,28 @@ TEST_CASE("a store that fails while rollups are due: kept, written once it is ba
   SqliteReader db(path);
   CHECK(db.value("SELECT sum(calls) + sum(aborted) FROM query_stats") == "2000");
 }
+
+TEST_CASE("--rollup-retention deletes old minutes, keeps the totals") {
+  TempDir dir;
+  auto options = options_for("sqlite:" + dir.file("rr.db"));
+  options.rollup_retention = std::chrono::hours(24 * 30);
+  storage::RecorderTuning tuning;
+  tuning.rollup_interval = std::chrono::milliseconds(20);
+  tuning.retention_interval = std::chrono::milliseconds(20);
+  auto rec = storage::open_recorder(options, tuning);
+  rec->start();
+  const WallMicros now = lifecycle::to_wall(lifecycle::now());
+  Load old_load(now - 40LL * 24 * 3600 * 1'000'000, 1);  // forty days ago
+  Load recent(now - 10 * kMinute, 1);
+  feed(*rec, old_load, 100, 1);
+  feed(*rec, recent, 100, 1);
+  SqliteReader db(dir.file("rr.db"));
+  CHECK(eventually([&] {
+    return db.count("rollups") > 0 && db.count("rollups WHERE minute < " +
+                                               std::to_string(now - 30LL * 24 * 3600 * 1'000'000)) == 0;
+  }));
+  rec->stop();
+  CHECK(db.count("rollups") >= 1);
+  const Expected x = expected(100);
+  CHECK(db.value("SELECT sum(calls) FROM query_stats") == std::to_string(2 * x.ran));
+}
