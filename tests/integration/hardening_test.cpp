@@ -289,6 +289,32 @@ TEST_CASE("a client that pipelines and never reads: bounded memory, given back a
   CHECK(after <= at_start + 3072);
 }
 
+TEST_CASE("after a burst, a session that stays open gives its buffers back") {
+  ProxyProcess proxy({"--workers", "1"}, {kLeanAsan});
+  RawClient raw(proxy.port());
+  REQUIRE(login_trust(raw));
+  raw.send(parse_message("s", "SELECT $1::int") + sync_message());
+  REQUIRE(raw.read_until('Z'));
+  raw.send(query_message("SELECT 1"));
+  REQUIRE(raw.read_until('Z'));
+  const long before = rss_kib(proxy.pid());
+  // 80,000 Bind/Execute pairs (about 3 MB) in one go, answered and read.
+  std::string burst;
+  for (int i = 0; i < 80000; ++i) burst += bind_message("s", "1") + execute_message();
+  burst += sync_message();
+  std::thread reader([&] { raw.read_until('Z', nullptr, 60000); });
+  raw.send(burst);
+  reader.join();
+  const long peak = rss_kib(proxy.pid());
+  // A small exchange afterwards: the relay sees the burst is over.
+  raw.send(query_message("SELECT 2"));
+  REQUIRE(raw.read_until('Z'));
+  const long after = wait_rss(proxy.pid(), [&](long r) { return r <= before + 1024; });
+  MESSAGE("RSS " << before << " KiB idle, " << peak << " KiB after the burst, " << after
+                 << " KiB once idle again");
+  CHECK(after <= before + 1024);
+}
+
 TEST_CASE("records are bounded: an error echoing a 1 MB value is stored cut") {
   const std::string dir = temp_dir();
   const std::string db = dir + "/store.db";
