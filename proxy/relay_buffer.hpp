@@ -14,7 +14,9 @@ namespace pglc::proxy {
 
 class RelayBuffer {
  public:
-  static constexpr std::size_t kSmall = 64u << 10;
+  // What an idle or lightly used session keeps per direction (haproxy's default buffer
+  // size): 1,000 sessions touch 32 MiB of these at most.
+  static constexpr std::size_t kSmall = 16u << 10;
 
   RelayBuffer() = default;
   // Starts at `initial` bytes (kSmall or max), growing up to `max`.

@@ -276,6 +276,9 @@ void AsyncRecorder::run() {
         stats_.rows_execution_events.fetch_add(c.execution_events, std::memory_order_relaxed);
         release(n);
         if (!pending.empty()) oldest = now;
+        // The texts this batch wrote are in the writer's analysis memo now: resolve the
+        // executions the io threads aggregated meanwhile while they are.
+        book_.absorb(rollups_.drain());
         if (failing) {
           failing = false;
           backoff = tuning_.retry_initial;

@@ -13,7 +13,6 @@ using lifecycle::ExecutionStatus;
 namespace {
 
 constexpr lifecycle::WallMicros kMinute = 60'000'000;
-constexpr std::size_t kMaxAnalysed = 100000;
 
 std::atomic<std::uint64_t> g_next_id{1};
 
@@ -186,13 +185,8 @@ void RollupBook::absorb(std::vector<RollupAggregator::Entry> entries) {
         fingerprint = e.text->fingerprint;
         normalized = e.text->normalized_sql;
       } else {
-        auto it = analysed_.find(e.text->hash);
-        if (it == analysed_.end()) {
-          if (analysed_.size() >= kMaxAnalysed) analysed_.clear();
-          it = analysed_.emplace(e.text->hash, analyse_(*e.text)).first;
-        }
-        fingerprint = it->second.first;
-        normalized = it->second.second;
+        // The writer's memo (storage/text_row) has it when the store just wrote the text.
+        std::tie(fingerprint, normalized) = analyse_(*e.text);
       }
     }
     e.key.fingerprint = fingerprint.value_or("");

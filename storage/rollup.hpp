@@ -131,9 +131,6 @@ class RollupBook {
   std::map<std::pair<lifecycle::WallMicros, RollupKey>, RollupRow> minutes_;
   std::map<RollupKey, RollupRow> totals_;
   bool base_loaded_ = false;
-  // Texts analysed for rollups, by hash (bounded: cleared when large).
-  std::unordered_map<std::string, std::pair<std::optional<std::string>, std::optional<std::string>>>
-      analysed_;
 };
 
 }  // namespace pglc::storage

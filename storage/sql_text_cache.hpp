@@ -5,6 +5,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -15,18 +17,19 @@ class SqlTextCache {
  public:
   // True if `hash` must be written in the current transaction (and marks it so).
   bool stage(const std::string& hash) {
-    if (known_.contains(hash)) return false;
-    if (!staged_set_.insert(hash).second) return false;
-    staged_.push_back(hash);
+    const Key k = key_of(hash);
+    if (known_.contains(k)) return false;
+    if (!staged_set_.insert(k).second) return false;
+    staged_.push_back(k);
     return true;
   }
   void commit() {
     const auto now = std::chrono::steady_clock::now();
     if (known_.size() + staged_.size() > kMaxEntries || now - since_ > kMaxAge) {
-      known_.clear();
+      known_ = {};  // gives the buckets back too
       since_ = now;
     }
-    for (auto& h : staged_) known_.insert(std::move(h));
+    for (const Key& k : staged_) known_.insert(k);
     rollback();
   }
   void rollback() {
@@ -39,11 +42,33 @@ class SqlTextCache {
   }
 
  private:
-  static constexpr std::size_t kMaxEntries = 1'000'000;
+  // The hash's first 128 bits as two words (the hex text would cost a heap string each):
+  // about 40 bytes an entry, so the bound is a few MiB. Under `pgbench -M simple`-like
+  // traffic every execution brings a new text, and a million entries of text hashes were
+  // 150 MiB.
+  struct Key {
+    std::uint64_t hi = 0, lo = 0;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const noexcept { return k.hi ^ (k.lo * 0x9e3779b97f4a7c15ull); }
+  };
+  static Key key_of(const std::string& hex) {
+    Key k;
+    auto nibble = [](char c) -> std::uint64_t {
+      return c >= 'a' ? static_cast<std::uint64_t>(c - 'a' + 10) : static_cast<std::uint64_t>(c - '0');
+    };
+    for (std::size_t i = 0; i < hex.size() && i < 32; ++i) {
+      std::uint64_t& w = i < 16 ? k.hi : k.lo;
+      w = (w << 4) | (nibble(hex[i]) & 0xf);
+    }
+    return k;
+  }
+  static constexpr std::size_t kMaxEntries = 65536;
   static constexpr std::chrono::minutes kMaxAge{10};
-  std::unordered_set<std::string> known_;
-  std::unordered_set<std::string> staged_set_;
-  std::vector<std::string> staged_;
+  std::unordered_set<Key, KeyHash> known_;
+  std::unordered_set<Key, KeyHash> staged_set_;
+  std::vector<Key> staged_;
   std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
 };
 

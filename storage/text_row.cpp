@@ -8,11 +8,12 @@
 namespace pglc::storage {
 
 const TextAnalysis& deferred_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length) {
-  // About a second of new texts at tens of thousands per second; a clear, not an LRU.
-  constexpr std::size_t kMemo = 1u << 16;
+  // The texts of the last batches: the rollups ask right after each batch is written.
+  // A clear, not an LRU; entries hold a normalized text, so the bound is a few MiB.
+  constexpr std::size_t kMemo = 1u << 14;
   thread_local std::unordered_map<std::string, TextAnalysis> memo;
   if (auto it = memo.find(text.hash); it != memo.end()) return it->second;
-  if (memo.size() >= kMemo) memo.clear();
+  if (memo.size() >= kMemo) memo = {};
   lifecycle::SqlAnalysis a = lifecycle::analyze_sql(text.sql, max_sql_length);
   return memo.emplace(text.hash, TextAnalysis{std::move(a.normalized_sql), std::move(a.fingerprint)})
       .first->second;
