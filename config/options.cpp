@@ -313,7 +313,7 @@ ParseResult parse(int argc, const char* const argv[]) {
       "record only executions at least this long")(
       "recorder-queue", po::value<std::string>()->default_value(str(d.recorder_queue)),
       "records queued for the writer before new ones are dropped")(
-      "recorder-queue-bytes", po::value<std::string>()->default_value("16MiB"),
+      "recorder-queue-bytes", po::value<std::string>()->default_value("8MiB"),
       "memory for queued records and the writer's retry backlog; past it new records are "
       "dropped and counted")(
       "instance-name", po::value<std::string>()->default_value("", "<hostname>:<listen port>"),

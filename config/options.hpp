@@ -57,7 +57,7 @@ struct Options {
   double sample_rate = 1.0;
   std::chrono::microseconds min_duration{0};
   std::size_t recorder_queue = 100000;
-  std::size_t recorder_queue_bytes = 16u << 20;  // queued records plus the retry backlog
+  std::size_t recorder_queue_bytes = 8u << 20;  // queued records plus the retry backlog
   PhaseTiming phase_timing = PhaseTiming::precise;
   std::string instance_name;  // default host:port of --listen, filled by parse
   LogLevel log_level = LogLevel::info;

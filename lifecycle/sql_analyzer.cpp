@@ -86,7 +86,7 @@ class SetCache {
  public:
   static constexpr std::size_t kSets = 2048;  // x 4 ways = 8192 texts per thread
   static constexpr std::size_t kWays = 4;
-  static constexpr std::size_t kMaxBytes = 4u << 20;
+  static constexpr std::size_t kMaxBytes = 2u << 20;
 
   std::shared_ptr<const T> find(const Digest& key, std::size_t mode) {
     if (sets_.empty()) return nullptr;

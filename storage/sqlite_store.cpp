@@ -203,9 +203,9 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
     // commits. Telemetry does not need an fsync per batch.
     exec("PRAGMA synchronous = NORMAL");
     // Index pages of the hot tables stay in memory between batches. Ids and times grow
-    // with time, so inserts touch the right edge of each b-tree: 8 MiB holds it, and the
+    // with time, so inserts touch the right edge of each b-tree: 4 MiB holds it, and the
     // cache counts against the proxy's memory budget (DESIGN §8: 50 MB fixed).
-    exec("PRAGMA cache_size = -8192");
+    exec("PRAGMA cache_size = -4096");
     migrate();
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
 
