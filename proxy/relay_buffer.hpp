@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -37,6 +38,16 @@ class RelayBuffer {
     if (keep > 0) std::memcpy(next.get(), data_.get(), keep);
     data_ = std::move(next);
     size_ = want;
+  }
+
+  // At least `size` bytes now (at most max), keeping the first `keep`.
+  void ensure(std::size_t size, std::size_t keep) {
+    size = std::min(size, max_);
+    if (size <= size_) return;
+    std::unique_ptr<std::uint8_t[]> next(new std::uint8_t[size]);
+    if (keep > 0) std::memcpy(next.get(), data_.get(), keep);
+    data_ = std::move(next);
+    size_ = size;
   }
 
   // After a read that left the buffer's first `end` bytes in use.

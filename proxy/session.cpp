@@ -161,8 +161,10 @@ awaitable<void> Session::run() {
     // Allocated only now: probes and cancel requests never need them. new[] without
     // value-initialisation leaves untouched pages uncommitted.
     up_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
-    // Full size while authenticating: downstream_auth needs room for whole messages.
-    down_buf_ = RelayBuffer(buffer_size_, buffer_size_);
+    // Small too: downstream_auth grows it when a whole message needs more room.
+    down_buf_ = RelayBuffer(
+        std::min(buffer_size_, std::max(RelayBuffer::kSmall, backend_prefetch_.size())),
+        buffer_size_);
     loops_running_ = 2;
     // Before login a client may only answer authentication requests, which PostgreSQL
     // bounds at 64 KiB (PG_MAX_AUTH_TOKEN_LENGTH): nothing larger is assembled for it.
@@ -937,17 +939,22 @@ void Session::on_released(const error_code& ec, std::size_t n) {
 // Leaves any bytes after ReadyForQuery at the start of the buffer (`fill`).
 awaitable<bool> Session::downstream_auth(std::size_t& fill) {
   error_code ec;
-  std::uint8_t* const buf = down_buf_.data();
+  std::uint8_t* buf = down_buf_.data();
   // What startup() already read from the backend goes first (its size is bounded by
-  // buffer_size_, the down buffer's size until the relay takes over).
+  // buffer_size_; the down buffer was made that large).
   fill = backend_prefetch_.size();
   if (fill > 0) std::memcpy(buf, backend_prefetch_.data(), fill);
   bool have_prefetch = fill > 0;
   std::vector<std::uint8_t>().swap(backend_prefetch_);
   while (auth_phase_) {
     if (!have_prefetch) {
+      if (fill == down_buf_.size()) {
+        // A message larger than the buffer so far (it is at most buffer_size_: see below).
+        down_buf_.ensure(2 * down_buf_.size(), fill);
+        buf = down_buf_.data();
+      }
       std::size_t n =
-          co_await read_some(backend_, asio::buffer(buf + fill, buffer_size_ - fill), ec);
+          co_await read_some(backend_, asio::buffer(buf + fill, down_buf_.size() - fill), ec);
       if (stopping_) co_return false;
       if (ec) {
         end(EndReason::backend_closed, true);
