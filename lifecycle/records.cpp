@@ -100,4 +100,12 @@ std::string_view to_string(MessageKind k) {
   return "unknown";
 }
 
+std::optional<ExecutionStatus> execution_status_from(std::string_view name) {
+  for (auto st : {ExecutionStatus::success, ExecutionStatus::error, ExecutionStatus::canceled,
+                  ExecutionStatus::aborted}) {
+    if (to_string(st) == name) return st;
+  }
+  return std::nullopt;
+}
+
 }  // namespace pglc::lifecycle

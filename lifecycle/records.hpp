@@ -31,6 +31,8 @@ enum class MessageKind { query, parse, bind, describe, execute, close, sync, fun
 
 std::string_view to_string(StatementKind);
 std::string_view to_string(ExecutionStatus);
+// The inverse, for what a store reads back; nullopt for any other text.
+std::optional<ExecutionStatus> execution_status_from(std::string_view name);
 std::string_view to_string(EndReason);
 std::string_view to_string(StatementEvent);
 std::string_view to_string(ExecutionEvent);

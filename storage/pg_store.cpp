@@ -229,6 +229,20 @@ void PgStore::connect() {
     fail("creating staging tables: " + std::string(PQerrorMessage(conn_)), state.c_str());
 }
 
+// A store unreachable at start is migrated by the first write that reaches it. A schema
+// problem refuses that write (the recorder logs why) and is tried again with the next.
+void PgStore::connect_migrated() {
+  connect();
+  if (migrated_) return;
+  try {
+    prepare_schema();
+  } catch (const StoreError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw StoreError(e.what(), false);
+  }
+}
+
 void PgStore::exec(const std::string& sql, std::string_view what) {
   PGresult* r = PQexec(conn_, sql.c_str());
   const ExecStatusType st = PQresultStatus(r);
@@ -309,18 +323,7 @@ void PgStore::copy_in(const std::string& command, const std::string& data) {
 
 RowCounts PgStore::write(std::span<const Item* const> items) {
   try {
-    connect();
-    if (!migrated_) {
-      // Unreachable at start, reachable now. A schema problem refuses these rows (the
-      // recorder logs why) and is tried again with the next batch.
-      try {
-        prepare_schema();
-      } catch (const StoreError&) {
-        throw;
-      } catch (const std::exception& e) {
-        throw StoreError(e.what(), false);
-      }
-    }
+    connect_migrated();
   } catch (...) {
     careful_ = true;
     throw;
@@ -520,30 +523,12 @@ void copy_histograms(CopyRow& row, const RollupStats& st) {
       .text(st.parse.to_json());
 }
 
-std::optional<lifecycle::ExecutionStatus> status_from(std::string_view s) {
-  using lifecycle::ExecutionStatus;
-  for (auto st : {ExecutionStatus::success, ExecutionStatus::error, ExecutionStatus::canceled,
-                  ExecutionStatus::aborted}) {
-    if (lifecycle::to_string(st) == s) return st;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 void PgStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                             std::span<const RollupRow> totals) {
   if (minutes.empty() && totals.empty()) return;
-  connect();
-  if (!migrated_) {
-    try {
-      prepare_schema();
-    } catch (const StoreError&) {
-      throw;
-    } catch (const std::exception& e) {
-      throw StoreError(e.what(), false);
-    }
-  }
+  connect_migrated();
   std::string minute_rows, total_rows;
   for (const RollupRow& r : minutes) {
     CopyRow row(minute_rows);
@@ -620,7 +605,7 @@ std::vector<RollupRow> PgStore::load_rollup_totals(const std::string& instance) 
   for (int i = 0; i < PQntuples(r); ++i) {
     auto v = [&](int c) { return std::string(PQgetvalue(r, i, c)); };
     auto n = [&](int c) { return std::strtoll(PQgetvalue(r, i, c), nullptr, 10); };
-    const auto status = status_from(v(4));
+    const auto status = lifecycle::execution_status_from(v(4));
     if (!status) continue;
     RollupRow row;
     row.key = RollupKey{v(0), v(1), v(2), v(3), *status, v(5)};

@@ -36,6 +36,7 @@ class PgStore final : public Store {
 
  private:
   void connect();  // throws StoreError (transient)
+  void connect_migrated();
   void migrate();
   void prepare_schema();
   void exec(const std::string& sql, std::string_view what);

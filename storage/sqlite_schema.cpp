@@ -376,7 +376,8 @@ p AS (
   GROUP BY 1, 2, 3)
 SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql, t.calls, t.errors,
        t.aborted, t.rows, t.total_ms, t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
-       p.p50_ms, p.p95_ms, p.p99_ms, t.first_seen, t.last_seen
+       min(p.p50_ms, t.max_ms) AS p50_ms, min(p.p95_ms, t.max_ms) AS p95_ms,
+       min(p.p99_ms, t.max_ms) AS p99_ms, t.first_seen, t.last_seen
 FROM t
 LEFT JOIN p ON p.fingerprint IS t.fingerprint AND p.user_name = t.user_name
            AND p.database_name = t.database_name;
@@ -428,7 +429,8 @@ SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
        (SELECT min(x.normalized_sql) FROM rollup_totals x
         WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
        t.calls, t.errors, t.aborted, t.rows, t.total_ms,
-       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms, p.p50_ms, p.p95_ms, p.p99_ms
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms, min(p.p50_ms, t.max_ms) AS p50_ms, min(p.p95_ms, t.max_ms) AS p95_ms,
+       min(p.p99_ms, t.max_ms) AS p99_ms
 FROM t
 LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS t.fingerprint
            AND p.user_name = t.user_name AND p.database_name = t.database_name;

@@ -479,15 +479,6 @@ RowCounts SqliteStore::write(std::span<const Item* const> items) {
 
 namespace {
 
-std::optional<lifecycle::ExecutionStatus> status_from(std::string_view s) {
-  using lifecycle::ExecutionStatus;
-  for (auto st : {ExecutionStatus::success, ExecutionStatus::error, ExecutionStatus::canceled,
-                  ExecutionStatus::aborted}) {
-    if (lifecycle::to_string(st) == s) return st;
-  }
-  return std::nullopt;
-}
-
 std::string column_text(sqlite3_stmt* st, int i) {
   const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
   return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(st, i))) : std::string();
@@ -581,7 +572,7 @@ std::vector<RollupRow> SqliteStore::load_rollup_totals(const std::string& instan
     r.key.user_name = column_text(st, 1);
     r.key.database_name = column_text(st, 2);
     r.key.application_name = column_text(st, 3);
-    const auto status = status_from(column_text(st, 4));
+    const auto status = lifecycle::execution_status_from(column_text(st, 4));
     if (!status) continue;
     r.key.status = *status;
     r.key.sqlstate = column_text(st, 5);
