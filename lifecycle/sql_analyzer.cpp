@@ -268,10 +268,63 @@ bool may_carry_credentials(std::string_view s) {
   return false;
 }
 
+// PostgreSQL's scanner matches the longest run of operator characters and then gives
+// most of it back (yyless) to be matched again, once per token it keeps:
+//  * an operator ending in '+' or '-' loses those (SQL's rule for operator names), so
+//    "++++...+" is one token per character and the run is rescanned each time (30 KB:
+//    ~1.4 s per parse);
+//  * inside a comment, "/*" and every operator character after it match the opener,
+//    which keeps two, so "/*/*/*..." rescans its run once per opener (80 KB: ~5 s).
+// Operator runs longer than kMaxOperatorRun outside comments, and runs in comments with
+// more than kMaxCommentOpenersInRun openers, bound that work. A long run of '*' or '-'
+// in a comment (a banner, a line comment) costs one scan and is fine.
+bool scanner_is_linear(std::string_view sql) {
+  bool linear = true;
+  std::size_t prev_end = 0;
+  auto check_gap = [&](std::string_view gap) {
+    std::size_t run = 0, openers = 0;
+    for (std::size_t i = 0; i < gap.size(); ++i) {
+      if (!sql_lexer_detail::op_char(gap[i])) {
+        run = openers = 0;
+        continue;
+      }
+      ++run;
+      if (gap[i] == '*' && i > 0 && gap[i - 1] == '/' && run >= 2) ++openers;
+      if (openers > kMaxCommentOpenersInRun) linear = false;
+    }
+  };
+  scan_sql(sql, [&](const SqlToken& t) {
+    if (!linear) return;
+    check_gap(sql.substr(prev_end, t.begin - prev_end));
+    prev_end = t.end;
+    if (t.kind == SqlTokenKind::op && t.end - t.begin > kMaxOperatorRun) linear = false;
+  });
+  if (linear) check_gap(sql.substr(prev_end));
+  return linear;
+}
+
+// Split at top-level ';' tokens: for texts the scanner must not see.
+std::vector<std::string_view> split_by_lexer(std::string_view sql) {
+  std::vector<std::string_view> out;
+  std::size_t from = 0;
+  auto piece = [&](std::size_t to) {
+    std::string_view p = trim(sql.substr(from, to - from));
+    if (!p.empty()) out.push_back(p);
+  };
+  scan_sql(sql, [&](const SqlToken& t) {
+    if (t.kind != SqlTokenKind::punct || sql[t.begin] != ';') return;
+    piece(t.begin);
+    from = t.end;
+  });
+  piece(sql.size());
+  return out;
+}
+
 // Within the analyzer's bounds (see kMaxAnalyzedBytes)? The set-operation count is the
 // one recursion of libpg_query's normalize that its stack check does not cover.
 bool within_bounds(std::string_view sql) {
   if (sql.size() > kMaxAnalyzedBytes) return false;
+  if (!scanner_is_linear(sql)) return false;
   std::size_t set_ops = 0;
   scan_sql(sql, [&](const SqlToken& t) {
     if (t.kind != SqlTokenKind::word) return;
@@ -385,6 +438,7 @@ std::string_view cut_utf8(std::string_view s, std::size_t max) {
 }
 
 std::vector<std::string_view> SqlAnalyzer::split(std::string_view sql) {
+  if (!scanner_is_linear(sql)) return split_by_lexer(sql);
   std::vector<std::string_view> out;
   const std::string z(sql);
   PgQuerySplitResult r = pg_query_split_with_scanner(z.c_str());

@@ -42,6 +42,12 @@ struct SqlAnalysis {
 // check), or nested deeper than ParserStackBudget allows, are left unanalysed.
 inline constexpr std::size_t kMaxAnalyzedBytes = 1u << 20;
 inline constexpr std::size_t kMaxSetOperations = 1000;
+// PostgreSQL's scanner is quadratic in some runs of operator characters (see
+// scanner_is_linear in the .cpp): longer operator runs, or more nested comment openers in
+// one run inside a comment, keep a text out of libpg_query (not analysed, split by our
+// own lexer). PostgreSQL's operators are at most 63 characters long.
+inline constexpr std::size_t kMaxOperatorRun = 64;
+inline constexpr std::size_t kMaxCommentOpenersInRun = 16;
 
 // Normalize + fingerprint of one text, uncached: what a consumer of a SqlText with
 // analysis_deferred calls (once per hash) to complete it. normalized_sql is cut at

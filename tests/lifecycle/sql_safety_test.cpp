@@ -144,3 +144,31 @@ TEST_CASE("deep and long texts are left unanalysed, never crash the thread") {
   // Longer than the analyzer's bound: not analysed at all.
   CHECK_FALSE(analyze_sql("SELECT 1" + std::string(kMaxAnalyzedBytes, ' '), 65536).fingerprint);
 }
+
+TEST_CASE("operator runs that make PostgreSQL's scanner quadratic stay out of it") {
+  // Before the bound, each of these held the thread for seconds per parse (and split()
+  // had no bound at all): the analyzer answered them with a fingerprint.
+  const std::vector<std::string> slow = {
+      "SELECT " + repeat("+", 200000) + "1",
+      "SELECT " + repeat("+-", 100000) + "1; SELECT 2",
+      "SELECT 1 /*" + repeat("/*", 100000) + repeat("*/", 100001),
+      "SELECT 1 " + repeat("<>+", 30000) + " 1",
+  };
+  for (const std::string& sql : slow) {
+    CAPTURE(sql.substr(0, 40));
+    CHECK_FALSE(analyze_sql(sql, 65536).fingerprint.has_value());
+    CHECK_FALSE(analyze_sql_uncached(sql, 65536).normalized_sql.has_value());
+    SqlAnalyzer eager(1u << 20);
+    CHECK(eager.query(sql)->statements.size() >= 1);
+  }
+  // Split by our own lexer then: at top-level semicolons, never inside quotes or comments.
+  const std::string two = "SELECT " + repeat("+-", 150) + "1; SELECT ';' /* ; */ ; ";
+  const auto pieces = SqlAnalyzer::split(two);
+  REQUIRE(pieces.size() == 2);
+  CHECK(pieces[1] == "SELECT ';' /* ; */");
+  // What real SQL has stays analysed: banners and rulers in comments, short operators.
+  CHECK(analyze_sql("/" + repeat("*", 500) + "/ SELECT 1", 65536).fingerprint.has_value());
+  CHECK(analyze_sql("-- " + repeat("-", 500) + "\nSELECT 1", 65536).fingerprint.has_value());
+  CHECK(analyze_sql("SELECT 1 " + repeat("+", 60) + "1", 65536).fingerprint.has_value());
+  CHECK(SqlAnalyzer::split("SELECT 1; /" + repeat("*", 300) + "/ SELECT 2").size() == 2);
+}
