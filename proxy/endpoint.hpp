@@ -9,13 +9,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include "proxy/tls_stream.hpp"
 
 namespace pglc::proxy {
 
@@ -25,7 +26,7 @@ using tcp = asio::ip::tcp;
 struct Endpoint {
   explicit Endpoint(tcp::socket s) : sock(std::move(s)) {}
   tcp::socket sock;
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  std::unique_ptr<TlsStream> tls;
 };
 
 template <class Buffers>

@@ -269,8 +269,7 @@ awaitable<bool> Session::startup() {
       co_await write_all(client_, asio::buffer(&answer, 1), ec);
       if (ec || stopping_) co_return false;
       if (accept) {
-        client_.tls =
-            std::make_unique<asio::ssl::stream<tcp::socket&>>(client_.sock, *ctx_.client_tls);
+        client_.tls = std::make_unique<TlsStream>(client_.sock, *ctx_.client_tls);
         co_await client_.tls->async_handshake(asio::ssl::stream_base::server,
                                               redirect_error(use_awaitable, ec));
         if (ec || stopping_) {
@@ -574,12 +573,8 @@ awaitable<bool> Session::connect_endpoint(Endpoint& e, bool allow_tls) {
   }
   if (answer != 'S')
     co_return unavailable("unexpected answer to SSLRequest (byte " + std::to_string(answer) + ")");
-  e.tls =
-      std::make_unique<asio::ssl::stream<tcp::socket&>>(e.sock, *ctx_.backend_tls);
-  if (mode == config::BackendSslMode::verify_full) {
-    e.tls->set_verify_mode(asio::ssl::verify_peer);
-    e.tls->set_verify_callback(asio::ssl::host_name_verification(ctx_.backend_host));
-  }
+  e.tls = std::make_unique<TlsStream>(e.sock, *ctx_.backend_tls);
+  if (mode == config::BackendSslMode::verify_full) e.tls->verify_host(ctx_.backend_host);
   if (!is_ip_literal(ctx_.backend_host))
     SSL_set_tlsext_host_name(e.tls->native_handle(), ctx_.backend_host.c_str());
   co_await e.tls->async_handshake(asio::ssl::stream_base::client,

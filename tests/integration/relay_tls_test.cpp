@@ -152,6 +152,18 @@ TEST_CASE("backend TLS follows --backend-sslmode") {
   CHECK(backend_ssl(require) == "t");
   ProxyProcess full({"--backend-sslmode", "verify-full", "--backend-sslrootcert", pg.ca_cert()});
   CHECK(backend_ssl(full) == "t");
+  // verify-full authenticates the server: a root that did not sign its certificate (here
+  // the server's own leaf certificate, which is no CA) fails the handshake.
+  ProxyProcess wrong_root(
+      {"--backend-sslmode", "verify-full", "--backend-sslrootcert", pg.server_cert()});
+  const std::string refused = backend_ssl(wrong_root);
+  CHECK(refused.find("connect failed") == 0);
+  CHECK(refused.find("TLS handshake failed") != std::string::npos);
+  // The certificate names 127.0.0.1 and localhost: both verify.
+  ProxyProcess by_name({"--backend", "localhost:" + std::to_string(pg.port()),
+                        "--backend-sslmode", "verify-full", "--backend-sslrootcert",
+                        pg.ca_cert()});
+  CHECK(backend_ssl(by_name) == "t");
 }
 
 TEST_CASE("authentication passes through: every method, plaintext and TLS") {
