@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <random>
 
@@ -40,14 +42,13 @@ Xoshiro& rng() {
   return r;
 }
 
-}  // namespace
-
-std::string uuid_v7_at(std::int64_t unix_nanos) {
-  const auto ms = static_cast<std::uint64_t>(unix_nanos / 1000000);
-  const auto sub_ns = static_cast<std::uint64_t>(unix_nanos % 1000000);
-  const std::uint64_t rand_a = (sub_ns * 4096) / 1000000;  // 12 bits of the sub-millisecond
+// `rand_b10`: the 10 bits after the variant, else random like the rest of rand_b.
+std::string uuid_text(std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
   const std::uint64_t hi = (ms << 16) | (0x7ull << 12) | (rand_a & 0xfff);
-  const std::uint64_t lo = (rng().next() & 0x3fffffffffffffffull) | 0x8000000000000000ull;
+  std::uint64_t lo = (rng().next() & 0x3fffffffffffffffull) | 0x8000000000000000ull;
+  if (rand_b10 >= 0) {
+    lo = (lo & ~(0x3ffull << 52)) | (static_cast<std::uint64_t>(rand_b10 & 0x3ff) << 52);
+  }
 
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(36, '-');
@@ -63,9 +64,34 @@ std::string uuid_v7_at(std::int64_t unix_nanos) {
   return out;
 }
 
+}  // namespace
+
+std::string uuid_v7_at(std::int64_t unix_nanos) {
+  const auto ms = static_cast<std::uint64_t>(unix_nanos / 1000000);
+  const auto sub_ns = static_cast<std::uint64_t>(unix_nanos % 1000000);
+  return uuid_text(ms, (sub_ns * 4096) / 1000000);  // 12 bits of the sub-millisecond
+}
+
+std::string uuid_v7_with(std::int64_t unix_ms, std::uint32_t sequence) {
+  return uuid_text(static_cast<std::uint64_t>(unix_ms), (sequence >> 10) & 0xfff,
+                   static_cast<int>(sequence & 0x3ff));
+}
+
 std::string uuid_v7() {
+  // (milliseconds << 12 | counter) of the last id this process made: RFC 9562's method 1,
+  // a 12-bit counter in rand_a, so that ids never repeat within a process and a store
+  // may keep just their time and counter (storage/sqlite_id.hpp). One atomic, no lock;
+  // past 4,096 ids in one millisecond the counter borrows the next one.
+  static std::atomic<std::uint64_t> last{0};
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return uuid_v7_at(std::chrono::duration_cast<std::chrono::nanoseconds>(now).count());
+  const auto ms =
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+  std::uint64_t prev = last.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    next = std::max(prev + 1, ms << 12);
+  } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
+  return uuid_text(next >> 12, next & 0xfff);
 }
 
 }  // namespace pglc::lifecycle

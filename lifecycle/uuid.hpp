@@ -1,7 +1,7 @@
-// UUIDv7 (RFC 9562) text ids: 48 bits of Unix milliseconds, then 12 bits of sub-millisecond
-// time (method 3), so ids sort by creation time to ~250 ns within one thread; the remaining
-// 62 bits come from a per-thread PRNG seeded once from OpenSSL, so no lock is shared
-// between sessions.
+// UUIDv7 (RFC 9562) text ids: 48 bits of Unix milliseconds, then a 12-bit counter
+// (method 1) that makes (milliseconds, counter) unique and increasing within the process,
+// so ids sort by creation time; the remaining 62 bits come from a per-thread PRNG seeded
+// once from OpenSSL, so ids of a fleet sharing one store do not collide either.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,13 @@ namespace pglc::lifecycle {
 // "xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx", lowercase.
 std::string uuid_v7();
 
-// The same for a given Unix time in nanoseconds (tests, and callers that already hold one).
+// An id of a given Unix time in nanoseconds, its sub-millisecond time in the counter's
+// place (method 3): for tests, not unique by construction.
 std::string uuid_v7_at(std::int64_t unix_nanos);
+
+// An id of a given Unix millisecond whose 22-bit `sequence` fills the counter and the first
+// 10 bits of rand_b: for tests that need ids of the past, unique as long as the caller's
+// (millisecond, sequence) pairs are.
+std::string uuid_v7_with(std::int64_t unix_ms, std::uint32_t sequence);
 
 }  // namespace pglc::lifecycle

@@ -420,10 +420,22 @@ LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS NOT DISTINCT FROM t.fing
            AND p.user_name = t.user_name AND p.database_name = t.database_name;
 )sql";
 
+// v4: only the indexes that the views and retention follow. Ids are UUIDv7 (16 bytes, the
+// most compact type that keeps a fleet's ids apart without coordination) and sort by
+// time, so retention deletes by id range and the time indexes go.
+constexpr const char* kV4 = R"sql(
+DROP INDEX sessions_connected_at;
+DROP INDEX statements_received_at;
+DROP INDEX executions_began_at;
+DROP INDEX executions_session_id;
+CREATE INDEX executions_session_id ON executions (session_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "lifecycle tables and views", kV1},
     {2, "event times as columns of executions and statements", kV2},
     {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them", kV3},
+    {4, "compact ids: indexes only where followed, retention by id range", kV4},
 };
 
 }  // namespace

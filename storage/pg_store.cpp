@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
@@ -18,6 +19,15 @@ namespace pglc::storage {
 using lifecycle::WallMicros;
 
 namespace {
+
+// The smallest UUIDv7 of a record made at or after `t` (its millisecond, the rest zero).
+std::string uuid_floor(lifecycle::WallMicros t) {
+  const auto ms = static_cast<unsigned long long>(t < 0 ? 0 : t / 1000);
+  char hex[13];
+  std::snprintf(hex, sizeof hex, "%012llx", ms & 0xffffffffffffull);
+  const std::string h(hex);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-0000-0000-000000000000";
+}
 
 // Any constant: serializes schema migrations of a fleet starting at once.
 constexpr long long kMigrationLock = 0x70676c63'73746f72;  // "pglcstor"
@@ -657,22 +667,24 @@ ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
     if (n >= limit) result.more = true;
     return n;
   };
-  // Each statement is its own short transaction.
+  // Each statement is its own short transaction. UUIDv7 ids sort by time: the oldest rows
+  // have the lowest ids, and the primary keys find them.
+  const std::string floor = uuid_floor(cutoff);
   count(exec_count(
       "DELETE FROM executions WHERE id IN "
-      "(SELECT id FROM executions WHERE began_at < $1 ORDER BY began_at LIMIT $2)",
-      {ts, lim}));
+      "(SELECT id FROM executions WHERE id < $1::uuid ORDER BY id LIMIT $2)",
+      {floor, lim}));
   const std::size_t statements = count(
       exec_count("DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
-                 "received_at < $1 AND NOT EXISTS "
-                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT $2)",
-                 {ts, lim}));
-  count(
-      exec_count("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE "
-                 "coalesce(disconnected_at, connected_at) < $1 AND "
-                 "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
-                 "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT $2)",
-                 {ts, lim}));
+                 "id < $1::uuid AND received_at < $3 AND NOT EXISTS "
+                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT $2)",
+                 {floor, lim, ts}));
+  count(exec_count(
+      "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE id < $1::uuid AND "
+      "coalesce(disconnected_at, connected_at) < $3 AND "
+      "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
+      "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) ORDER BY id LIMIT $2)",
+      {floor, lim, ts}));
   if (statements > 0) texts_dirty_ = true;
   if (texts_dirty_) {
     const std::size_t texts = count(exec_count(

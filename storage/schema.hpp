@@ -6,7 +6,7 @@
 
 namespace pglc::storage {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct Migration {
   int version;

@@ -4,6 +4,9 @@
 // was lost must still be stored.
 #include "storage/schema.hpp"
 
+#include <string>
+#include <vector>
+
 namespace pglc::storage {
 namespace {
 
@@ -205,6 +208,11 @@ DROP VIEW statement_summary;
 DROP TABLE execution_events;
 DROP TABLE statement_events;
 
+)sql";
+
+// The relations over the event columns, as version 2 made them (version 4 makes them
+// again over its new tables).
+constexpr const char* kEventViews = R"sql(
 CREATE VIEW statement_events AS
 SELECT id AS statement_id, 'received' AS event, received_at AS occurred_at FROM statements
 UNION ALL
@@ -436,16 +444,147 @@ LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS t.fingerprint
            AND p.user_name = t.user_name AND p.database_name = t.database_name;
 )sql";
 
-constexpr Migration kMigrations[] = {
-    {1, "lifecycle tables and views", kV1},
-    {2, "event times as columns of executions and statements", kV2},
-    {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them", kV3},
-};
+// Milliseconds since the Unix epoch of a UUIDv7 text column, in plain SQL (SQLite 3.40
+// has no unhex): its first 12 hex digits.
+std::string uuid_ms(const std::string& col) {
+  static constexpr int kPositions[] = {1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13};
+  std::string out = "(";
+  for (int k = 0; k < 12; ++k) {
+    if (k > 0) out += " | ";
+    out += "((instr('0123456789abcdef', lower(substr(" + col + ", " +
+           std::to_string(kPositions[k]) + ", 1))) - 1) << " + std::to_string(4 * (11 - k)) + ")";
+  }
+  return out + ")";
+}
+
+// old text id -> new integer id (storage/sqlite_id.hpp: the millisecond since 2025 and the
+// rank within it) for every id that `ids` (one column named old) yields.
+std::string id_map(const std::string& table, const std::string& ids) {
+  return "CREATE TABLE " + table + " (old TEXT PRIMARY KEY, new INTEGER NOT NULL) WITHOUT ROWID;\n"
+         "INSERT INTO " + table + " SELECT old, (m << 22) + row_number() OVER "
+         "(PARTITION BY m ORDER BY old) - 1 FROM (SELECT old, max(" + uuid_ms("old") +
+         " - 1735689600000, 0) AS m FROM (" + ids + "));\n";
+}
+
+// v4: compact ids (DESIGN §3). Sessions, statements and executions are rowid tables keyed
+// by a 64-bit integer (storage/sqlite_id.hpp) instead of 36-character texts that every
+// index repeated; ids are time-ordered, so the indexes on connected_at, received_at and
+// began_at go (retention deletes by id range). What is left: the two relations the views
+// and retention follow (statement -> session, execution -> statement and session) and
+// texts by hash.
+std::string v4() {
+  return "DROP VIEW statement_events;\nDROP VIEW execution_events;\n"
+         "DROP VIEW execution_summary;\nDROP VIEW statement_summary;\n" +
+         id_map("pglc_map_sessions",
+                "SELECT id AS old FROM sessions UNION SELECT session_id FROM statements "
+                "UNION SELECT session_id FROM executions") +
+         id_map("pglc_map_statements",
+                "SELECT id AS old FROM statements UNION SELECT statement_id FROM executions") +
+         id_map("pglc_map_executions", "SELECT id AS old FROM executions") + R"sql(
+CREATE TABLE sessions_v4 (
+  id INTEGER PRIMARY KEY,
+  proxy_instance TEXT NOT NULL,
+  connected_at INTEGER NOT NULL,
+  disconnected_at INTEGER,
+  client_addr TEXT,
+  client_port INTEGER,
+  backend_addr TEXT,
+  backend_pid INTEGER,
+  user_name TEXT,
+  database_name TEXT,
+  application_name TEXT,
+  client_tls INTEGER NOT NULL,
+  backend_tls INTEGER NOT NULL,
+  end_reason TEXT
+);
+INSERT INTO sessions_v4
+SELECT m.new, s.proxy_instance, s.connected_at, s.disconnected_at, s.client_addr,
+       s.client_port, s.backend_addr, s.backend_pid, s.user_name, s.database_name,
+       s.application_name, s.client_tls, s.backend_tls, s.end_reason
+FROM sessions s JOIN pglc_map_sessions m ON m.old = s.id;
+
+CREATE TABLE statements_v4 (
+  id INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  sql_hash TEXT NOT NULL,
+  param_types TEXT,
+  received_at INTEGER NOT NULL,
+  parsed_at INTEGER,
+  described_at INTEGER,
+  closed_at INTEGER
+);
+INSERT INTO statements_v4
+SELECT m.new, ms.new, s.kind, s.name, s.position, s.sql_hash, s.param_types, s.received_at,
+       s.parsed_at, s.described_at, s.closed_at
+FROM statements s JOIN pglc_map_statements m ON m.old = s.id
+JOIN pglc_map_sessions ms ON ms.old = s.session_id;
+
+CREATE TABLE executions_v4 (
+  id INTEGER PRIMARY KEY,
+  statement_id INTEGER NOT NULL,
+  session_id INTEGER NOT NULL,
+  portal TEXT NOT NULL,
+  params TEXT,
+  began_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  status TEXT NOT NULL,
+  sqlstate TEXT,
+  error_message TEXT,
+  command_tag TEXT,
+  rows INTEGER NOT NULL,
+  result_bytes INTEGER NOT NULL,
+  fetches INTEGER NOT NULL,
+  sample_rate REAL NOT NULL,
+  application_name TEXT,
+  bound_at INTEGER,
+  executed_at INTEGER,
+  delivered_at INTEGER
+);
+INSERT INTO executions_v4
+SELECT m.new, mt.new, ms.new, e.portal, e.params, e.began_at, e.finished_at, e.status,
+       e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes, e.fetches,
+       e.sample_rate, e.application_name, e.bound_at, e.executed_at, e.delivered_at
+FROM executions e JOIN pglc_map_executions m ON m.old = e.id
+JOIN pglc_map_statements mt ON mt.old = e.statement_id
+JOIN pglc_map_sessions ms ON ms.old = e.session_id;
+
+DROP TABLE executions;
+DROP TABLE statements;
+DROP TABLE sessions;
+DROP TABLE pglc_map_executions;
+DROP TABLE pglc_map_statements;
+DROP TABLE pglc_map_sessions;
+ALTER TABLE sessions_v4 RENAME TO sessions;
+ALTER TABLE statements_v4 RENAME TO statements;
+ALTER TABLE executions_v4 RENAME TO executions;
+CREATE INDEX statements_session_id ON statements (session_id);
+CREATE INDEX statements_sql_hash ON statements (sql_hash);
+CREATE INDEX executions_statement_id ON executions (statement_id);
+CREATE INDEX executions_session_id ON executions (session_id);
+)sql" + kEventViews;
+}
+
+const std::vector<Migration>& migrations() {
+  static const std::string v2 = std::string(kV2) + kEventViews;
+  static const std::string v4_sql = v4();
+  static const std::vector<Migration> all = {
+      {1, "lifecycle tables and views", kV1},
+      {2, "event times as columns of executions and statements", v2.c_str()},
+      {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them",
+       kV3},
+      {4, "compact ids: 64-bit integer keys, time-ordered; indexes only where followed",
+       v4_sql.c_str()},
+  };
+  return all;
+}
 
 }  // namespace
 
 std::span<const Migration> sqlite_migrations() {
-  return kMigrations;
+  return migrations();
 }
 
 }  // namespace pglc::storage

@@ -1,5 +1,7 @@
 #include "storage/sqlite_store.hpp"
 
+#include "storage/sqlite_id.hpp"
+
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -230,8 +232,8 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         "", 11, kStatementChunk,
         [](Stmt& s, int b, const StatementRow& row) {
           const lifecycle::StatementRecord* r = row.record;
-          s.text(b + 1, r->id)
-              .text(b + 2, r->session_id)
+          s.integer(b + 1, sqlite_id(r->id))
+              .integer(b + 2, sqlite_id(r->session_id))
               .name(b + 3, lifecycle::to_string(r->kind))
               .text(b + 4, r->name)
               .integer(b + 5, r->position)
@@ -260,9 +262,9 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         "", 19, kExecutionChunk,
         [](Stmt& s, int b, const ExecutionRow& row) {
           const lifecycle::ExecutionRecord& r = row.item->record;
-          s.text(b + 1, r.id)
-              .text(b + 2, r.statement_id)
-              .text(b + 3, r.session_id)
+          s.integer(b + 1, sqlite_id(r.id))
+              .integer(b + 2, sqlite_id(r.statement_id))
+              .integer(b + 3, sqlite_id(r.session_id))
               .text(b + 4, r.portal)
               .opt_text(b + 5, r.params)
               .integer(b + 6, r.began_at)
@@ -362,7 +364,7 @@ void SqliteStore::migrate() {
 
 void SqliteStore::write_session(const lifecycle::SessionRecord& r) {
   Stmt& s = *session_;
-  s.text(1, r.id)
+  s.integer(1, sqlite_id(r.id))
       .text(2, r.proxy_instance)
       .integer(3, r.connected_at)
       .opt_integer(4, r.disconnected_at)
@@ -417,7 +419,7 @@ bool SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r
     default:
       return false;  // received is the statement row itself
   }
-  update->text(1, r.statement_id).integer(2, r.occurred_at);
+  update->integer(1, sqlite_id(r.statement_id)).integer(2, r.occurred_at);
   if (const int rc = update->run(); rc != SQLITE_OK) fail(rc, "updating a statement's events");
   // No row when the statement record was dropped under pressure: the event goes with it.
   return sqlite3_changes(db_) > 0;
@@ -597,35 +599,46 @@ std::vector<RollupRow> SqliteStore::load_rollup_totals(const std::string& instan
   return out;
 }
 
-// One short transaction: the ids chosen by `select_ids` (?1 = cutoff, ?2 = limit), each
-// deleted through `deletes` in order. Returns how many ids were found.
+// One short transaction: the keys chosen by `select_ids` (?1 = the first id at the cutoff,
+// ?2 = limit, ?3 = the cutoff in microseconds), each deleted through `deletes` in order.
+// Returns how many keys were found.
 std::size_t SqliteStore::expire_step(const char* select_ids, std::initializer_list<Stmt*> deletes,
                                      WallMicros cutoff, std::size_t limit) {
-  std::vector<std::string> ids;
+  std::vector<std::string> texts;
+  std::vector<std::int64_t> ids;
   try {
     exec("BEGIN IMMEDIATE");
     {
       Stmt q(db_, select_ids);
-      q.integer(1, cutoff).integer(2, static_cast<std::int64_t>(limit));
+      q.integer(1, sqlite_id_floor(cutoff))
+          .integer(2, static_cast<std::int64_t>(limit))
+          .integer(3, cutoff);
       int rc;
       while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) {
-        ids.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0)),
-                         static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 0)));
+        if (sqlite3_column_type(q.get(), 0) == SQLITE_INTEGER) {
+          ids.push_back(sqlite3_column_int64(q.get(), 0));
+        } else {
+          texts.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0)),
+                             static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 0)));
+        }
       }
       if (rc != SQLITE_DONE) fail(rc, "retention");
     }
-    for (const std::string& id : ids) {
-      for (Stmt* d : deletes) {
-        d->text(1, id);
-        if (const int rc = d->run(); rc != SQLITE_OK) fail(rc, "retention");
-      }
+    auto run = [&](Stmt* d) {
+      if (const int rc = d->run(); rc != SQLITE_OK) fail(rc, "retention");
+    };
+    for (std::int64_t id : ids) {
+      for (Stmt* d : deletes) run(&d->integer(1, id));
+    }
+    for (const std::string& t : texts) {
+      for (Stmt* d : deletes) run(&d->text(1, t));
     }
     exec("COMMIT");
   } catch (...) {
     rollback_quietly();
     throw;
   }
-  return ids.size();
+  return ids.size() + texts.size();
 }
 
 ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
@@ -636,24 +649,25 @@ ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
     if (n >= limit) result.more = true;
     return n;
   };
-  step("SELECT id FROM executions WHERE began_at < ?1 ORDER BY began_at LIMIT ?2",
+  // Ids are time-ordered (storage/sqlite_id.hpp): the oldest rows are the lowest ids.
+  step("SELECT id FROM executions WHERE id < ?1 AND ?3 IS NOT NULL ORDER BY id LIMIT ?2",
        {del_executions_.get()});
   const std::size_t statements = step(
-      "SELECT id FROM statements s WHERE received_at < ?1 AND NOT EXISTS "
-      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) LIMIT ?2",
+      "SELECT id FROM statements s WHERE id < ?1 AND received_at < ?3 AND NOT EXISTS "
+      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT ?2",
       {del_statements_.get()});
   step(
-      "SELECT id FROM sessions s WHERE coalesce(disconnected_at, connected_at) < ?1 AND "
-      "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
-      "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) LIMIT ?2",
+      "SELECT id FROM sessions s WHERE id < ?1 AND coalesce(disconnected_at, connected_at) < ?3 "
+      "AND NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
+      "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) ORDER BY id LIMIT ?2",
       {del_sessions_.get()});
   // Texts can only become unreferenced when statements go, so the scan of sql_texts runs
   // only after that (and once after opening, for leftovers).
   if (statements > 0) texts_dirty_ = true;
   if (texts_dirty_) {
-    // ?1 is unused here but bound anyway by expire_step.
+    // ?1 and ?3 are unused here but bound anyway by expire_step.
     const std::size_t texts = step(
-        "SELECT hash FROM sql_texts t WHERE ?1 IS NOT NULL AND NOT EXISTS "
+        "SELECT hash FROM sql_texts t WHERE ?1 IS NOT NULL AND ?3 IS NOT NULL AND NOT EXISTS "
         "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT ?2",
         {del_sql_texts_.get()});
     if (texts > 0) texts_.clear();

@@ -12,10 +12,6 @@ using namespace pglc::test;
 
 namespace {
 
-std::string q(const std::string& s) {
-  return "'" + s + "'";
-}
-
 void check_tables(StoreReader& db, const Scenario& s) {
   const auto t0 = s.t0;
   // sessions: one row, opened then upserted by the close.
@@ -24,7 +20,7 @@ void check_tables(StoreReader& db, const Scenario& s) {
                     ", client_addr, client_port, backend_addr, backend_pid, user_name, "
                     "database_name, application_name, end_reason FROM sessions");
   REQUIRE(r.size() == 1);
-  CHECK(r[0][0] == s.session.id);
+  CHECK(r[0][0] == db.id_value(s.session.id));
   CHECK(r[0][1] == "proxy-a:6432");
   CHECK(integer(r[0][2]) == t0);
   CHECK(integer(r[0][3]) == t0 + 100000);
@@ -52,23 +48,23 @@ void check_tables(StoreReader& db, const Scenario& s) {
   r = db.query("SELECT id, session_id, kind, name, position, sql_hash, param_types, " +
                db.us("received_at") + " FROM statements ORDER BY received_at, position");
   REQUIRE(r.size() == 6);
-  CHECK(r[0] == Row{s.st1.id, s.session.id, "simple", "", "0", "h1", std::nullopt,
+  CHECK(r[0] == Row{db.id_value(s.st1.id), db.id_value(s.session.id), "simple", "", "0", "h1", std::nullopt,
                     std::to_string(t0 + 1000)});
-  CHECK(r[1] == Row{s.st2a.id, s.session.id, "simple_multi", "", "0", "h1", std::nullopt,
+  CHECK(r[1] == Row{db.id_value(s.st2a.id), db.id_value(s.session.id), "simple_multi", "", "0", "h1", std::nullopt,
                     std::to_string(t0 + 10000)});
-  CHECK(r[2] == Row{s.st2b.id, s.session.id, "simple_multi", "", "1", "h2", std::nullopt,
+  CHECK(r[2] == Row{db.id_value(s.st2b.id), db.id_value(s.session.id), "simple_multi", "", "1", "h2", std::nullopt,
                     std::to_string(t0 + 10000)});
-  CHECK(r[3] == Row{s.st3.id, s.session.id, "sql_prepare", "q", "0", "h3", std::nullopt,
+  CHECK(r[3] == Row{db.id_value(s.st3.id), db.id_value(s.session.id), "sql_prepare", "q", "0", "h3", std::nullopt,
                     std::to_string(t0 + 20000)});
-  CHECK(r[4] == Row{s.st4.id, s.session.id, "extended", "s1", "0", "h4", "{23}",
+  CHECK(r[4] == Row{db.id_value(s.st4.id), db.id_value(s.session.id), "extended", "s1", "0", "h4", "{23}",
                     std::to_string(t0 + 30000)});
-  CHECK(r[5][0] == s.st5.id);
+  CHECK(r[5][0] == db.id_value(s.st5.id));
 
   // statement_events: a received per statement plus parsed/described/closed.
   CHECK(db.count("statement_events") == 10);
   CHECK(db.count("statement_events WHERE event = 'received'") == 6);
   r = db.query("SELECT event, " + db.us("occurred_at") +
-               " FROM statement_events WHERE statement_id = " + q(s.st4.id) +
+               " FROM statement_events WHERE statement_id = " + db.id(s.st4.id) +
                " ORDER BY occurred_at");
   CHECK(r == Rows{{"received", std::to_string(t0 + 30000)},
                   {"parsed", std::to_string(t0 + 30250)},
@@ -81,10 +77,10 @@ void check_tables(StoreReader& db, const Scenario& s) {
                db.us("finished_at") +
                ", status, sqlstate, error_message, command_tag, rows, result_bytes, fetches, "
                "sample_rate, application_name FROM executions WHERE id = " +
-               q(s.ex4a.id));
+               db.id(s.ex4a.id));
   REQUIRE(r.size() == 1);
-  CHECK(r[0][0] == s.st4.id);
-  CHECK(r[0][1] == s.session.id);
+  CHECK(r[0][0] == db.id_value(s.st4.id));
+  CHECK(r[0][1] == db.id_value(s.session.id));
   CHECK(r[0][2] == "");
   CHECK(r[0][3] == std::nullopt);
   CHECK(integer(r[0][4]) == t0 + 60000);
@@ -99,24 +95,24 @@ void check_tables(StoreReader& db, const Scenario& s) {
   CHECK(num(r[0][13]) == 1.0);
   CHECK(r[0][14] == "PowerBI Desktop");
   r = db.query("SELECT status, sqlstate, error_message, " + db.us("finished_at") +
-               " FROM executions WHERE id IN (" + q(s.ex4b.id) + ", " + q(s.ex4c.id) +
+               " FROM executions WHERE id IN (" + db.id(s.ex4b.id) + ", " + db.id(s.ex4c.id) +
                ") ORDER BY began_at");
   CHECK(r == Rows{{"error", "22P02", "invalid input syntax for type integer: \"x\"",
                    std::to_string(t0 + 70900)},
                   {"aborted", std::nullopt, std::nullopt, std::nullopt}});
-  CHECK(db.count("executions WHERE statement_id = " + q(s.st3.id)) == 2);
+  CHECK(db.count("executions WHERE statement_id = " + db.id(s.st3.id)) == 2);
 
   // execution_events: every event of every execution, in order.
   CHECK(db.count("execution_events") == 35);
   r = db.query("SELECT event, " + db.us("occurred_at") +
-               " FROM execution_events WHERE execution_id = " + q(s.ex4a.id) +
+               " FROM execution_events WHERE execution_id = " + db.id(s.ex4a.id) +
                " ORDER BY occurred_at");
   CHECK(r == Rows{{"received", std::to_string(t0 + 60000)},
                   {"bound", std::to_string(t0 + 60200)},
                   {"executed", std::to_string(t0 + 61000)},
                   {"finished", std::to_string(t0 + 65000)},
                   {"delivered", std::to_string(t0 + 65500)}});
-  CHECK(db.count("execution_events WHERE execution_id = " + q(s.ex4c.id)) == 1);
+  CHECK(db.count("execution_events WHERE execution_id = " + db.id(s.ex4c.id)) == 1);
 
   // schema_migrations
   CHECK(integer(db.value("SELECT max(version) FROM schema_migrations")) ==
@@ -128,7 +124,7 @@ void check_views(StoreReader& db, const Scenario& s) {
   Rows r = db.query(
       "SELECT user_name, database_name, application_name, kind, statement_name, sql, "
       "fingerprint, status, rows, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms, " +
-      db.us("began_at") + " FROM execution_summary WHERE execution_id = " + q(s.ex4a.id));
+      db.us("began_at") + " FROM execution_summary WHERE execution_id = " + db.id(s.ex4a.id));
   REQUIRE(r.size() == 1);
   CHECK(r[0][0] == "alice");
   CHECK(r[0][1] == "sales");
@@ -150,7 +146,7 @@ void check_views(StoreReader& db, const Scenario& s) {
   r = db.query(
       "SELECT bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms, kind "
       "FROM execution_summary WHERE execution_id = " +
-      q(s.ex1.id));
+      db.id(s.ex1.id));
   REQUIRE(r.size() == 1);
   CHECK(r[0][0] == std::nullopt);
   CHECK(ms_eq(r[0][1], 1.5));
@@ -162,7 +158,7 @@ void check_views(StoreReader& db, const Scenario& s) {
   r = db.query(
       "SELECT status, total_ms, first_row_ms FROM execution_summary "
       "WHERE execution_id = " +
-      q(s.ex4c.id));
+      db.id(s.ex4c.id));
   CHECK(r == Rows{{"aborted", std::nullopt, std::nullopt}});
   CHECK(db.count("execution_summary") == 9);
 
@@ -170,7 +166,7 @@ void check_views(StoreReader& db, const Scenario& s) {
   r = db.query(
       "SELECT kind, name, parse_ms, executions, errors, application_name "
       "FROM statement_summary WHERE statement_id = " +
-      q(s.st4.id));
+      db.id(s.st4.id));
   REQUIRE(r.size() == 1);
   CHECK(r[0][0] == "extended");
   CHECK(r[0][1] == "s1");
@@ -179,11 +175,11 @@ void check_views(StoreReader& db, const Scenario& s) {
   CHECK(r[0][4] == "1");
   CHECK(r[0][5] == "PowerBI Desktop (mashup)");
   r = db.query("SELECT parse_ms, executions FROM statement_summary WHERE statement_id = " +
-               q(s.st3.id));
+               db.id(s.st3.id));
   REQUIRE(r.size() == 1);
   CHECK(ms_eq(r[0][0], 0.4));
   CHECK(r[0][1] == "2");
-  CHECK(db.value("SELECT parse_ms FROM statement_summary WHERE statement_id = " + q(s.st1.id)) ==
+  CHECK(db.value("SELECT parse_ms FROM statement_summary WHERE statement_id = " + db.id(s.st1.id)) ==
         std::nullopt);
   CHECK(db.count("statement_summary") == 6);
 

@@ -255,6 +255,7 @@ void check_retention(const std::string& storage, StoreReader& db) {
   // and session.
   Load live(now - 9 * day, 1);
   live.executions[0].began_at = now - 500;
+  live.executions[0].id = new_id(now - 500);  // ids are made when their record begins
   live.executions[0].finished_at = now - 400;
   rec->start();
   for (Load* l : {&old_load, &new_load, &live}) {
@@ -262,7 +263,7 @@ void check_retention(const std::string& storage, StoreReader& db) {
     rec->statement(l->statement);
     for (const auto& e : l->executions) rec->execution(e);
   }
-  const std::string old_sid = "'" + old_load.session.id + "'";
+  const std::string old_sid = db.id(old_load.session.id);
   CHECK(eventually([&] {
     return db.count("sessions WHERE id = " + old_sid) == 0 && db.count("executions") == 21;
   }));
@@ -503,9 +504,9 @@ TEST_CASE("SQLite store: rows written many per INSERT keep every column of their
   for (int i = 0; i < n; ++i) {
     CAPTURE(i);
     const ExecutionRecord& e = executions[i];
-    const Row want{e.id,
-                   e.statement_id,
-                   e.session_id,
+    const Row want{db.id_value(e.id),
+                   db.id_value(e.statement_id),
+                   db.id_value(e.session_id),
                    e.portal,
                    e.params,
                    str(e.began_at),
@@ -521,8 +522,8 @@ TEST_CASE("SQLite store: rows written many per INSERT keep every column of their
                    e.application_name};
     CHECK(ex[i] == want);
     const StatementRecord& s = statements[i];
-    const Row want_st{s.id,
-                      s.session_id,
+    const Row want_st{db.id_value(s.id),
+                      db.id_value(s.session_id),
                       std::string(lifecycle::to_string(s.kind)),
                       s.name,
                       str(s.position),
@@ -531,8 +532,8 @@ TEST_CASE("SQLite store: rows written many per INSERT keep every column of their
                       str(s.received_at)};
     CHECK(st[i] == want_st);
     const Rows got_events =
-        db.query("SELECT event, occurred_at FROM execution_events WHERE execution_id = '" + e.id +
-                 "' ORDER BY occurred_at, event");
+        db.query("SELECT event, occurred_at FROM execution_events WHERE execution_id = " +
+                 db.id(e.id) + " ORDER BY occurred_at, event");
     Rows want_events;
     for (const auto& [ev, at] : e.events) {
       want_events.push_back({std::string(lifecycle::to_string(ev)), str(at)});
@@ -576,25 +577,35 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
   storage::open_recorder(options_for(storage))->stop();
   CHECK(integer(db.value("SELECT max(version) FROM schema_migrations")) ==
         storage::schema_version());
+  // SQLite gave the old text ids integers (storage/sqlite_id.hpp): the millisecond since
+  // 2025 (none here: 2024) and the rank within it, per table. PostgreSQL keeps its uuids.
+  auto migrated = [&](const char* uuid, int rank) {
+    if (pg) return std::string(uuid);
+    const long long ms = std::stoll(std::string(uuid, 8) + std::string(uuid + 9, 4), nullptr, 16);
+    const long long m = std::max(ms - storage::kSqliteIdEpochMs, 0LL);
+    return std::to_string((m << storage::kSqliteIdTimeShift) + rank);
+  };
+  auto lit = [&](const std::string& v) { return pg ? "'" + v + "'" : v; };
+  const std::string e1 = migrated(id1, 0), e2 = migrated(id2, 1), s2 = migrated(id2, 0);
   const Rows r = db.query("SELECT execution_id, event, " + db.us("occurred_at") +
                           " FROM execution_events ORDER BY execution_id, occurred_at");
-  CHECK(r == Rows{{id1, "received", std::to_string(t0)},
-                  {id1, "bound", std::to_string(t0 + 100)},
-                  {id1, "executed", std::to_string(t0 + 400)},
-                  {id1, "finished", std::to_string(t0 + 900)},
-                  {id1, "delivered", std::to_string(t0 + 950)},
-                  {id2, "received", std::to_string(t0 + 5000)}});
+  CHECK(r == Rows{{e1, "received", std::to_string(t0)},
+                  {e1, "bound", std::to_string(t0 + 100)},
+                  {e1, "executed", std::to_string(t0 + 400)},
+                  {e1, "finished", std::to_string(t0 + 900)},
+                  {e1, "delivered", std::to_string(t0 + 950)},
+                  {e2, "received", std::to_string(t0 + 5000)}});
   const Rows s = db.query("SELECT bind_ms, first_row_ms, deliver_ms FROM execution_summary "
-                          "WHERE execution_id = '" + std::string(id1) + "'");
+                          "WHERE execution_id = " + lit(e1));
   REQUIRE(s.size() == 1);
   CHECK(std::stod(*s[0][0]) == doctest::Approx(0.1));
   CHECK(std::stod(*s[0][1]) == doctest::Approx(0.4));
   CHECK(std::stod(*s[0][2]) == doctest::Approx(0.05));
   const Rows se = db.query("SELECT statement_id, event, " + db.us("occurred_at") +
                            " FROM statement_events ORDER BY occurred_at");
-  CHECK(se == Rows{{id2, "received", std::to_string(t0 - 2000)},
-                   {id2, "parsed", std::to_string(t0 - 1500)},
-                   {id2, "closed", std::to_string(t0 + 9000)}});
+  CHECK(se == Rows{{s2, "received", std::to_string(t0 - 2000)},
+                   {s2, "parsed", std::to_string(t0 - 1500)},
+                   {s2, "closed", std::to_string(t0 + 9000)}});
   CHECK(std::stod(*db.value("SELECT parse_ms FROM statement_summary")) == doctest::Approx(0.5));
 
   // The upgraded store takes new rows, including events of a statement of an earlier batch.
@@ -615,8 +626,8 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
   CHECK(db.count("execution_events") == 6 + 3 * 4);
   CHECK(db.count("statements") == 2);
   const Rows late = db.query("SELECT event, " + db.us("occurred_at") +
-                             " FROM statement_events WHERE statement_id = '" + load.statement.id +
-                             "' AND event <> 'received' ORDER BY occurred_at");
+                             " FROM statement_events WHERE statement_id = " + db.id(load.statement.id) +
+                             " AND event <> 'received' ORDER BY occurred_at");
   CHECK(late == Rows{{"parsed", std::to_string(t0 + 1)}, {"closed", std::to_string(t0 + 2)}});
 }
 

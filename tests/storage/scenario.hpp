@@ -4,6 +4,7 @@
 // every duration in the views has a known exact value.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,13 +33,15 @@ inline std::shared_ptr<const SqlText> text(std::string hash, std::string sql,
       SqlText{std::move(hash), std::move(sql), std::move(normalized), std::move(fingerprint)});
 }
 
-inline std::string new_id() {
-  return lifecycle::uuid_v7();
+// An id of the record's own time, as the proxy makes them: retention deletes by id range.
+inline std::string new_id(WallMicros at) {
+  static std::atomic<std::uint32_t> sequence{0};
+  return lifecycle::uuid_v7_with(at / 1000, sequence++ & 0x3fffff);
 }
 
-inline SessionRecord make_session(WallMicros t0, std::string id = new_id()) {
+inline SessionRecord make_session(WallMicros t0, std::string id = {}) {
   SessionRecord s;
-  s.id = std::move(id);
+  s.id = id.empty() ? new_id(t0) : std::move(id);
   s.proxy_instance = "proxy-a:6432";
   s.connected_at = t0;
   s.client_addr = "10.1.2.3";
@@ -58,7 +61,7 @@ inline StatementRecord make_statement(const std::string& session_id, StatementKi
                                       std::string name = "", int position = 0,
                                       std::string param_types = "") {
   StatementRecord st;
-  st.id = new_id();
+  st.id = new_id(received);
   st.session_id = session_id;
   st.kind = kind;
   st.name = std::move(name);
@@ -75,7 +78,7 @@ inline ExecutionRecord make_execution(const StatementRecord& st, WallMicros bega
                                       WallMicros delivered,
                                       ExecutionStatus status = ExecutionStatus::success) {
   ExecutionRecord e;
-  e.id = new_id();
+  e.id = new_id(began);
   e.statement_id = st.id;
   e.session_id = st.session_id;
   e.began_at = began;

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/sqlite_id.hpp"
+
 namespace pglc::test {
 
 using Cell = std::optional<std::string>;
@@ -29,6 +31,12 @@ class StoreReader {
   // timestamptz).
   virtual std::string us(const std::string& col) const = 0;
   virtual bool is_pg() const = 0;
+  // A record's id as the store keeps it: a SQL literal for WHERE clauses, and the text a
+  // query returns (SQLite: a 64-bit integer, storage/sqlite_id.hpp; PostgreSQL: uuid).
+  virtual std::string id_value(const std::string& uuid) const = 0;
+  std::string id(const std::string& uuid) const {
+    return is_pg() ? "'" + uuid + "'" : id_value(uuid);
+  }
 
   // The single value of a one-row, one-column query.
   Cell value(const std::string& sql) {
@@ -78,6 +86,9 @@ class SqliteReader final : public StoreReader {
     return rows;
   }
   std::string us(const std::string& col) const override { return col; }
+  std::string id_value(const std::string& uuid) const override {
+    return std::to_string(storage::sqlite_id(uuid));
+  }
   bool is_pg() const override { return false; }
   void exec(const std::string& sql) {
     char* err = nullptr;
@@ -130,6 +141,7 @@ class PgReader final : public StoreReader {
     return "(extract(epoch FROM " + col + ") * 1000000)::bigint";
   }
   bool is_pg() const override { return true; }
+  std::string id_value(const std::string& uuid) const override { return uuid; }
 
  private:
   PGconn* conn_;
