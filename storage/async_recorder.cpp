@@ -68,8 +68,8 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
   // is done with an item), so a locked store cannot make memory grow past it.
   const std::size_t bytes = item_bytes(r);
   const auto depth = stats_.queue_depth.fetch_add(1, std::memory_order_relaxed);
-  const auto held = stats_.queue_bytes.fetch_add(static_cast<std::int64_t>(bytes),
-                                                 std::memory_order_relaxed);
+  const auto held =
+      stats_.queue_bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
   // Session records (one or two per connection, small) may use a reserve beyond the bound:
   // a session whose executions were dropped still gets its close recorded.
   constexpr bool kSession = std::is_same_v<Record, lifecycle::SessionRecord>;
@@ -174,6 +174,7 @@ void AsyncRecorder::run() {
       Clock::now() + std::min(tuning_.retention_interval, std::chrono::milliseconds(1000));
   std::optional<Clock::time_point> stop_deadline;
   Clock::time_point next_rollup = Clock::now() + tuning_.rollup_interval;
+  std::uint64_t written_since_retention = 0;
   std::string rollup_failure;
 
   // Moves what the io threads aggregated into the book and writes the minutes that are
@@ -262,7 +263,12 @@ void AsyncRecorder::run() {
         !pending.empty() && (failing ? now >= next_attempt
                                      : (pending.size() >= tuning_.batch_size ||
                                         now - oldest >= tuning_.flush_interval || stopping));
+    // A saturated writer always has a full batch waiting: rollups and retention still get
+    // their turn after each batch, or they would wait for the queue to drain (rollups
+    // piling up in memory, the store growing past its retention).
+    bool wrote = false;
     if (due) {
+      wrote = true;
       chunk.clear();
       const std::size_t n = std::min(pending.size(), tuning_.batch_size);
       for (std::size_t i = 0; i < n; ++i) chunk.push_back(pending[i].get());
@@ -272,6 +278,7 @@ void AsyncRecorder::run() {
         stats_.rows_sql_texts.fetch_add(c.sql_texts, std::memory_order_relaxed);
         stats_.rows_statements.fetch_add(c.statements, std::memory_order_relaxed);
         stats_.rows_executions.fetch_add(c.executions, std::memory_order_relaxed);
+        written_since_retention += c.executions;
         stats_.rows_statement_events.fetch_add(c.statement_events, std::memory_order_relaxed);
         stats_.rows_execution_events.fetch_add(c.execution_events, std::memory_order_relaxed);
         release(n);
@@ -310,7 +317,7 @@ void AsyncRecorder::run() {
           backoff = std::min(backoff * 2, tuning_.retry_max);
         }
       }
-      continue;
+      now = Clock::now();
     }
 
     if (!stopping && now >= next_rollup) {
@@ -351,7 +358,12 @@ void AsyncRecorder::run() {
         if (retention_) {
           const auto cutoff =
               wall - std::chrono::duration_cast<std::chrono::microseconds>(*retention_).count();
-          more = guarded([&] { return store_->expire(cutoff, tuning_.retention_chunk); }).more;
+          // At least as many rows as were written since the last pass, so that a busy
+          // store stops growing; each table's step is still one short transaction.
+          const std::size_t limit = std::max<std::size_t>(
+              tuning_.retention_chunk, std::min<std::uint64_t>(written_since_retention, 20000));
+          written_since_retention = 0;
+          more = guarded([&] { return store_->expire(cutoff, limit); }).more;
         }
         if (rollup_retention_) {
           const auto cutoff =
@@ -369,6 +381,7 @@ void AsyncRecorder::run() {
           Clock::now() + (more ? std::chrono::milliseconds(0) : tuning_.retention_interval);
       continue;
     }
+    if (wrote) continue;
 
     Clock::time_point deadline = now + std::chrono::milliseconds(100);
     if (!pending.empty()) {

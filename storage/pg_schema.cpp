@@ -3,6 +3,9 @@
 // Relations are not declared as foreign keys (see sqlite_schema.cpp for why).
 #include "storage/schema.hpp"
 
+#include <string>
+#include <vector>
+
 namespace pglc::storage {
 namespace {
 
@@ -258,7 +261,6 @@ LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
 
-
 // v3: rollups (see sqlite_schema.cpp for the why). Histograms are jsonb {"<ms>": count};
 // timestamps timestamptz; a fleet's proxies each write their own rows (the key includes
 // proxy_instance) and the views sum over them.
@@ -379,46 +381,45 @@ FROM rollup_totals r
 WHERE r.sqlstate <> ''
 GROUP BY r.sqlstate, r.fingerprint;
 
+)sql";
+
+// query_stats_by_minute: one row per minute and key, filtered before its percentiles are
+// worked out (see the SQLite store's definition for why they are correlated subqueries).
+std::string by_minute_view() {
+  auto pct = [](const char* q) {
+    return std::string(
+               "least((SELECT min(ms) FROM (SELECT ms, sum(n) OVER (ORDER BY ms ROWS UNBOUNDED "
+               "PRECEDING) AS cum FROM (SELECT j.key::double precision AS ms, "
+               "sum(j.value::bigint) AS n FROM rollups r CROSS JOIN LATERAL "
+               "jsonb_each_text(r.hist_total) AS j WHERE r.minute = t.minute AND "
+               "r.fingerprint IS NOT DISTINCT FROM t.fingerprint AND r.user_name = t.user_name "
+               "AND r.database_name = t.database_name AND r.status <> 'aborted' GROUP BY 1) b) c "
+               "WHERE cum >= ") +
+           q + " * t.timed), t.max_ms)";
+  };
+  return std::string(R"sql(
 CREATE VIEW query_stats_by_minute AS
-WITH t AS (
+SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
+       (SELECT min(x.normalized_sql) FROM rollup_totals x
+        WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
+       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
+       )sql") +
+         pct("0.50") + " AS p50_ms,\n       " + pct("0.95") + " AS p95_ms,\n       " + pct("0.99") +
+         R"sql( AS p99_ms
+FROM (
   SELECT minute, fingerprint, user_name, database_name,
          coalesce(sum(calls) FILTER (WHERE status <> 'aborted'), 0) AS calls,
          coalesce(sum(calls) FILTER (WHERE status IN ('error', 'canceled')), 0) AS errors,
          coalesce(sum(calls) FILTER (WHERE status = 'aborted'), 0) AS aborted,
          sum(rows) AS rows,
          (coalesce(sum(total_us) FILTER (WHERE status <> 'aborted'), 0) / 1000.0)::double precision AS total_ms,
-         (max(max_us) FILTER (WHERE status <> 'aborted') / 1000.0)::double precision AS max_ms
+         (max(max_us) FILTER (WHERE status <> 'aborted') / 1000.0)::double precision AS max_ms,
+         coalesce(sum(timed) FILTER (WHERE status <> 'aborted'), 0) AS timed
   FROM rollups
-  GROUP BY 1, 2, 3, 4),
-b AS (
-  SELECT r.minute, r.fingerprint, r.user_name, r.database_name, j.key::double precision AS ms,
-         sum(j.value::bigint) AS n
-  FROM rollups r CROSS JOIN LATERAL jsonb_each_text(r.hist_total) AS j
-  WHERE r.status <> 'aborted'
-  GROUP BY 1, 2, 3, 4, 5),
-c AS (
-  SELECT minute, fingerprint, user_name, database_name, ms,
-         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name ORDER BY ms
-                      ROWS UNBOUNDED PRECEDING) AS cum,
-         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name) AS n_all
-  FROM b),
-p AS (
-  SELECT minute, fingerprint, user_name, database_name,
-         min(ms) FILTER (WHERE cum >= 0.50 * n_all) AS p50_ms,
-         min(ms) FILTER (WHERE cum >= 0.95 * n_all) AS p95_ms,
-         min(ms) FILTER (WHERE cum >= 0.99 * n_all) AS p99_ms
-  FROM c
-  GROUP BY 1, 2, 3, 4)
-SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
-       (SELECT min(x.normalized_sql) FROM rollup_totals x
-        WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
-       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
-       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms, least(p.p50_ms, t.max_ms) AS p50_ms, least(p.p95_ms, t.max_ms) AS p95_ms,
-       least(p.p99_ms, t.max_ms) AS p99_ms
-FROM t
-LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS NOT DISTINCT FROM t.fingerprint
-           AND p.user_name = t.user_name AND p.database_name = t.database_name;
+  GROUP BY 1, 2, 3, 4) t;
 )sql";
+}
 
 // v4: only the indexes that the views and retention follow. Ids are UUIDv7 (16 bytes, the
 // most compact type that keeps a fleet's ids apart without coordination) and sort by
@@ -431,17 +432,22 @@ DROP INDEX executions_session_id;
 CREATE INDEX executions_session_id ON executions (session_id);
 )sql";
 
-constexpr Migration kMigrations[] = {
-    {1, "lifecycle tables and views", kV1},
-    {2, "event times as columns of executions and statements", kV2},
-    {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them", kV3},
-    {4, "compact ids: indexes only where followed, retention by id range", kV4},
-};
+const std::vector<Migration>& migrations() {
+  static const std::string v3 = std::string(kV3) + by_minute_view();
+  static const std::vector<Migration> all = {
+      {1, "lifecycle tables and views", kV1},
+      {2, "event times as columns of executions and statements", kV2},
+      {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them",
+       v3.c_str()},
+      {4, "compact ids: indexes only where followed, retention by id range", kV4},
+  };
+  return all;
+}
 
 }  // namespace
 
 std::span<const Migration> pg_migrations() {
-  return kMigrations;
+  return migrations();
 }
 
 }  // namespace pglc::storage

@@ -265,7 +265,6 @@ LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
 
-
 // v3: rollups, the truth for counts and percentiles (DESIGN §3). One row per key per
 // minute (a straggler that finishes after its minute was written adds a second row: rows
 // are additive), and all-time totals per key that the writer keeps merged. Histograms are
@@ -403,46 +402,46 @@ GROUP BY r.sqlstate, r.fingerprint;
 
 -- Per minute, summed over proxies and applications; filter on `minute` (µs since the
 -- epoch, the minute's start). p95 per hour and the like: docs/storage.md.
+)sql";
+
+// query_stats_by_minute: one row per minute and key, filtered before its percentiles are
+// worked out. Each percentile is a subquery correlated to its row, so `WHERE minute >= x`
+// (pushed into the aggregate, on rollups_minute) limits the histograms read to those
+// minutes, found by rollups_fingerprint.
+std::string by_minute_view() {
+  auto pct = [](const char* q) {
+    return std::string(
+               "min((SELECT min(ms) FROM (SELECT ms, sum(n) OVER (ORDER BY ms ROWS UNBOUNDED "
+               "PRECEDING) AS cum FROM (SELECT CAST(j.key AS REAL) AS ms, sum(j.value) AS n "
+               "FROM rollups r, json_each(r.hist_total) j WHERE r.minute = t.minute AND "
+               "r.fingerprint IS t.fingerprint AND r.user_name = t.user_name AND "
+               "r.database_name = t.database_name AND r.status <> 'aborted' GROUP BY 1)) "
+               "WHERE cum >= ") +
+           q + " * t.timed), t.max_ms)";
+  };
+  return std::string(R"sql(
 CREATE VIEW query_stats_by_minute AS
-WITH t AS (
+SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
+       (SELECT min(x.normalized_sql) FROM rollup_totals x
+        WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
+       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
+       )sql") +
+         pct("0.50") + " AS p50_ms,\n       " + pct("0.95") + " AS p95_ms,\n       " + pct("0.99") +
+         R"sql( AS p99_ms
+FROM (
   SELECT minute, fingerprint, user_name, database_name,
          sum(CASE WHEN status <> 'aborted' THEN calls ELSE 0 END) AS calls,
          sum(CASE WHEN status IN ('error', 'canceled') THEN calls ELSE 0 END) AS errors,
          sum(CASE WHEN status = 'aborted' THEN calls ELSE 0 END) AS aborted,
          sum(rows) AS rows,
          sum(CASE WHEN status <> 'aborted' THEN total_us ELSE 0 END) / 1000.0 AS total_ms,
-         max(CASE WHEN status <> 'aborted' THEN max_us END) / 1000.0 AS max_ms
+         max(CASE WHEN status <> 'aborted' THEN max_us END) / 1000.0 AS max_ms,
+         sum(CASE WHEN status <> 'aborted' THEN timed ELSE 0 END) AS timed
   FROM rollups
-  GROUP BY 1, 2, 3, 4),
-b AS (
-  SELECT r.minute, r.fingerprint, r.user_name, r.database_name, CAST(j.key AS REAL) AS ms,
-         sum(j.value) AS n
-  FROM rollups r, json_each(r.hist_total) j
-  WHERE r.status <> 'aborted'
-  GROUP BY 1, 2, 3, 4, 5),
-c AS (
-  SELECT minute, fingerprint, user_name, database_name, ms,
-         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name ORDER BY ms
-                      ROWS UNBOUNDED PRECEDING) AS cum,
-         sum(n) OVER (PARTITION BY minute, fingerprint, user_name, database_name) AS n_all
-  FROM b),
-p AS (
-  SELECT minute, fingerprint, user_name, database_name,
-         min(CASE WHEN cum >= 0.50 * n_all THEN ms END) AS p50_ms,
-         min(CASE WHEN cum >= 0.95 * n_all THEN ms END) AS p95_ms,
-         min(CASE WHEN cum >= 0.99 * n_all THEN ms END) AS p99_ms
-  FROM c
-  GROUP BY 1, 2, 3, 4)
-SELECT t.minute, t.fingerprint, t.user_name, t.database_name,
-       (SELECT min(x.normalized_sql) FROM rollup_totals x
-        WHERE x.fingerprint = coalesce(t.fingerprint, '')) AS normalized_sql,
-       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
-       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms, min(p.p50_ms, t.max_ms) AS p50_ms, min(p.p95_ms, t.max_ms) AS p95_ms,
-       min(p.p99_ms, t.max_ms) AS p99_ms
-FROM t
-LEFT JOIN p ON p.minute = t.minute AND p.fingerprint IS t.fingerprint
-           AND p.user_name = t.user_name AND p.database_name = t.database_name;
+  GROUP BY 1, 2, 3, 4) t;
 )sql";
+}
 
 // Milliseconds since the Unix epoch of a UUIDv7 text column, in plain SQL (SQLite 3.40
 // has no unhex): its first 12 hex digits.
@@ -460,10 +459,13 @@ std::string uuid_ms(const std::string& col) {
 // old text id -> new integer id (storage/sqlite_id.hpp: the millisecond since 2025 and the
 // rank within it) for every id that `ids` (one column named old) yields.
 std::string id_map(const std::string& table, const std::string& ids) {
-  return "CREATE TABLE " + table + " (old TEXT PRIMARY KEY, new INTEGER NOT NULL) WITHOUT ROWID;\n"
-         "INSERT INTO " + table + " SELECT old, (m << 22) + row_number() OVER "
-         "(PARTITION BY m ORDER BY old) - 1 FROM (SELECT old, max(" + uuid_ms("old") +
-         " - 1735689600000, 0) AS m FROM (" + ids + "));\n";
+  return "CREATE TABLE " + table +
+         " (old TEXT PRIMARY KEY, new INTEGER NOT NULL) WITHOUT ROWID;\n"
+         "INSERT INTO " +
+         table +
+         " SELECT old, (m << 22) + row_number() OVER "
+         "(PARTITION BY m ORDER BY old) - 1 FROM (SELECT old, max(" +
+         uuid_ms("old") + " - 1735689600000, 0) AS m FROM (" + ids + "));\n";
 }
 
 // v4: compact ids (DESIGN §3). Sessions, statements and executions are rowid tables keyed
@@ -569,12 +571,13 @@ CREATE INDEX executions_session_id ON executions (session_id);
 
 const std::vector<Migration>& migrations() {
   static const std::string v2 = std::string(kV2) + kEventViews;
+  static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::string v4_sql = v4();
   static const std::vector<Migration> all = {
       {1, "lifecycle tables and views", kV1},
       {2, "event times as columns of executions and statements", v2.c_str()},
       {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them",
-       kV3},
+       v3.c_str()},
       {4, "compact ids: 64-bit integer keys, time-ordered; indexes only where followed",
        v4_sql.c_str()},
   };

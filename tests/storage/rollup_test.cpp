@@ -154,6 +154,12 @@ TEST_CASE("rollups: one row per key and minute; a restart adds to the totals") {
   CHECK(db.count("rollup_totals") == 1);
   CHECK(db.value("SELECT calls FROM query_stats") == "60");
   CHECK(db.value("SELECT count(*) FROM query_stats_by_minute WHERE calls = 10") == "6");
+  // Each minute's percentiles from that minute's histograms, also under a time filter.
+  CHECK(db.value("SELECT count(*) FROM query_stats_by_minute WHERE abs(p50_ms - 2.0) < 0.03 "
+                 "AND abs(p99_ms - 2.0) < 0.03") == "6");
+  CHECK(ms_near(db.value("SELECT p95_ms FROM query_stats_by_minute "
+                         "WHERE minute >= (SELECT max(minute) FROM rollups)"),
+                2.0));
   CHECK(ms_near(db.value("SELECT p95_ms FROM query_stats"), 2.0));
   // Any merged set of rollups can be ranked in plain SQL (the recipe of docs/storage.md).
   CHECK(ms_near(db.value(R"sql(
@@ -191,6 +197,12 @@ TEST_CASE("a fleet: two proxies write one PostgreSQL store, the views sum them")
     CHECK(num(row[0]) > 40);
     CHECK(num(row[0]) < 60);
   }
+  // Per minute, merged across the fleet, and filtered: every row has its percentiles.
+  CHECK(db.value("SELECT count(*) FROM query_stats_by_minute WHERE calls > 0 AND "
+                 "(p50_ms IS NULL OR NOT (p50_ms <= p95_ms AND p95_ms <= p99_ms AND "
+                 "p99_ms <= max_ms))") == "0");
+  CHECK(db.value("SELECT count(*) FROM query_stats_by_minute WHERE minute >= now() - "
+                 "interval '1 hour' AND p95_ms IS NOT NULL") != "0");
 }
 
 TEST_CASE("a store that fails while rollups are due: kept, written once it is back") {

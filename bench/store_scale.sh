@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# bench/store_scale.sh — the SQLite store at scale, without the proxy or PostgreSQL
+# (bench/load/store_scale.cpp feeds the recorder in-process): bytes on disk per execution,
+# executions stored per CPU-second, and how long query_stats, error_stats,
+# query_stats_by_minute and a one-hour execution_summary count take with EXECUTIONS
+# executions spread over DAYS days, next to the DESIGN §3 budgets; then a retention run
+# (10 days fed, 3 kept) that prints the file size at each million executions, to show what
+# retention does to the file.
+#
+# Environment:
+#   EXECUTIONS=10000000 DAYS=7        the main run
+#   RETENTION_EXECUTIONS=3000000      the retention run (10 days fed, 3 kept); 0 skips it
+#   STORE_SCALE_DRAIN=0 STORE_SCALE_RETENTION_WAIT=1800   see bench/load/store_scale.cpp
+#   BUILD_DIR=path (default build-bench, Release)  PGLC_BINARY=path (skips building the proxy)
+#   KEEP_WORK=1                       keep the stores
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+EXECUTIONS=${EXECUTIONS:-10000000}
+DAYS=${DAYS:-7}
+RETENTION_EXECUTIONS=${RETENTION_EXECUTIONS:-3000000}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
+build_pglc store_scale
+STORE_SCALE_BIN=$DRIVER_DIR/store_scale
+[ -x "$STORE_SCALE_BIN" ] || die "no store_scale at $STORE_SCALE_BIN"
+
+# About 260 bytes per execution without retention, and the WAL on top while it runs.
+need=$(((EXECUTIONS + RETENTION_EXECUTIONS) * 400))
+avail=$(df --output=avail -B1 "$WORK" | tail -n 1)
+((avail > need)) || die "$WORK has $((avail >> 20)) MiB free, the runs need about $((need >> 20)) MiB"
+
+# The value of KEY=... in LINE (fields are separated by spaces).
+field() { sed -n "s/^.* $2=\([^ ]*\).*$/\1/p" <<<"$1" | head -n 1; }
+line() { grep -m 1 "^$2" "$WORK/$1.out" || true; }
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f MiB", b / 1048576}'; }
+# VALUE OP LIMIT → "ok" or "OVER"
+verdict() { awk -v v="$1" -v l="$3" -v op="$2" \
+  'BEGIN {ok = op == "<" ? v < l : op == "<=" ? v <= l : v >= l; print ok ? "ok" : "OVER"}'; }
+
+run_scale() {  # LABEL ARGS...: the tool's lines go to the terminal and to $WORK/LABEL.out
+  local label=$1
+  shift
+  log "store_scale $*"
+  "$STORE_SCALE_BIN" "$@" | tee "$WORK/$label.out" >&2 ||
+    die "store_scale $* failed (status ${PIPESTATUS[0]}); see above"
+}
+
+run_scale main "$WORK/scale.db" "$EXECUTIONS" "$DAYS"
+if ((RETENTION_EXECUTIONS > 0)); then
+  run_scale retention "$WORK/retention.db" "$RETENTION_EXECUTIONS" 10 3
+fi
+
+s=$(line main summary)
+q() { field "$(line main "query name=$1 ")" best_ms; }
+row() { printf '  %-46s %14s   %s\n' "$@"; }
+
+echo
+echo "bench/store_scale.sh: EXECUTIONS=$EXECUTIONS DAYS=$DAYS RETENTION_EXECUTIONS=$RETENTION_EXECUTIONS," \
+  "$(git -C "$ROOT" rev-parse --short HEAD), load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo "main run: $(field "$s" executions_rows) executions stored of $(field "$s" executions_fed)" \
+  "over $DAYS days, drops $(field "$s" drops), $(field "$s" wall_s) s wall, $(field "$s" cpu_s) s CPU" \
+  "(stop $(field "$s" stop_s) s), $(field "$s" rollup_rows) rollup rows"
+[ "$EXECUTIONS" = 10000000 ] ||
+  echo "  (the query budgets are stated at 10,000,000 executions; this run has $EXECUTIONS)"
+row "figure" "measured" "budget (DESIGN §3)"
+bpe=$(field "$s" bytes_per_execution)
+row "bytes on disk per execution" "$bpe" \
+  "≤ 200 is for pgbench -M prepared; here a statement every 10 executions and per-minute rollups: reported only"
+qs=$(q query_stats) es=$(q error_stats)
+row "query_stats ORDER BY calls DESC LIMIT 5, ms" "$qs" "< 100: $(verdict "$qs" "<" 100)"
+row "error_stats, ms" "$es" "< 100: $(verdict "$es" "<" 100)"
+row "query_stats_by_minute, last hour, ms" "$(q query_stats_by_minute_1h)" "none"
+row "execution_summary count(*), last hour, ms" "$(q execution_summary_1h)" "none"
+eps=$(field "$s" executions_per_cpu_s)
+row "executions per CPU-second (whole process)" "$eps" "≥ 200000: $(verdict "$eps" ">=" 200000)"
+row "executions per CPU-second (writer thread)" "$(field "$s" executions_per_writer_cpu_s)" \
+  "the rest is the feeder: the io threads' share in the proxy"
+st=$(line main stall)
+row "longest commit gap while records waited, ms" "$(field "$st" longest_commit_gap_ms)" \
+  "none (the recorder does not expose writer blocking)"
+echo "  share of the file, bytes per execution:"
+grep '^table ' "$WORK/main.out" | while read -r t; do
+  printf '    %-32s %8s\n' "$(field "$t" name)" "$(field "$t" bytes_per_execution)"
+done
+c=$(line main check)
+echo "  rollups: query_stats counts $(field "$c" query_stats_calls) calls," \
+  "$(field "$c" query_stats_errors) errors (expected $(field "$c" expected_errors))"
+
+if ((RETENTION_EXECUTIONS > 0)); then
+  r=$(line retention summary)
+  echo
+  echo "retention run: $RETENTION_EXECUTIONS executions over 10 days, 3 kept (retention pass every 1 s)"
+  echo "  file (db + WAL) as the executions were fed:"
+  grep '^progress ' "$WORK/retention.out" | while read -r p; do
+    printf '    %10s fed   %12s   oldest row %s days old\n' "$(field "$p" fed)" \
+      "$(mib "$(field "$p" disk_bytes)")" "$(field "$p" oldest_days)"
+  done
+  w=$(line retention written) c=$(line retention "retention caught_up")
+  echo "  all written after $(field "$w" elapsed_s) s: $(mib "$(field "$w" disk_bytes)")"
+  echo "  retention caught up: $(field "$c" caught_up) after $(field "$c" after_s) s more" \
+    "($(field "$c" cpu_s) s CPU), oldest row $(field "$c" oldest_days) days old," \
+    "$(mib "$(field "$c" disk_bytes)")"
+  echo "  after close: $(mib "$(field "$r" disk_bytes)"), $(field "$r" executions_rows) executions" \
+    "(3/10 of the fed: $((RETENTION_EXECUTIONS * 3 / 10))); SQLite reuses freed pages, the file never shrinks"
+  echo "  longest commit gap while records waited: $(field "$(line retention stall)" longest_commit_gap_ms) ms"
+fi
