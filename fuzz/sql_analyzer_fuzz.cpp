@@ -47,9 +47,12 @@ constexpr std::size_t kMaxSqlLength = 65536;
 constexpr std::size_t kMaxRepeat = 16000;
 constexpr std::size_t kMaxExpanded = 32768;
 
-void require(bool ok) {
-  if (!ok) std::abort();
+// A broken promise aborts (a crash to libFuzzer), naming the check that failed.
+[[noreturn]] void fail(int line, const char* what) {
+  std::fprintf(stderr, "sql_analyzer_fuzz: check failed at line %d: %s\n", line, what);
+  std::abort();
 }
+#define require(ok) ((ok) ? (void)0 : fail(__LINE__, #ok))
 
 bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -101,7 +104,8 @@ std::vector<lc::SqlToken> check_tokens(std::string_view sql) {
         require(c == '"' || (l == 'u' && s.size() >= 3 && s[1] == '&' && s[2] == '"'));
         break;
       case lc::SqlTokenKind::string:
-        require(c == '\'' || c == '$' || ((l == 'e' || l == 'n' || l == 'b' || l == 'x') && s.size() >= 2 && s[1] == '\'') ||
+        require(c == '\'' || c == '$' ||
+                ((l == 'e' || l == 'n' || l == 'b' || l == 'x') && s.size() >= 2 && s[1] == '\'') ||
                 (l == 'u' && s.size() >= 3 && s[1] == '&' && s[2] == '\''));
         break;
       case lc::SqlTokenKind::number:

@@ -149,8 +149,7 @@ std::size_t heap_bytes(const SqlText& t) {
 // A query's statements share texts with the statement cache, except a single statement's
 // text, which only the query cache holds.
 std::size_t heap_bytes(const AnalyzedQuery& q) {
-  std::size_t n = sizeof(AnalyzedQuery) + 16 +
-                  q.statements.capacity() * sizeof(AnalyzedStatement);
+  std::size_t n = sizeof(AnalyzedQuery) + 16 + q.statements.capacity() * sizeof(AnalyzedStatement);
   for (const AnalyzedStatement& s : q.statements) n += string_bytes(s.name);
   if (q.statements.size() == 1 && q.statements[0].text) n += heap_bytes(*q.statements[0].text);
   return n;
@@ -225,7 +224,25 @@ bool only_trailing_semicolons(std::string_view sql) {
 //    value the fingerprint keeps (ALTER ROLE r PASSWORD 'a' and ... 'b' normalize alike
 //    and fingerprint apart), and a second statement in the text could be one of those;
 //  * no $n is glued to a neighbouring identifier character: SELECT N'x', $1 normalizes to
-//    "SELECT N$2, $1", which is also what SELECT N$2, 7 (a column "n$2") normalizes to.
+//    "SELECT N$2, $1", which is also what SELECT N$2, 7 (a column "n$2") normalizes to;
+//  * no minus sign is followed by anything but a number or a name: normalization takes a
+//    '-' before a constant into the constant's span, which is right for numbers (the
+//    parser folds -1 into the constant) but not for strings (SELECT -'x' and SELECT 'x'
+//    both normalize to SELECT $1, and the first is an operator expression), and it
+//    mangles - -1 and -(1) (the fuzzer found these).
+bool minus_before_other_than_number(std::string_view raw) {
+  bool after_minus = false, found = false;
+  scan_sql(raw, [&](const SqlToken& t) {
+    if (found) return;
+    if (after_minus && t.kind != SqlTokenKind::number && t.kind != SqlTokenKind::word &&
+        t.kind != SqlTokenKind::quoted_ident && t.kind != SqlTokenKind::param) {
+      found = true;
+    }
+    after_minus = t.kind == SqlTokenKind::op && raw[t.end - 1] == '-';
+  });
+  return found || after_minus;
+}
+
 bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized) {
   const auto start = skip_to_first_word(raw);
   if (!start) return false;
@@ -240,6 +257,7 @@ bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized
     return false;
   }
   if (!only_trailing_semicolons(raw)) return false;
+  if (minus_before_other_than_number(raw)) return false;
   for (std::size_t i = normalized.find('$'); i != std::string_view::npos;
        i = normalized.find('$', i + 1)) {
     if (i > 0 && is_ident_char(normalized[i - 1])) return false;

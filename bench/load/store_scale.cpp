@@ -9,7 +9,8 @@
 //   store_scale FILE EXECUTIONS [DAYS=7] [RETENTION_DAYS=0]
 //
 // Workload: sessions of 10,000 executions; every tenth execution comes with a new extended
-// statement (and its parsed event) of one of 500 texts of 50 shapes (50 fingerprints); 2 %
+// statement (and its parsed event) of one of 10,000 texts of 2,000 shapes (2,000
+// fingerprints), in sessions of four applications and two users; 2 %
 // of the executions fail with 22012; totals are spread log-uniformly (0.2–65 ms) so that the
 // rollups' histograms have realistic widths. FILE must not exist.
 //
@@ -57,8 +58,8 @@ constexpr std::int64_t kSessionSize = 10000;
 constexpr std::int64_t kStatementEvery = 10;
 constexpr std::int64_t kChunk = 10000;      // executions fed between two looks at the queue
 constexpr std::int64_t kHighWater = 50000;  // queued records
-constexpr int kTexts = 500;
-constexpr int kShapes = 50;
+constexpr int kTexts = 10000;
+constexpr int kShapes = 2000;
 constexpr WallMicros kDayUs = 86'400'000'000;
 constexpr WallMicros kHourUs = 3'600'000'000;
 
@@ -275,7 +276,8 @@ std::vector<std::shared_ptr<const lifecycle::SqlText>> make_texts(std::size_t ma
     // Letters, not numbers: libpg_query's fingerprint folds relation names that differ in
     // their numbers (partitions such as orders_2024), and orders_0..orders_49 gave 11.
     std::string table = "orders_";
-    table += static_cast<char>('a' + shape / 26);
+    table += static_cast<char>('a' + shape / 676);
+    table += static_cast<char>('a' + shape / 26 % 26);
     table += static_cast<char>('a' + shape % 26);
     const std::string sql =
         "select \"_\".\"OrderID\", \"_\".\"Amount\", \"_\".\"Region\" from \"public\".\"" + table +
@@ -379,6 +381,13 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
       session.id = id_at(session.connected_at);
       session.client_port = 40000 + static_cast<int>(i / kSessionSize % 20000);
       session.backend_pid = 1000 + static_cast<std::int32_t>(i / kSessionSize % 30000);
+      // Several applications and users, as a shared database sees them.
+      static const char* const kApps[] = {"PowerBI Desktop", "Mashup Engine", "psql", "etl"};
+      const auto k = static_cast<std::size_t>(i / kSessionSize % 4);
+      session.application_name = kApps[k];
+      session.user_name = k == 3 ? "etl" : "bench";
+      e.application_name = session.application_name;
+      e.user_name = session.user_name;
       session.disconnected_at.reset();
       session.end_reason.reset();
       rec->session_opened(session);
