@@ -206,7 +206,7 @@ void AsyncRecorder::run() {
     RollupBook::Flush f = book_.take(before);
     if (f.minutes.empty()) return book_.empty();
     try {
-      guarded([&] { store_->write_rollups(instance_, f.minutes, f.totals); });
+      guarded([&] { store_->write_rollups(instance_, f.minutes, f.totals, f.queries); });
       book_.commit(f);
       stats_.rows_rollups.fetch_add(f.minutes.size(), std::memory_order_relaxed);
       if (!rollup_failure.empty()) {

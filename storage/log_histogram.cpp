@@ -8,7 +8,8 @@
 namespace pglc::storage {
 namespace {
 
-constexpr double kGamma = (1.0 + LogHistogram::kRelativeError) / (1.0 - LogHistogram::kRelativeError);
+constexpr double kGamma =
+    (1.0 + LogHistogram::kRelativeError) / (1.0 - LogHistogram::kRelativeError);
 const double kLogGamma = std::log(kGamma);
 // 1 µs .. γ^2047 µs (far beyond a year): the index fits an uint16.
 constexpr int kMaxBucket = 2047;
@@ -72,12 +73,19 @@ double LogHistogram::quantile(double q) const {
   return representative(buckets_.back().first);
 }
 
+double LogHistogram::as_stored_ms(double microseconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.6g", microseconds / 1000.0);
+  return std::strtod(text, nullptr);
+}
+
 std::string LogHistogram::to_json() const {
   std::string out = "{";
   char key[40];
   for (const auto& [b, n] : buckets_) {
     if (out.size() > 1) out += ',';
-    std::snprintf(key, sizeof key, "\"%.6g\":%llu", representative(b) / 1000.0, static_cast<unsigned long long>(n));
+    std::snprintf(key, sizeof key, "\"%.6g\":%llu", representative(b) / 1000.0,
+                  static_cast<unsigned long long>(n));
     out += key;
   }
   out += '}';

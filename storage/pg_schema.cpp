@@ -264,6 +264,16 @@ LEFT JOIN sessions s ON s.id = st.session_id;
 // v3: rollups (see sqlite_schema.cpp for the why). Histograms are jsonb {"<ms>": count};
 // timestamps timestamptz; a fleet's proxies each write their own rows (the key includes
 // proxy_instance) and the views sum over them.
+// A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
+// over the merged histograms of query_totals; never above the exact maximum.
+#define PGLC_PG_QUERY_PCT(q, col)                                                           \
+  "least(CASE WHEN q.instances = 1 THEN q." col " ELSE (SELECT min(ms) FROM (SELECT ms, "   \
+  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT "                  \
+  "j.key::double precision AS ms, sum(j.value::bigint) AS n FROM query_totals r CROSS JOIN " \
+  "LATERAL jsonb_each_text(r.hist_total) AS j WHERE r.fingerprint = coalesce(t.fingerprint, " \
+  "'') AND r.user_name = t.user_name AND r.database_name = t.database_name GROUP BY 1) b) c " \
+  "WHERE cum >= " q " * q.timed) END, t.max_ms)"
+
 constexpr const char* kV3 = R"sql(
 CREATE TABLE rollups (
   minute timestamptz NOT NULL,
@@ -315,6 +325,23 @@ CREATE TABLE rollup_totals (
   PRIMARY KEY (proxy_instance, fingerprint, user_name, database_name, application_name,
                status, sqlstate)
 );
+-- error_stats finds each (sqlstate, fingerprint)'s last message through it.
+CREATE INDEX rollup_totals_errors ON rollup_totals (fingerprint, sqlstate, last_at);
+
+-- Per query key and proxy: the merged histogram of the executions that ran and its
+-- percentiles, kept by the writer (see the SQLite schema).
+CREATE TABLE query_totals (
+  proxy_instance text NOT NULL,
+  fingerprint text NOT NULL,
+  user_name text NOT NULL,
+  database_name text NOT NULL,
+  timed bigint NOT NULL,
+  p50_ms double precision,
+  p95_ms double precision,
+  p99_ms double precision,
+  hist_total jsonb NOT NULL,
+  PRIMARY KEY (proxy_instance, fingerprint, user_name, database_name)
+);
 
 CREATE VIEW rollup_buckets AS
 SELECT r.minute, r.proxy_instance, r.fingerprint, r.user_name, r.database_name,
@@ -342,33 +369,22 @@ WITH t AS (
          max(last_at) AS last_seen
   FROM rollup_totals
   GROUP BY 1, 2, 3),
-b AS (
-  SELECT NULLIF(r.fingerprint, '') AS fingerprint, r.user_name, r.database_name,
-         j.key::double precision AS ms, sum(j.value::bigint) AS n
-  FROM rollup_totals r CROSS JOIN LATERAL jsonb_each_text(r.hist_total) AS j
-  WHERE r.status <> 'aborted'
-  GROUP BY 1, 2, 3, 4),
-c AS (
-  SELECT fingerprint, user_name, database_name, ms,
-         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name ORDER BY ms
-                      ROWS UNBOUNDED PRECEDING) AS cum,
-         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name) AS n_all
-  FROM b),
-p AS (
-  SELECT fingerprint, user_name, database_name,
-         min(ms) FILTER (WHERE cum >= 0.50 * n_all) AS p50_ms,
-         min(ms) FILTER (WHERE cum >= 0.95 * n_all) AS p95_ms,
-         min(ms) FILTER (WHERE cum >= 0.99 * n_all) AS p99_ms
-  FROM c
+q AS (
+  SELECT NULLIF(fingerprint, '') AS fingerprint, user_name, database_name,
+         count(*) AS instances, sum(timed) AS timed, max(p50_ms) AS p50_ms,
+         max(p95_ms) AS p95_ms, max(p99_ms) AS p99_ms
+  FROM query_totals
   GROUP BY 1, 2, 3)
 SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql,
        coalesce(t.calls, 0) AS calls, t.errors, t.aborted, t.rows, t.total_ms,
        t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
-       least(p.p50_ms, t.max_ms) AS p50_ms, least(p.p95_ms, t.max_ms) AS p95_ms,
-       least(p.p99_ms, t.max_ms) AS p99_ms, t.first_seen, t.last_seen
+       )sql" PGLC_PG_QUERY_PCT("0.50", "p50_ms") R"sql( AS p50_ms,
+       )sql" PGLC_PG_QUERY_PCT("0.95", "p95_ms") R"sql( AS p95_ms,
+       )sql" PGLC_PG_QUERY_PCT("0.99", "p99_ms") R"sql( AS p99_ms,
+       t.first_seen, t.last_seen
 FROM t
-LEFT JOIN p ON p.fingerprint IS NOT DISTINCT FROM t.fingerprint AND p.user_name = t.user_name
-           AND p.database_name = t.database_name;
+LEFT JOIN q ON q.fingerprint IS NOT DISTINCT FROM t.fingerprint AND q.user_name = t.user_name
+           AND q.database_name = t.database_name;
 
 CREATE VIEW error_stats AS
 SELECT r.sqlstate, NULLIF(r.fingerprint, '') AS fingerprint,

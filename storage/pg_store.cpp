@@ -44,8 +44,8 @@ constexpr Table kSessions{"sessions",
                           "application_name, client_tls, backend_tls, end_reason"};
 constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint"};
 constexpr Table kStatements{"statements",
-                             "id, session_id, kind, name, position, sql_hash, param_types, "
-                             "received_at, parsed_at, described_at, closed_at"};
+                            "id, session_id, kind, name, position, sql_hash, param_types, "
+                            "received_at, parsed_at, described_at, closed_at"};
 constexpr Table kExecutions{"executions",
                             "id, statement_id, session_id, portal, params, began_at, "
                             "finished_at, status, sqlstate, error_message, command_tag, rows, "
@@ -321,7 +321,8 @@ void PgStore::copy_in(const std::string& command, const std::string& data) {
       fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
     }
   }
-  if (PQputCopyEnd(conn_, nullptr) != 1) fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
+  if (PQputCopyEnd(conn_, nullptr) != 1)
+    fail(std::string("COPY: ") + PQerrorMessage(conn_), nullptr);
   r = PQgetResult(conn_);
   const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
   std::string msg = ok ? "" : std::string("COPY: ") + PQresultErrorMessage(r);
@@ -536,10 +537,24 @@ void copy_histograms(CopyRow& row, const RollupStats& st) {
 }  // namespace
 
 void PgStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
-                            std::span<const RollupRow> totals) {
+                            std::span<const RollupRow> totals,
+                            std::span<const QueryTotal> queries) {
   if (minutes.empty() && totals.empty()) return;
   connect_migrated();
-  std::string minute_rows, total_rows;
+  std::string minute_rows, total_rows, query_rows;
+  for (const QueryTotal& q : queries) {
+    CopyRow row(query_rows);
+    row.text(instance).text(q.fingerprint).text(q.user_name).text(q.database_name);
+    row.integer(static_cast<std::int64_t>(q.total.count()));
+    for (double p : {0.50, 0.95, 0.99}) {
+      if (q.total.empty()) {
+        row.null();
+      } else {
+        row.real(LogHistogram::as_stored_ms(q.total.quantile(p)));
+      }
+    }
+    row.text(q.total.to_json());
+  }
   for (const RollupRow& r : minutes) {
     CopyRow row(minute_rows);
     row.ts(r.minute).text(instance).text_or_null(r.key.fingerprint).text(r.key.user_name);
@@ -560,9 +575,10 @@ void PgStore::write_rollups(const std::string& instance, std::span<const RollupR
   exec("BEGIN", "BEGIN");
   if (!minute_rows.empty()) copy_in("COPY rollups FROM STDIN", minute_rows);
   if (!total_rows.empty()) {
-    exec("CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_rollup_totals (LIKE rollup_totals) "
-         "ON COMMIT DELETE ROWS",
-         "writing rollups");
+    exec(
+        "CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_rollup_totals (LIKE rollup_totals) "
+        "ON COMMIT DELETE ROWS",
+        "writing rollups");
     copy_in(std::string("COPY pglc_tmp_rollup_totals (") + kRollupTotalColumns + ") FROM STDIN",
             total_rows);
     // This proxy's rows only (the key starts with proxy_instance): the writer merged them.
@@ -577,6 +593,19 @@ void PgStore::write_rollups(const std::string& instance, std::span<const RollupR
              "hist_total = EXCLUDED.hist_total, hist_first_row = EXCLUDED.hist_first_row, "
              "hist_bind = EXCLUDED.hist_bind, hist_parse = EXCLUDED.hist_parse",
          "writing rollup totals");
+  }
+  if (!query_rows.empty()) {
+    exec(
+        "CREATE TEMP TABLE IF NOT EXISTS pglc_tmp_query_totals (LIKE query_totals) "
+        "ON COMMIT DELETE ROWS",
+        "writing rollups");
+    copy_in("COPY pglc_tmp_query_totals FROM STDIN", query_rows);
+    exec(
+        "INSERT INTO query_totals SELECT * FROM pglc_tmp_query_totals ON CONFLICT "
+        "(proxy_instance, fingerprint, user_name, database_name) DO UPDATE SET "
+        "timed = EXCLUDED.timed, p50_ms = EXCLUDED.p50_ms, p95_ms = EXCLUDED.p95_ms, "
+        "p99_ms = EXCLUDED.p99_ms, hist_total = EXCLUDED.hist_total",
+        "writing query totals");
   }
   exec("COMMIT", "COMMIT");
 }
@@ -670,10 +699,10 @@ ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
   // Each statement is its own short transaction. UUIDv7 ids sort by time: the oldest rows
   // have the lowest ids, and the primary keys find them.
   const std::string floor = uuid_floor(cutoff);
-  count(exec_count(
-      "DELETE FROM executions WHERE id IN "
-      "(SELECT id FROM executions WHERE id < $1::uuid ORDER BY id LIMIT $2)",
-      {floor, lim}));
+  count(
+      exec_count("DELETE FROM executions WHERE id IN "
+                 "(SELECT id FROM executions WHERE id < $1::uuid ORDER BY id LIMIT $2)",
+                 {floor, lim}));
   const std::size_t statements = count(
       exec_count("DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
                  "id < $1::uuid AND received_at < $3 AND NOT EXISTS "

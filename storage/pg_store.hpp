@@ -26,7 +26,8 @@ class PgStore final : public Store {
   RowCounts write(std::span<const Item* const> items) override;
   ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
   void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
-                     std::span<const RollupRow> totals) override;
+                     std::span<const RollupRow> totals,
+                     std::span<const QueryTotal> queries) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
   ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
   std::string describe() const override {

@@ -133,11 +133,15 @@ RollupAggregator::Shard& RollupAggregator::shard() {
 
 void RollupAggregator::add(const ExecutionRecord& r) {
   Shard& s = shard();
-  Shard::Key key{minute_of(r),     r.sql.get(), r.user_name, r.database_name, r.application_name,
-                 r.status,         r.status == ExecutionStatus::error ||
-                                           r.status == ExecutionStatus::canceled
-                                       ? r.sqlstate
-                                       : std::string()};
+  Shard::Key key{minute_of(r),
+                 r.sql.get(),
+                 r.user_name,
+                 r.database_name,
+                 r.application_name,
+                 r.status,
+                 r.status == ExecutionStatus::error || r.status == ExecutionStatus::canceled
+                     ? r.sqlstate
+                     : std::string()};
   std::lock_guard lock(s.mutex);
   auto [it, fresh] = s.entries.try_emplace(std::move(key));
   if (fresh) it->second.text = r.sql;
@@ -221,6 +225,27 @@ RollupBook::Flush RollupBook::take(std::optional<lifecycle::WallMicros> before) 
     t->second.stats.merge(m.stats);
     f.minutes.push_back(std::move(m));
     it = minutes_.erase(it);
+  }
+  // Each query key's histogram from all its totals rows, as they will be once written.
+  for (auto it = changed.begin(); it != changed.end();) {
+    const RollupKey& k = it->first;
+    QueryTotal q{k.fingerprint, k.user_name, k.database_name, {}};
+    RollupKey first;
+    first.fingerprint = k.fingerprint;
+    first.user_name = k.user_name;
+    first.database_name = k.database_name;
+    auto same = [&](const RollupKey& o) {
+      return o.fingerprint == q.fingerprint && o.user_name == q.user_name &&
+             o.database_name == q.database_name;
+    };
+    for (auto t = totals_.lower_bound(first); t != totals_.end() && same(t->first); ++t) {
+      if (changed.count(t->first) == 0 && t->first.status != ExecutionStatus::aborted)
+        q.total.merge(t->second.stats.total);
+    }
+    for (; it != changed.end() && same(it->first); ++it) {
+      if (it->first.status != ExecutionStatus::aborted) q.total.merge(it->second.stats.total);
+    }
+    f.queries.push_back(std::move(q));
   }
   for (auto& [k, row] : changed) f.totals.push_back(std::move(row));
   return f;

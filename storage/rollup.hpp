@@ -20,9 +20,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -38,7 +38,7 @@ struct RollupStats {
   std::int64_t total_us = 0;
   std::int64_t min_us = 0;  // of executions with a total (0 when none)
   std::int64_t max_us = 0;
-  std::uint64_t timed = 0;  // executions with a total
+  std::uint64_t timed = 0;             // executions with a total
   lifecycle::WallMicros first_at = 0;  // began_at of the first and last execution
   lifecycle::WallMicros last_at = 0;
   std::string last_error;  // the latest execution's error message (already cut and masked)
@@ -62,6 +62,16 @@ struct RollupKey {
   }
   bool operator<(const RollupKey& o) const { return tie() < o.tie(); }
   bool operator==(const RollupKey& o) const { return tie() == o.tie(); }
+};
+
+// Per (fingerprint, user, database) of one proxy: the merged histogram of the total time
+// of every execution that ran (not aborted), all time. query_stats reads its percentiles
+// from here instead of merging the histograms of every rollup_totals row per query.
+struct QueryTotal {
+  std::string fingerprint;
+  std::string user_name;
+  std::string database_name;
+  LogHistogram total;
 };
 
 struct RollupRow {
@@ -115,6 +125,7 @@ class RollupBook {
   struct Flush {
     std::vector<RollupRow> minutes;
     std::vector<RollupRow> totals;
+    std::vector<QueryTotal> queries;  // every query key that `totals` touch, merged anew
   };
   Flush take(std::optional<lifecycle::WallMicros> before);
   void commit(const Flush& f);

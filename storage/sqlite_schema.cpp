@@ -271,6 +271,16 @@ LEFT JOIN sessions s ON s.id = st.session_id;
 // JSON objects {"<ms>": count} (storage/log_histogram.hpp) that json_each can expand.
 // query_stats and error_stats read the totals: complete even when raw rows were sampled or
 // dropped, and as fast with ten million executions as with ten.
+// A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
+// over the merged histograms of query_totals; never above the exact maximum.
+#define PGLC_SQLITE_QUERY_PCT(q, col)                                                       \
+  "min(CASE WHEN q.instances = 1 THEN q." col " ELSE (SELECT min(ms) FROM (SELECT ms, "     \
+  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT CAST(j.key AS "   \
+  "REAL) AS ms, sum(j.value) AS n FROM query_totals r, json_each(r.hist_total) j WHERE "   \
+  "r.fingerprint = coalesce(t.fingerprint, '') AND r.user_name = t.user_name AND "          \
+  "r.database_name = t.database_name GROUP BY 1)) WHERE cum >= " q " * q.timed) END, "      \
+  "t.max_ms)"
+
 constexpr const char* kV3 = R"sql(
 CREATE TABLE rollups (
   minute INTEGER NOT NULL,
@@ -322,6 +332,24 @@ CREATE TABLE rollup_totals (
   PRIMARY KEY (proxy_instance, fingerprint, user_name, database_name, application_name,
                status, sqlstate)
 ) WITHOUT ROWID;
+-- error_stats finds each (sqlstate, fingerprint)'s last message through it.
+CREATE INDEX rollup_totals_errors ON rollup_totals (fingerprint, sqlstate, last_at);
+
+-- Per query key and proxy: the merged histogram of the executions that ran and its
+-- percentiles, kept by the writer, so that query_stats ranks nothing for a key that one
+-- proxy wrote (a fleet's keys merge the few histograms here).
+CREATE TABLE query_totals (
+  proxy_instance TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  timed INTEGER NOT NULL,
+  p50_ms REAL,
+  p95_ms REAL,
+  p99_ms REAL,
+  hist_total TEXT NOT NULL,
+  PRIMARY KEY (proxy_instance, fingerprint, user_name, database_name)
+) WITHOUT ROWID;
 
 -- Every histogram bucket of every rollup row: merge any set of rows by summing n per ms,
 -- then rank (see docs/storage.md for the percentile recipe).
@@ -362,32 +390,21 @@ WITH t AS (
          max(last_at) AS last_seen
   FROM rollup_totals
   GROUP BY 1, 2, 3),
-b AS (
-  SELECT NULLIF(r.fingerprint, '') AS fingerprint, r.user_name, r.database_name,
-         CAST(j.key AS REAL) AS ms, sum(j.value) AS n
-  FROM rollup_totals r, json_each(r.hist_total) j
-  WHERE r.status <> 'aborted'
-  GROUP BY 1, 2, 3, 4),
-c AS (
-  SELECT fingerprint, user_name, database_name, ms,
-         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name ORDER BY ms
-                      ROWS UNBOUNDED PRECEDING) AS cum,
-         sum(n) OVER (PARTITION BY fingerprint, user_name, database_name) AS n_all
-  FROM b),
-p AS (
-  SELECT fingerprint, user_name, database_name,
-         min(CASE WHEN cum >= 0.50 * n_all THEN ms END) AS p50_ms,
-         min(CASE WHEN cum >= 0.95 * n_all THEN ms END) AS p95_ms,
-         min(CASE WHEN cum >= 0.99 * n_all THEN ms END) AS p99_ms
-  FROM c
+q AS (
+  SELECT NULLIF(fingerprint, '') AS fingerprint, user_name, database_name,
+         count(*) AS instances, sum(timed) AS timed, max(p50_ms) AS p50_ms,
+         max(p95_ms) AS p95_ms, max(p99_ms) AS p99_ms
+  FROM query_totals
   GROUP BY 1, 2, 3)
 SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql, t.calls, t.errors,
        t.aborted, t.rows, t.total_ms, t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
-       min(p.p50_ms, t.max_ms) AS p50_ms, min(p.p95_ms, t.max_ms) AS p95_ms,
-       min(p.p99_ms, t.max_ms) AS p99_ms, t.first_seen, t.last_seen
+       )sql" PGLC_SQLITE_QUERY_PCT("0.50", "p50_ms") R"sql( AS p50_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.95", "p95_ms") R"sql( AS p95_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.99", "p99_ms") R"sql( AS p99_ms,
+       t.first_seen, t.last_seen
 FROM t
-LEFT JOIN p ON p.fingerprint IS t.fingerprint AND p.user_name = t.user_name
-           AND p.database_name = t.database_name;
+LEFT JOIN q ON q.fingerprint IS t.fingerprint AND q.user_name = t.user_name
+           AND q.database_name = t.database_name;
 
 CREATE VIEW error_stats AS
 SELECT r.sqlstate, NULLIF(r.fingerprint, '') AS fingerprint,

@@ -489,18 +489,23 @@ std::string column_text(sqlite3_stmt* st, int i) {
 }  // namespace
 
 void SqliteStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
-                                std::span<const RollupRow> totals) {
+                                std::span<const RollupRow> totals,
+                                std::span<const QueryTotal> queries) {
   if (minutes.empty() && totals.empty()) return;
   if (!rollup_insert_) {
     rollup_insert_ = std::make_unique<Stmt>(
-        db_, "INSERT INTO rollups VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-             "?14, ?15, ?16, ?17, ?18, ?19, ?20)");
+        db_,
+        "INSERT INTO rollups VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+        "?14, ?15, ?16, ?17, ?18, ?19, ?20)");
     rollup_total_ = std::make_unique<Stmt>(
-        db_, "INSERT OR REPLACE INTO rollup_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-             "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+        db_,
+        "INSERT OR REPLACE INTO rollup_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+        "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+    query_total_ = std::make_unique<Stmt>(
+        db_, "INSERT OR REPLACE INTO query_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   }
   // Binds the columns after the key that both tables share, from `at`.
-  auto bind_stats = [](Stmt& q, int at, const RollupStats& st, std::string (&json)[4]) {
+  auto bind_stats = [](Stmt& q, int at, const RollupStats& st, std::string(&json)[4]) {
     json[0] = st.total.to_json();
     json[1] = st.first_row.to_json();
     json[2] = st.bind.to_json();
@@ -540,6 +545,22 @@ void SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
       for (int i = 0; i < 4; ++i) q.text(18 + i, json[i]);
       if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "writing rollup totals");
     }
+    for (const QueryTotal& t : queries) {
+      Stmt& q = *query_total_;
+      q.text(1, instance).text(2, t.fingerprint).text(3, t.user_name).text(4, t.database_name);
+      q.integer(5, static_cast<std::int64_t>(t.total.count()));
+      int i = 6;
+      for (double p : {0.50, 0.95, 0.99}) {
+        if (t.total.empty()) {
+          q.null(i++);
+        } else {
+          q.real(i++, LogHistogram::as_stored_ms(t.total.quantile(p)));
+        }
+      }
+      const std::string json = t.total.to_json();
+      q.text(9, json);
+      if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "writing query totals");
+    }
     exec("COMMIT");
   } catch (...) {
     rollback_quietly();
@@ -548,8 +569,9 @@ void SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
 }
 
 ExpireResult SqliteStore::expire_rollups(WallMicros cutoff, std::size_t limit) {
-  Stmt q(db_, "DELETE FROM rollups WHERE rowid IN "
-              "(SELECT rowid FROM rollups WHERE minute < ?1 LIMIT ?2)");
+  Stmt q(db_,
+         "DELETE FROM rollups WHERE rowid IN "
+         "(SELECT rowid FROM rollups WHERE minute < ?1 LIMIT ?2)");
   q.integer(1, cutoff).integer(2, static_cast<std::int64_t>(limit));
   if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "rollup retention");
   ExpireResult r;

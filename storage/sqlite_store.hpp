@@ -25,7 +25,8 @@ class SqliteStore final : public Store {
   RowCounts write(std::span<const Item* const> items) override;
   ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
   void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
-                     std::span<const RollupRow> totals) override;
+                     std::span<const RollupRow> totals,
+                     std::span<const QueryTotal> queries) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
   ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
   std::string describe() const override { return "SQLite store " + path_; }
@@ -70,7 +71,7 @@ class SqliteStore final : public Store {
   std::unique_ptr<Stmt> statement_parsed_, statement_described_, statement_closed_;
   std::unique_ptr<Batch<ExecutionRow>> executions_;
   std::unique_ptr<Stmt> del_executions_, del_statements_, del_sessions_, del_sql_texts_;
-  std::unique_ptr<Stmt> rollup_insert_, rollup_total_;
+  std::unique_ptr<Stmt> rollup_insert_, rollup_total_, query_total_;
 };
 
 }  // namespace pglc::storage

@@ -48,7 +48,8 @@ class Store {
   // In one transaction: appends the minute rows and replaces this proxy's totals rows
   // (the writer merged them). Throws StoreError and leaves nothing written.
   virtual void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
-                             std::span<const RollupRow> totals) = 0;
+                             std::span<const RollupRow> totals,
+                             std::span<const QueryTotal> queries) = 0;
   // Deletes up to `limit` minute rollups (of every proxy) that started before `cutoff`.
   // The all-time totals stay.
   virtual ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
