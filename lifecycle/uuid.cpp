@@ -84,8 +84,8 @@ std::string uuid_v7() {
   // past 4,096 ids in one millisecond the counter borrows the next one.
   static std::atomic<std::uint64_t> last{0};
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  const auto ms =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   std::uint64_t prev = last.load(std::memory_order_relaxed);
   std::uint64_t next;
   do {

@@ -261,19 +261,20 @@ LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
 
-// v3: rollups (see sqlite_schema.cpp for the why). Histograms are jsonb {"<ms>": count};
-// timestamps timestamptz; a fleet's proxies each write their own rows (the key includes
-// proxy_instance) and the views sum over them.
 // A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
 // over the merged histograms of query_totals; never above the exact maximum.
-#define PGLC_PG_QUERY_PCT(q, col)                                                           \
-  "least(CASE WHEN q.instances = 1 THEN q." col " ELSE (SELECT min(ms) FROM (SELECT ms, "   \
-  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT "                  \
-  "j.key::double precision AS ms, sum(j.value::bigint) AS n FROM query_totals r CROSS JOIN " \
+#define PGLC_PG_QUERY_PCT(q, col)                                                             \
+  "least(CASE WHEN q.instances = 1 THEN q." col                                               \
+  " ELSE (SELECT min(ms) FROM (SELECT ms, "                                                   \
+  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT "                   \
+  "j.key::double precision AS ms, sum(j.value::bigint) AS n FROM query_totals r CROSS JOIN "  \
   "LATERAL jsonb_each_text(r.hist_total) AS j WHERE r.fingerprint = coalesce(t.fingerprint, " \
   "'') AND r.user_name = t.user_name AND r.database_name = t.database_name GROUP BY 1) b) c " \
   "WHERE cum >= " q " * q.timed) END, t.max_ms)"
 
+// v3: rollups (see sqlite_schema.cpp for the why). Histograms are jsonb {"<ms>": count};
+// timestamps timestamptz; a fleet's proxies each write their own rows (the key includes
+// proxy_instance) and the views sum over them.
 constexpr const char* kV3 = R"sql(
 CREATE TABLE rollups (
   minute timestamptz NOT NULL,

@@ -265,22 +265,24 @@ LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
 
+// A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
+// over the merged histograms of query_totals; never above the exact maximum.
+#define PGLC_SQLITE_QUERY_PCT(q, col)                                                     \
+  "min(CASE WHEN q.instances = 1 THEN q." col                                             \
+  " ELSE (SELECT min(ms) FROM (SELECT ms, "                                               \
+  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT CAST(j.key AS " \
+  "REAL) AS ms, sum(j.value) AS n FROM query_totals r, json_each(r.hist_total) j WHERE "  \
+  "r.fingerprint = coalesce(t.fingerprint, '') AND r.user_name = t.user_name AND "        \
+  "r.database_name = t.database_name GROUP BY 1)) WHERE cum >= " q                        \
+  " * q.timed) END, "                                                                     \
+  "t.max_ms)"
+
 // v3: rollups, the truth for counts and percentiles (DESIGN §3). One row per key per
 // minute (a straggler that finishes after its minute was written adds a second row: rows
 // are additive), and all-time totals per key that the writer keeps merged. Histograms are
 // JSON objects {"<ms>": count} (storage/log_histogram.hpp) that json_each can expand.
 // query_stats and error_stats read the totals: complete even when raw rows were sampled or
 // dropped, and as fast with ten million executions as with ten.
-// A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
-// over the merged histograms of query_totals; never above the exact maximum.
-#define PGLC_SQLITE_QUERY_PCT(q, col)                                                       \
-  "min(CASE WHEN q.instances = 1 THEN q." col " ELSE (SELECT min(ms) FROM (SELECT ms, "     \
-  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT CAST(j.key AS "   \
-  "REAL) AS ms, sum(j.value) AS n FROM query_totals r, json_each(r.hist_total) j WHERE "   \
-  "r.fingerprint = coalesce(t.fingerprint, '') AND r.user_name = t.user_name AND "          \
-  "r.database_name = t.database_name GROUP BY 1)) WHERE cum >= " q " * q.timed) END, "      \
-  "t.max_ms)"
-
 constexpr const char* kV3 = R"sql(
 CREATE TABLE rollups (
   minute INTEGER NOT NULL,

@@ -160,9 +160,8 @@ TEST_CASE("backend TLS follows --backend-sslmode") {
   CHECK(refused.find("connect failed") == 0);
   CHECK(refused.find("TLS handshake failed") != std::string::npos);
   // The certificate names 127.0.0.1 and localhost: both verify.
-  ProxyProcess by_name({"--backend", "localhost:" + std::to_string(pg.port()),
-                        "--backend-sslmode", "verify-full", "--backend-sslrootcert",
-                        pg.ca_cert()});
+  ProxyProcess by_name({"--backend", "localhost:" + std::to_string(pg.port()), "--backend-sslmode",
+                        "verify-full", "--backend-sslrootcert", pg.ca_cert()});
   CHECK(backend_ssl(by_name) == "t");
 }
 
@@ -419,9 +418,8 @@ TEST_CASE("channel binding: own certificate, backend-sslmode require - prefer fa
 // binding works against the proxy's own certificate on a TLS backend link.
 TEST_CASE("SCRAM termination: channel binding through the proxy's own certificate") {
   auto& pg = PgServer::shared();
-  ProxyProcess own({"--tls-cert", pg.proxy_cert(), "--tls-key", pg.proxy_key(),
-                    "--backend-sslmode", "require", "--auth-query-user",
-                    std::string(kSuperUser)},
+  ProxyProcess own({"--tls-cert", pg.proxy_cert(), "--tls-key", pg.proxy_key(), "--backend-sslmode",
+                    "require", "--auth-query-user", std::string(kSuperUser)},
                    {"PGLIFECYCLE_AUTH_QUERY_PASSWORD=" + std::string(kSuperPassword)});
   for (std::string mode : {"require", "prefer"}) {
     CAPTURE(mode);

@@ -48,16 +48,16 @@ void check_tables(StoreReader& db, const Scenario& s) {
   r = db.query("SELECT id, session_id, kind, name, position, sql_hash, param_types, " +
                db.us("received_at") + " FROM statements ORDER BY received_at, position");
   REQUIRE(r.size() == 6);
-  CHECK(r[0] == Row{db.id_value(s.st1.id), db.id_value(s.session.id), "simple", "", "0", "h1", std::nullopt,
-                    std::to_string(t0 + 1000)});
-  CHECK(r[1] == Row{db.id_value(s.st2a.id), db.id_value(s.session.id), "simple_multi", "", "0", "h1", std::nullopt,
-                    std::to_string(t0 + 10000)});
-  CHECK(r[2] == Row{db.id_value(s.st2b.id), db.id_value(s.session.id), "simple_multi", "", "1", "h2", std::nullopt,
-                    std::to_string(t0 + 10000)});
-  CHECK(r[3] == Row{db.id_value(s.st3.id), db.id_value(s.session.id), "sql_prepare", "q", "0", "h3", std::nullopt,
-                    std::to_string(t0 + 20000)});
-  CHECK(r[4] == Row{db.id_value(s.st4.id), db.id_value(s.session.id), "extended", "s1", "0", "h4", "{23}",
-                    std::to_string(t0 + 30000)});
+  CHECK(r[0] == Row{db.id_value(s.st1.id), db.id_value(s.session.id), "simple", "", "0", "h1",
+                    std::nullopt, std::to_string(t0 + 1000)});
+  CHECK(r[1] == Row{db.id_value(s.st2a.id), db.id_value(s.session.id), "simple_multi", "", "0",
+                    "h1", std::nullopt, std::to_string(t0 + 10000)});
+  CHECK(r[2] == Row{db.id_value(s.st2b.id), db.id_value(s.session.id), "simple_multi", "", "1",
+                    "h2", std::nullopt, std::to_string(t0 + 10000)});
+  CHECK(r[3] == Row{db.id_value(s.st3.id), db.id_value(s.session.id), "sql_prepare", "q", "0", "h3",
+                    std::nullopt, std::to_string(t0 + 20000)});
+  CHECK(r[4] == Row{db.id_value(s.st4.id), db.id_value(s.session.id), "extended", "s1", "0", "h4",
+                    "{23}", std::to_string(t0 + 30000)});
   CHECK(r[5][0] == db.id_value(s.st5.id));
 
   // statement_events: a received per statement plus parsed/described/closed.
@@ -179,8 +179,8 @@ void check_views(StoreReader& db, const Scenario& s) {
   REQUIRE(r.size() == 1);
   CHECK(ms_eq(r[0][0], 0.4));
   CHECK(r[0][1] == "2");
-  CHECK(db.value("SELECT parse_ms FROM statement_summary WHERE statement_id = " + db.id(s.st1.id)) ==
-        std::nullopt);
+  CHECK(db.value("SELECT parse_ms FROM statement_summary WHERE statement_id = " +
+                 db.id(s.st1.id)) == std::nullopt);
   CHECK(db.count("statement_summary") == 6);
 
   // query_stats: per fingerprint, user, database.

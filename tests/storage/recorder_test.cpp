@@ -531,9 +531,9 @@ TEST_CASE("SQLite store: rows written many per INSERT keep every column of their
                       opt(s.param_types),
                       str(s.received_at)};
     CHECK(st[i] == want_st);
-    const Rows got_events =
-        db.query("SELECT event, occurred_at FROM execution_events WHERE execution_id = " +
-                 db.id(e.id) + " ORDER BY occurred_at, event");
+    const Rows got_events = db.query(
+        "SELECT event, occurred_at FROM execution_events WHERE execution_id = " + db.id(e.id) +
+        " ORDER BY occurred_at, event");
     Rows want_events;
     for (const auto& [ev, at] : e.events) {
       want_events.push_back({std::string(lifecycle::to_string(ev)), str(at)});
@@ -558,15 +558,15 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
   auto ts = [&](long long us) { return ts_open + std::to_string(us) + ts_close; };
   const long long t0 = 1'700'000'000'000'000LL;
   db.query(std::string("INSERT INTO executions (id, statement_id, session_id, portal, began_at, "
-                      "finished_at, status, rows, result_bytes, fetches, sample_rate) VALUES ") +
-          "('" + id1 + "', '" + id2 + "', '" + id2 + "', '', " + ts(t0) + ", " + ts(t0 + 900) +
-          ", 'success', 1, 10, 1, 1), ('" + id2 + "', '" + id2 + "', '" + id2 + "', '', " +
-          ts(t0 + 5000) + ", NULL, 'aborted', 0, 0, 0, 1)");
+                       "finished_at, status, rows, result_bytes, fetches, sample_rate) VALUES ") +
+           "('" + id1 + "', '" + id2 + "', '" + id2 + "', '', " + ts(t0) + ", " + ts(t0 + 900) +
+           ", 'success', 1, 10, 1, 1), ('" + id2 + "', '" + id2 + "', '" + id2 + "', '', " +
+           ts(t0 + 5000) + ", NULL, 'aborted', 0, 0, 0, 1)");
   db.query(std::string("INSERT INTO execution_events VALUES ") + "('" + id1 + "', 'received', " +
-          ts(t0) + "), ('" + id1 + "', 'bound', " + ts(t0 + 100) + "), ('" + id1 +
-          "', 'executed', " + ts(t0 + 400) + "), ('" + id1 + "', 'finished', " + ts(t0 + 900) +
-          "), ('" + id1 + "', 'delivered', " + ts(t0 + 950) + "), ('" + id2 + "', 'received', " +
-          ts(t0 + 5000) + ")");
+           ts(t0) + "), ('" + id1 + "', 'bound', " + ts(t0 + 100) + "), ('" + id1 +
+           "', 'executed', " + ts(t0 + 400) + "), ('" + id1 + "', 'finished', " + ts(t0 + 900) +
+           "), ('" + id1 + "', 'delivered', " + ts(t0 + 950) + "), ('" + id2 + "', 'received', " +
+           ts(t0 + 5000) + ")");
   // id2 doubles as a statement: received, parsed, closed.
   db.query(std::string("INSERT INTO statements (id, session_id, kind, name, position, sql_hash, "
                        "received_at) VALUES ('") +
@@ -595,8 +595,10 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
                   {e1, "finished", std::to_string(t0 + 900)},
                   {e1, "delivered", std::to_string(t0 + 950)},
                   {e2, "received", std::to_string(t0 + 5000)}});
-  const Rows s = db.query("SELECT bind_ms, first_row_ms, deliver_ms FROM execution_summary "
-                          "WHERE execution_id = " + lit(e1));
+  const Rows s = db.query(
+      "SELECT bind_ms, first_row_ms, deliver_ms FROM execution_summary "
+      "WHERE execution_id = " +
+      lit(e1));
   REQUIRE(s.size() == 1);
   CHECK(std::stod(*s[0][0]) == doctest::Approx(0.1));
   CHECK(std::stod(*s[0][1]) == doctest::Approx(0.4));
@@ -625,9 +627,10 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
   CHECK(db.count("executions") == 5);
   CHECK(db.count("execution_events") == 6 + 3 * 4);
   CHECK(db.count("statements") == 2);
-  const Rows late = db.query("SELECT event, " + db.us("occurred_at") +
-                             " FROM statement_events WHERE statement_id = " + db.id(load.statement.id) +
-                             " AND event <> 'received' ORDER BY occurred_at");
+  const Rows late =
+      db.query("SELECT event, " + db.us("occurred_at") +
+               " FROM statement_events WHERE statement_id = " + db.id(load.statement.id) +
+               " AND event <> 'received' ORDER BY occurred_at");
   CHECK(late == Rows{{"parsed", std::to_string(t0 + 1)}, {"closed", std::to_string(t0 + 2)}});
 }
 
@@ -640,8 +643,9 @@ TEST_CASE("a version-1 store is upgraded in place and keeps every execution even
     std::ofstream{path};  // an empty file is an empty SQLite database
     {
       SqliteReader db(path);
-      db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
-              "description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+      db.exec(
+          "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+          "description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
       db.exec(storage::sqlite_migrations()[0].sql);
       db.exec("INSERT INTO schema_migrations VALUES (1, 'v1', 0)");
     }
@@ -651,8 +655,9 @@ TEST_CASE("a version-1 store is upgraded in place and keeps every execution even
   SUBCASE("PostgreSQL") {
     const std::string conninfo = fresh_pg_database("pglc_v1");
     PgReader db(conninfo);
-    db.query("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
-            "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+    db.query(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+        "description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
     db.query(storage::pg_migrations()[0].sql);
     db.query("INSERT INTO schema_migrations (version, description) VALUES (1, 'v1')");
     check_v1_upgrade(db, conninfo, true);

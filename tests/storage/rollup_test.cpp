@@ -38,7 +38,7 @@ struct Load {
     const int ms = i % 100 + 1;
     const WallMicros began = t0 + i * 100;
     ExecutionRecord e = make_execution(st, began, 0, began + 500, began + ms * 1000, 0,
-                                       i % 17 == 0 ? ExecutionStatus::error
+                                       i % 17 == 0   ? ExecutionStatus::error
                                        : i % 23 == 0 ? ExecutionStatus::aborted
                                                      : ExecutionStatus::success);
     if (e.status == ExecutionStatus::error) {
@@ -140,9 +140,8 @@ TEST_CASE("rollups: one row per key and minute; a restart adds to the totals") {
     // Ten executions in each of three minutes.
     for (int m = 0; m < 3; ++m) {
       for (int i = 0; i < 10; ++i) {
-        ExecutionRecord e = make_execution(load.statements[0], start + run * 10 * kMinute +
-                                                                   m * kMinute + i * 1000,
-                                           0, 0, 0, 0);
+        ExecutionRecord e = make_execution(
+            load.statements[0], start + run * 10 * kMinute + m * kMinute + i * 1000, 0, 0, 0, 0);
         e.finished_at = e.began_at + 2000;
         rec->execution(e);
       }
@@ -245,8 +244,9 @@ TEST_CASE("--rollup-retention deletes old minutes, keeps the totals") {
   feed(*rec, recent, 100, 1);
   SqliteReader db(dir.file("rr.db"));
   CHECK(eventually([&] {
-    return db.count("rollups") > 0 && db.count("rollups WHERE minute < " +
-                                               std::to_string(now - 30LL * 24 * 3600 * 1'000'000)) == 0;
+    return db.count("rollups") > 0 &&
+           db.count("rollups WHERE minute < " +
+                    std::to_string(now - 30LL * 24 * 3600 * 1'000'000)) == 0;
   }));
   rec->stop();
   CHECK(db.count("rollups") >= 1);
