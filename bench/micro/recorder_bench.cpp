@@ -102,6 +102,7 @@ void run(benchmark::State& state, const std::string& storage) {
   config::Options o;
   o.storage = storage;
   o.recorder_queue = static_cast<std::size_t>(n) * 2;
+  o.recorder_queue_bytes = std::size_t{1} << 30;  // the whole run queued at once
   std::uint64_t dropped = 0;
   double cpu = 0;
   for (auto _ : state) {
