@@ -10,6 +10,12 @@
 // costs the SSL object alone. read_ahead lets one read() take every record the kernel
 // has instead of a header and a body apiece.
 //
+// A read waits for readability only after SSL_read found the socket empty, so no
+// readiness edge is lost. One gap is left: under TLS 1.2 renegotiation an SSL_write may
+// read records, and application data among them then waits in OpenSSL while a pending
+// read waits for the socket (TLS 1.3, which PostgreSQL and Npgsql negotiate, has no
+// renegotiation).
+//
 // Completion never happens inside the initiating call: an operation that finishes
 // without waiting posts its completion, as Asio's own operations do. The operations
 // keep the completion handler's associated allocator (the relay's HandlerMemory).
