@@ -295,8 +295,10 @@ bool may_carry_credentials(std::string_view s) {
 //    which keeps two, so "/*/*/*..." rescans its run once per opener (80 KB: ~5 s).
 // Operator runs longer than kMaxOperatorRun outside comments, and runs in comments with
 // more than kMaxCommentOpenersInRun openers, bound that work. A long run of '*' or '-'
-// in a comment (a banner, a line comment) costs one scan and is fine.
-bool scanner_is_linear(std::string_view sql) {
+// in a comment (a banner, a line comment) costs one scan and is fine. `also` sees every
+// token of the same pass (within_bounds counts set operations with it).
+template <class OnToken>
+bool scanner_is_linear(std::string_view sql, OnToken&& also) {
   bool linear = true;
   std::size_t prev_end = 0;
   auto check_gap = [&](std::string_view gap) {
@@ -316,6 +318,7 @@ bool scanner_is_linear(std::string_view sql) {
     check_gap(sql.substr(prev_end, t.begin - prev_end));
     prev_end = t.end;
     if (t.kind == SqlTokenKind::op && t.end - t.begin > kMaxOperatorRun) linear = false;
+    also(t);
   });
   if (linear) check_gap(sql.substr(prev_end));
   return linear;
@@ -342,9 +345,8 @@ std::vector<std::string_view> split_by_lexer(std::string_view sql) {
 // one recursion of libpg_query's normalize that its stack check does not cover.
 bool within_bounds(std::string_view sql) {
   if (sql.size() > kMaxAnalyzedBytes) return false;
-  if (!scanner_is_linear(sql)) return false;
   std::size_t set_ops = 0;
-  scan_sql(sql, [&](const SqlToken& t) {
+  const bool linear = scanner_is_linear(sql, [&](const SqlToken& t) {
     if (t.kind != SqlTokenKind::word) return;
     const std::size_t len = t.end - t.begin;
     if (len != 5 && len != 6 && len != 9) return;
@@ -352,7 +354,7 @@ bool within_bounds(std::string_view sql) {
     for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (w == "union" || w == "except" || w == "intersect") ++set_ops;
   });
-  return set_ops <= kMaxSetOperations;
+  return linear && set_ops <= kMaxSetOperations;
 }
 
 AnalyzedStatement classified(std::string_view statement_sql) {
@@ -456,7 +458,7 @@ std::string_view cut_utf8(std::string_view s, std::size_t max) {
 }
 
 std::vector<std::string_view> SqlAnalyzer::split(std::string_view sql) {
-  if (!scanner_is_linear(sql)) return split_by_lexer(sql);
+  if (!scanner_is_linear(sql, [](const SqlToken&) {})) return split_by_lexer(sql);
   std::vector<std::string_view> out;
   const std::string z(sql);
   PgQuerySplitResult r = pg_query_split_with_scanner(z.c_str());

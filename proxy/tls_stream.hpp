@@ -120,7 +120,7 @@ class TlsStream {
 
   template <class Buffers, class Token>
   auto async_read_some(const Buffers& buffers, Token&& token) {
-    const boost::asio::mutable_buffer b = first_of(buffers);
+    const auto b = first_of<boost::asio::mutable_buffer>(buffers);
     return run(
         [b](SSL* s) {
           if (b.size() == 0) return 1;
@@ -131,7 +131,7 @@ class TlsStream {
 
   template <class Buffers, class Token>
   auto async_write_some(const Buffers& buffers, Token&& token) {
-    const boost::asio::const_buffer b = first_of_const(buffers);
+    const auto b = first_of<boost::asio::const_buffer>(buffers);
     return run(
         [b](SSL* s) {
           if (b.size() == 0) return 1;
@@ -157,20 +157,13 @@ class TlsStream {
  private:
   static int clamp(std::size_t n) { return n > (1u << 30) ? (1 << 30) : static_cast<int>(n); }
 
-  template <class Buffers>
-  static boost::asio::mutable_buffer first_of(const Buffers& buffers) {
+  // The first non-empty buffer of a sequence (one SSL call takes one buffer, as Asio's
+  // own stream does); `Buffer` is mutable_buffer for reads, const_buffer for writes.
+  template <class Buffer, class Buffers>
+  static Buffer first_of(const Buffers& buffers) {
     for (auto it = boost::asio::buffer_sequence_begin(buffers);
          it != boost::asio::buffer_sequence_end(buffers); ++it) {
-      boost::asio::mutable_buffer b(*it);
-      if (b.size() > 0) return b;
-    }
-    return {};
-  }
-  template <class Buffers>
-  static boost::asio::const_buffer first_of_const(const Buffers& buffers) {
-    for (auto it = boost::asio::buffer_sequence_begin(buffers);
-         it != boost::asio::buffer_sequence_end(buffers); ++it) {
-      boost::asio::const_buffer b(*it);
+      Buffer b(*it);
       if (b.size() > 0) return b;
     }
     return {};

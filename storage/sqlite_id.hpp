@@ -51,8 +51,8 @@ inline std::int64_t hashed(std::string_view s) {
 }  // namespace sqlite_id_detail
 
 inline std::int64_t sqlite_id(std::string_view u) {
-  // xxxxxxxx-xxxx-7xxx-...: milliseconds in the first 12 digits, the counter in the 3
-  // after the version digit.
+  // 8-4-4-4-12 hex digits, version digit 7: milliseconds in the first 12 digits, the counter in the
+  // 3 after the version digit.
   if (u.size() != 36 || u[8] != '-' || u[13] != '-' || u[14] != '7')
     return sqlite_id_detail::hashed(u);
   const std::int64_t ms_hi = sqlite_id_detail::hex(u, 0, 8), ms_lo = sqlite_id_detail::hex(u, 9, 4),

@@ -1,6 +1,7 @@
 // TLS on both sides of the proxy and authentication passthrough for every method the
 // fixture sets up, with real libpq clients.
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -125,6 +126,27 @@ TEST_CASE("client TLS: a proxy without a certificate answers SSLRequest with N")
   REQUIRE(auth);
   CHECK(auth->type == 'R');
   CHECK(raw.read_until('Z'));
+}
+
+TEST_CASE("client TLS: what is not a TLS handshake after 'S' ends that connection only") {
+  // Before login, through the proxy's own TLS stream: plain bytes, a record header that
+  // claims the largest length and then junk, a ClientHello cut short and then a close.
+  const std::string junk(65536, 'x');
+  const std::string huge_record = std::string("\x16\x03\x01\xff\xff", 5) + junk;
+  const std::string cut_hello = std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9);
+  for (const std::string* bytes : {&junk, &huge_record, &cut_hello}) {
+    RawClient raw(tls_proxy().port());
+    REQUIRE(raw.send(request_code_message(kSslRequestCode)));
+    REQUIRE(raw.read_exact(1) == "S");
+    (void)raw.send(*bytes);
+    if (bytes == &cut_hello) ::shutdown(raw.fd(), SHUT_WR);
+    CHECK(raw.wait_closed());
+  }
+  // The proxy serves the next client as before.
+  Conn c =
+      connect(tls_proxy().conninfo(kTestDatabase, kSuperUser, kSuperPassword, "sslmode=require"));
+  REQUIRE_MESSAGE(ok(c), error(c));
+  CHECK(PQsslInUse(c.get()) == 1);
 }
 
 TEST_CASE("client TLS: GSSENCRequest is answered with N, then SSLRequest with S") {
