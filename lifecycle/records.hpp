@@ -2,6 +2,7 @@
 // they keep.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -68,6 +69,11 @@ struct SqlText {
   // constants masked, and a consumer that completes the analysis stores the normalized
   // text in its place. `hash` is the masked text's, so no digest of a secret is kept.
   bool credentials = false;
+  // Texts of one literal shape (lifecycle/literal_shape.hpp: they differ only inside their
+  // constants) that are single queries fingerprint alike: a consumer that aggregates by
+  // fingerprint may group texts by this before it knows the fingerprint (the rollups do,
+  // on the io threads). Zero when the text is not such a query.
+  std::array<std::uint64_t, 2> shape{};
 };
 
 struct StatementRecord {

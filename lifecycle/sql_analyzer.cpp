@@ -1,5 +1,6 @@
 #include "lifecycle/sql_analyzer.hpp"
 
+#include "lifecycle/literal_shape.hpp"
 #include "lifecycle/parser_stack.hpp"
 
 #include <openssl/evp.h>
@@ -7,6 +8,7 @@
 #include <pg_query.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <iterator>
@@ -172,6 +174,13 @@ SetCache<std::string>& shape_cache() {
   return cache;
 }
 
+// Normalized text and fingerprint by literal shape (literal_shape.hpp): a text of a known
+// shape costs one lexer pass and no parse at all.
+SetCache<SqlAnalysis>& literal_cache() {
+  thread_local SetCache<SqlAnalysis> cache;
+  return cache;
+}
+
 bool is_ident_char(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u >= 0x80 || std::isalnum(u) != 0 || c == '_' || c == '$';
@@ -230,20 +239,32 @@ bool only_trailing_semicolons(std::string_view sql) {
 //    parser folds -1 into the constant) but not for strings (SELECT -'x' and SELECT 'x'
 //    both normalize to SELECT $1, and the first is an operator expression), and it
 //    mangles - -1 and -(1) (the fuzzer found these).
-bool minus_before_other_than_number(std::string_view raw) {
-  bool after_minus = false, found = false;
-  scan_sql(raw, [&](const SqlToken& t) {
-    if (found) return;
-    if (after_minus && t.kind != SqlTokenKind::number && t.kind != SqlTokenKind::word &&
+class MinusCheck {
+ public:
+  explicit MinusCheck(std::string_view raw) : raw_(raw) {}
+  void on_token(const SqlToken& t) {
+    if (after_minus_ && t.kind != SqlTokenKind::number && t.kind != SqlTokenKind::word &&
         t.kind != SqlTokenKind::quoted_ident && t.kind != SqlTokenKind::param) {
-      found = true;
+      found_ = true;
     }
-    after_minus = t.kind == SqlTokenKind::op && raw[t.end - 1] == '-';
-  });
-  return found || after_minus;
+    after_minus_ = t.kind == SqlTokenKind::op && raw_[t.end - 1] == '-';
+  }
+  bool found() const { return found_ || after_minus_; }
+
+ private:
+  std::string_view raw_;
+  bool after_minus_ = false, found_ = false;
+};
+
+bool minus_before_other_than_number(std::string_view raw) {
+  MinusCheck check(raw);
+  scan_sql(raw, [&](const SqlToken& t) { check.on_token(t); });
+  return check.found();
 }
 
-bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized) {
+// One query (SELECT / INSERT / UPDATE / DELETE / WITH / VALUES / TABLE), nothing after
+// it but semicolons: the first two conditions below.
+bool single_query(std::string_view raw) {
   const auto start = skip_to_first_word(raw);
   if (!start) return false;
   std::size_t len = 0;
@@ -256,7 +277,11 @@ bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized
   if (std::find(std::begin(kQueries), std::end(kQueries), word) == std::end(kQueries)) {
     return false;
   }
-  if (!only_trailing_semicolons(raw)) return false;
+  return only_trailing_semicolons(raw);
+}
+
+bool fingerprint_follows_shape(std::string_view raw, std::string_view normalized) {
+  if (!single_query(raw)) return false;
   if (minus_before_other_than_number(raw)) return false;
   for (std::size_t i = normalized.find('$'); i != std::string_view::npos;
        i = normalized.find('$', i + 1)) {
@@ -343,10 +368,12 @@ std::vector<std::string_view> split_by_lexer(std::string_view sql) {
 
 // Within the analyzer's bounds (see kMaxAnalyzedBytes)? The set-operation count is the
 // one recursion of libpg_query's normalize that its stack check does not cover.
-bool within_bounds(std::string_view sql) {
+// `shape`, when given, sees the tokens of the same pass.
+bool within_bounds(std::string_view sql, LiteralShape* shape = nullptr) {
   if (sql.size() > kMaxAnalyzedBytes) return false;
   std::size_t set_ops = 0;
   const bool linear = scanner_is_linear(sql, [&](const SqlToken& t) {
+    if (shape) shape->on_token(t);
     if (t.kind != SqlTokenKind::word) return;
     const std::size_t len = t.end - t.begin;
     if (len != 5 && len != 6 && len != 9) return;
@@ -354,6 +381,7 @@ bool within_bounds(std::string_view sql) {
     for (char& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (w == "union" || w == "except" || w == "intersect") ++set_ops;
   });
+  if (shape) shape->finish();
   return linear && set_ops <= kMaxSetOperations;
 }
 
@@ -362,6 +390,27 @@ AnalyzedStatement classified(std::string_view statement_sql) {
   AnalyzedStatement out;
   out.command = c.command;
   out.name = std::move(c.name);
+  return out;
+}
+
+// SqlText::shape: the digest of the literal shape of a single query whose fingerprint
+// follows its shape (the conditions of fingerprint_follows_shape that do not need the
+// normalized text: a $n glued to a name is a name to the lexer, so texts that differ
+// there differ in their shape), zero otherwise.
+std::array<std::uint64_t, 2> query_shape(std::string_view sql) {
+  if (sql.size() > kMaxAnalyzedBytes || !single_query(sql)) return {};
+  LiteralShape shape(sql);
+  MinusCheck minus(sql);
+  scan_sql(sql, [&](const SqlToken& t) {
+    shape.on_token(t);
+    minus.on_token(t);
+  });
+  shape.finish();
+  if (!shape.cacheable() || minus.found()) return {};
+  const Digest d = digest_of(shape.key());
+  std::array<std::uint64_t, 2> out{};
+  std::memcpy(out.data(), d.bytes, sizeof d.bytes);
+  if ((out[0] | out[1]) == 0) out[1] = 1;
   return out;
 }
 
@@ -378,6 +427,7 @@ std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
   }
   text->hash = std::move(hash);
   text->sql = std::string(cut_utf8(sql, max_len));
+  text->shape = query_shape(sql);
   // A cut text cannot be analyzed later: only the io thread still has all of it.
   if (defer && text->sql.size() == sql.size()) {
     text->analysis_deferred = true;
@@ -398,7 +448,17 @@ std::string sql_hash(std::string_view sql) {
 
 SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
   SqlAnalysis out;
-  if (!within_bounds(sql)) return out;
+  LiteralShape literals(sql);
+  if (!within_bounds(sql, &literals)) return out;
+  Digest literal_key{};
+  if (literals.cacheable()) {
+    literal_key = digest_of(literals.key());
+    if (auto hit = literal_cache().find(literal_key, 0)) {
+      out.fingerprint = hit->fingerprint;
+      out.normalized_sql = std::string(cut_utf8(*hit->normalized_sql, max_sql_length));
+      return out;
+    }
+  }
   const std::string z(sql);
   ParserStackBudget budget;
   PgQueryNormalizeResult n = pg_query_normalize(z.c_str());
@@ -423,6 +483,15 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
       const std::size_t bytes = sizeof(std::string) + 16 + string_bytes(*fp);
       shape_cache().insert(shape, 0, std::move(fp), bytes);
     }
+  }
+  // Normalize replaced exactly the constants the lexer sees: every text of this literal
+  // shape normalizes to the same text, and (a query, by_shape) fingerprints alike.
+  if (out.fingerprint && by_shape && literals.cacheable() && normalized == literals.substituted()) {
+    auto entry =
+        std::make_shared<const SqlAnalysis>(SqlAnalysis{std::string(normalized), out.fingerprint});
+    const std::size_t bytes = sizeof(SqlAnalysis) + 16 + string_bytes(*entry->normalized_sql) +
+                              string_bytes(*entry->fingerprint);
+    literal_cache().insert(literal_key, 0, std::move(entry), bytes);
   }
   // Both or neither, as stored.
   if (out.fingerprint) out.normalized_sql = std::string(cut_utf8(normalized, max_sql_length));

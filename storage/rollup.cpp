@@ -77,9 +77,16 @@ void RollupStats::merge(const RollupStats& o) {
 // ---- io side ------------------------------------------------------------------------------
 
 struct RollupAggregator::Shard {
+  // Texts of one shape share a key (`pgbench -M simple` sends a new text per execution,
+  // all of one shape); other texts are keyed by identity.
+  using Group = std::array<std::uint64_t, 2>;
+  static Group group_of(const lifecycle::SqlText* t) {
+    if (t != nullptr && (t->shape[0] | t->shape[1]) != 0) return t->shape;
+    return {reinterpret_cast<std::uintptr_t>(t), 0};
+  }
   struct Key {
     lifecycle::WallMicros minute;
-    const lifecycle::SqlText* text;
+    Group text;
     std::string user, database, application;
     ExecutionStatus status;
     std::string sqlstate;
@@ -90,7 +97,8 @@ struct RollupAggregator::Shard {
   };
   struct Hash {
     std::size_t operator()(const Key& k) const noexcept {
-      std::size_t h = std::hash<const void*>()(k.text) ^ (static_cast<std::size_t>(k.minute) * 31);
+      std::size_t h = static_cast<std::size_t>(k.text[0] ^ (k.text[1] * 0x9e3779b97f4a7c15ull)) ^
+                      (static_cast<std::size_t>(k.minute) * 31);
       h ^= std::hash<std::string>()(k.application) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
       h ^= std::hash<std::string>()(k.user) + (h << 6) + (h >> 2);
       h ^= static_cast<std::size_t>(k.status) + std::hash<std::string>()(k.sqlstate);
@@ -98,7 +106,7 @@ struct RollupAggregator::Shard {
     }
   };
   struct Value {
-    std::shared_ptr<const lifecycle::SqlText> text;  // keeps the key's pointer valid
+    std::shared_ptr<const lifecycle::SqlText> text;  // the first of the key's texts
     RollupStats stats;
   };
   std::thread::id owner;
@@ -134,7 +142,7 @@ RollupAggregator::Shard& RollupAggregator::shard() {
 void RollupAggregator::add(const ExecutionRecord& r) {
   Shard& s = shard();
   Shard::Key key{minute_of(r),
-                 r.sql.get(),
+                 Shard::group_of(r.sql.get()),
                  r.user_name,
                  r.database_name,
                  r.application_name,

@@ -1,8 +1,10 @@
 // Recorder throughput: executions per second from enqueue to committed rows, into SQLite
 // (a temp file) and into PostgreSQL when PGLC_BENCH_PG holds a conninfo. Each execution
 // carries its five event times; every tenth comes with a new statement (and its text), as a
-// PowerBI refresh mixes prepared and one-off statements. The queue holds the whole run,
-// so "drops" must stay 0: the number is the writer's sustained rate.
+// PowerBI refresh mixes prepared and one-off statements. BM_RecorderSqliteSimple is
+// `pgbench -M simple`'s worst case instead: every execution brings a new text (a new
+// constant), analysed on the writer thread as in the proxy. The queue holds the whole
+// run, so "drops" must stay 0: the number is the writer's sustained rate.
 //
 //   build/bench/recorder_bench --benchmark_filter=Sqlite
 //   PGLC_BENCH_PG='host=127.0.0.1 port=5432 dbname=bench' build/bench/recorder_bench
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "lifecycle/records.hpp"
+#include "lifecycle/sql_analyzer.hpp"
 #include "lifecycle/uuid.hpp"
 #include "storage/recorder.hpp"
 
@@ -30,7 +33,9 @@ struct Workload {
   std::vector<lifecycle::ExecutionRecord> executions;
   std::vector<int> statement_before;  // index into statements, or -1
 
-  explicit Workload(int n) {
+  enum class Mix { powerbi, simple };
+
+  explicit Workload(int n, Mix mix = Mix::powerbi) {
     const auto t0 = lifecycle::to_wall(lifecycle::now());
     session.id = lifecycle::uuid_v7();
     session.proxy_instance = "bench:6432";
@@ -38,8 +43,20 @@ struct Workload {
     session.user_name = "bench";
     session.database_name = "bench";
     session.application_name = "PowerBI Desktop";
+    // The proxy's analyzer, deferring normalize + fingerprint to the writer.
+    const lifecycle::SqlAnalyzer analyzer(1u << 16, true);
     for (int i = 0; i < n; ++i) {
-      if (i % 10 == 0) {
+      if (mix == Mix::simple) {
+        lifecycle::StatementRecord st;
+        st.id = lifecycle::uuid_v7();
+        st.session_id = session.id;
+        st.kind = lifecycle::StatementKind::simple;
+        st.sql = analyzer.statement("SELECT abalance FROM pgbench_accounts WHERE aid = " +
+                                    std::to_string((i * 7919) % 1000000 + 1) + ";");
+        st.received_at = t0 + i * 10;
+        statements.push_back(std::move(st));
+        statement_before.push_back(static_cast<int>(statements.size()) - 1);
+      } else if (i % 10 == 0) {
         lifecycle::StatementRecord st;
         st.id = lifecycle::uuid_v7();
         st.session_id = session.id;
@@ -96,9 +113,10 @@ double process_cpu_seconds() {
 
 // The machine may be shared: besides the wall-clock rate, report executions per CPU
 // second of the whole process (producer + writer), i.e. the rate one idle core sustains.
-void run(benchmark::State& state, const std::string& storage) {
+void run(benchmark::State& state, const std::string& storage,
+         Workload::Mix mix = Workload::Mix::powerbi) {
   const int n = static_cast<int>(state.range(0));
-  const Workload work(n);
+  const Workload work(n, mix);
   config::Options o;
   o.storage = storage;
   o.recorder_queue = static_cast<std::size_t>(n) * 2;
@@ -128,14 +146,23 @@ void run(benchmark::State& state, const std::string& storage) {
   if (dropped != 0) state.SkipWithError("records were dropped");
 }
 
-void BM_RecorderSqlite(benchmark::State& state) {
+void run_sqlite(benchmark::State& state, Workload::Mix mix) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("pglc-recorder-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  run(state, "sqlite:" + (dir / "bench.db").string());
+  run(state, "sqlite:" + (dir / "bench.db").string(), mix);
   std::filesystem::remove_all(dir);
 }
+
+void BM_RecorderSqlite(benchmark::State& state) {
+  run_sqlite(state, Workload::Mix::powerbi);
+}
 BENCHMARK(BM_RecorderSqlite)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_RecorderSqliteSimple(benchmark::State& state) {
+  run_sqlite(state, Workload::Mix::simple);
+}
+BENCHMARK(BM_RecorderSqliteSimple)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_RecorderPostgres(benchmark::State& state) {
   const char* conninfo = std::getenv("PGLC_BENCH_PG");

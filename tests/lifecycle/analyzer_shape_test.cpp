@@ -4,6 +4,8 @@
 // the texts for which a fingerprint by shape would be wrong.
 #include <doctest/doctest.h>
 
+#include <array>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -133,4 +135,61 @@ TEST_CASE("texts of one shape share the fingerprint; rejected texts get none") {
   const SqlAnalysis rejected = analyze_sql("SELECT abalance FROM WHERE aid = 2;", 100);
   CHECK_FALSE(rejected.normalized_sql.has_value());
   CHECK_FALSE(rejected.fingerprint.has_value());
+}
+
+// The literal-shape cache (lifecycle/literal_shape.hpp) answers a text that differs from a
+// known one only inside its constants without parsing it: each pair's second text meets
+// the first's entry, and both must equal the reference.
+TEST_CASE("texts that differ only inside their constants match the uncached analysis") {
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"SELECT abalance FROM pgbench_accounts WHERE aid = 17;",
+       "SELECT abalance FROM pgbench_accounts WHERE aid = 4711;"},
+      // An integer past int32 is a FCONST to the scanner: another kind, another shape.
+      {"SELECT * FROM t WHERE a = 2147483647", "SELECT * FROM t WHERE a = 2147483648"},
+      {"SELECT * FROM t WHERE a = 1 LIMIT 5", "SELECT * FROM t WHERE a = 99999999999 LIMIT 6"},
+      // Type modifiers are not replaced by normalize: no entry, every text parsed.
+      {"SELECT 'a'::varchar(10)", "SELECT 'b'::varchar(20)"},
+      {"SELECT 1::numeric(10, 2)", "SELECT 2::numeric(12, 4)"},
+      {"SELECT E'a\\'b', 1", "SELECT E'xyz', 2"},
+      {"SELECT 'a'\n'b' AS s", "SELECT 'c'\n'dd' AS s"},  // one constant to the scanner
+      {"SELECT $$a$$, 1", "SELECT $x$b;'$x$, 2"},
+      {"SELECT B'101', X'1F', N'n'", "SELECT B'0', X'ff', N'm'"},
+      {"SELECT 1.5e3, .5, 5., 1e-2", "SELECT 2.5e4, .7, 6., 3e+5"},
+      {"SELECT -5, - 6", "SELECT -7, - 8"},
+      {"SELECT true, NULL, 1", "SELECT false, NULL, 2"},
+      {"SELECT U&'d\\0061t', 1", "SELECT U&'x', 2"},
+      {"SELECT 5abc", "SELECT 6abc"},  // junk after a number: rejected by PostgreSQL 15
+      {"SELECT 1..2", "SELECT 3..4"},
+      {"SELECT $1 + 1 FROM t WHERE b = 'x'", "SELECT $1 + 2 FROM t WHERE b = 'y'"},
+      {"INSERT INTO t VALUES (1, 'a'), (2, 'b')", "INSERT INTO t VALUES (3, 'c'), (4, 'd')"},
+      {"SELECT 'unterminated", "SELECT 'other"},
+      {"SELECT /* 'not a constant' */ 1", "SELECT /* 'not a constant' */ 2"},
+  };
+  for (int round = 0; round < 2; ++round) {
+    for (const auto& [a, b] : pairs) {
+      check_same(a);
+      check_same(b);
+    }
+  }
+}
+
+TEST_CASE("single queries of one literal shape share SqlText::shape; others have none") {
+  const SqlAnalyzer analyzer(65536, true);
+  auto shape = [&](const std::string& sql) { return analyzer.statement(sql)->shape; };
+  const std::array<std::uint64_t, 2> none{};
+  const auto a = shape("SELECT abalance FROM pgbench_accounts WHERE aid = 1;");
+  CHECK(a != none);
+  CHECK(shape("SELECT abalance FROM pgbench_accounts WHERE aid = 123456;") == a);
+  CHECK(shape("SELECT abalance FROM pgbench_accounts WHERE aid = '1';") != a);
+  CHECK(shape("SELECT abalance FROM pgbench_accounts WHERE aid = 1 ;") != a);
+  CHECK(shape("SELECT abalance FROM pgbench_accounts WHERE aid = 3000000000;") != a);
+  // Not single queries, or a shape the fingerprint does not follow.
+  CHECK(shape("SET work_mem = 1") == none);
+  CHECK(shape("SELECT 1; SELECT 2") == none);
+  CHECK(shape("SELECT -'x'") == none);
+  CHECK(shape("SELECT U&'x'") == none);
+  CHECK(shape("SELECT 'open") == none);
+  // And the fingerprints of texts of one shape agree.
+  CHECK(analyze_sql("SELECT * FROM t WHERE a = 1 AND b = 'x'", 65536).fingerprint ==
+        analyze_sql("SELECT * FROM t WHERE a = 2 AND b = 'yy'", 65536).fingerprint);
 }
