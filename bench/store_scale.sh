@@ -7,7 +7,11 @@
 # (10 days fed, 3 kept) that prints the file size at each million executions, to show what
 # retention does to the file.
 #
+# With STORE=postgresql the same generator fills a PostgreSQL store instead (a server of
+# its own, initdb'ed in the work directory), and psql times the same queries there.
+#
 # Environment:
+#   STORE=sqlite|postgresql           which store (default sqlite)
 #   EXECUTIONS=10000000 DAYS=7        the main run
 #   RETENTION_EXECUTIONS=3000000      the retention run (10 days fed, 3 kept); 0 skips it
 #   STORE_SCALE_DRAIN=0 STORE_SCALE_RETENTION_WAIT=1800   see bench/load/store_scale.cpp
@@ -48,6 +52,73 @@ run_scale() {  # LABEL ARGS...: the tool's lines go to the terminal and to $WORK
     die "store_scale $* failed (status ${PIPESTATUS[0]}); see above"
 }
 
+STORE=${STORE:-sqlite}
+if [ "$STORE" = postgresql ]; then
+  SCALE=1
+  init_pg
+  "$PGBIN/psql" -X -q -d postgres -c 'CREATE DATABASE pglc_scale' >/dev/null
+  conninfo="host=127.0.0.1 port=$PGPORT dbname=pglc_scale user=bench"
+  run_scale main "$conninfo" "$EXECUTIONS" "$DAYS"
+  s=$(line main summary)
+  end_us=$(field "$(line main data)" end_us)
+  psql_scale() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d pglc_scale "$@"; }
+  # Best of three runs inside one psql session, from psql's \timing (client round trip included).
+  pgq() {  # NAME SQL
+    local ms
+    ms=$(printf '\\timing on\n\\o /dev/null\n%s;\n%s;\n%s;\n' "$2" "$2" "$2" | psql_scale 2>&1 |
+      sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -n 1)
+    [ -n "$ms" ] || die "query $1 failed: $(psql_scale -c "$2" 2>&1 | tail -n 3)"
+    printf '  %-46s %14s   %s\n' "$1, ms" "$ms" "${3:-}"
+  }
+  end="to_timestamp($end_us / 1e6)"
+  rows=$(psql_scale -A -t -c 'SELECT count(*) FROM executions')
+  bytes=$(psql_scale -A -t -c 'SELECT pg_database_size(current_database())')
+  echo
+  echo "bench/store_scale.sh STORE=postgresql: EXECUTIONS=$EXECUTIONS DAYS=$DAYS," \
+    "$(git -C "$ROOT" rev-parse --short HEAD), load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+  echo "main run: $rows executions stored of $(field "$s" executions_fed) over $DAYS days," \
+    "drops $(field "$s" drops), $(field "$s" wall_s) s wall, $(field "$s" cpu_s) s CPU of this process" \
+    "(the server's is not counted), stop $(field "$s" stop_s) s"
+  echo "  database size $(mib "$bytes") ($((bytes / (rows > 0 ? rows : 1))) bytes per execution)," \
+    "executions per CPU-second of the writer thread $(field "$s" executions_per_writer_cpu_s)," \
+    "longest commit gap $(field "$(line main stall)" longest_commit_gap_ms) ms"
+  pgq "query_stats ORDER BY calls DESC LIMIT 5" "SELECT * FROM query_stats ORDER BY calls DESC LIMIT 5" "< 100 (SQLite's budget)"
+  pgq "error_stats" "SELECT * FROM error_stats" "< 100 (SQLite's budget)"
+  pgq "query_stats_by_minute, last hour" \
+    "SELECT * FROM query_stats_by_minute WHERE minute >= $end - interval '1 hour' ORDER BY calls DESC LIMIT 5"
+  pgq "execution_summary count(*), last hour" \
+    "SELECT count(*) FROM execution_summary WHERE began_at >= $end - interval '1 hour'"
+  pgq "README 1: slowest fingerprints by p95" \
+    "SELECT normalized_sql, calls, errors, round(p50_ms::numeric, 2) AS p50, round(p95_ms::numeric, 2) AS p95,
+            round(p99_ms::numeric, 2) AS p99, round((total_ms / 1000)::numeric, 1) AS total_s
+     FROM query_stats WHERE calls >= 10 ORDER BY p95_ms DESC LIMIT 20"
+  pgq "README 2: one execution (the newest)" \
+    "SELECT kind, statement_name, sql, status, rows, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms
+     FROM execution_summary WHERE execution_id = (SELECT id FROM executions ORDER BY id DESC LIMIT 1)"
+  pgq "README 2: its events" \
+    "SELECT event, occurred_at FROM execution_events
+     WHERE execution_id = (SELECT id FROM executions ORDER BY id DESC LIMIT 1) ORDER BY occurred_at"
+  pgq "README 3: errors by SQLSTATE" \
+    "SELECT sqlstate, sum(count) AS errors, max(last_seen) AS last_seen, max(last_message) AS example
+     FROM error_stats GROUP BY sqlstate ORDER BY errors DESC"
+  pgq "README 4: newest PowerBI session's timeline" \
+    "SELECT to_char(e.began_at, 'HH24:MI:SS.US') AS began, e.kind, e.statement_name, e.status, e.rows,
+            round(e.first_row_ms::numeric, 1) AS first_row_ms, round(e.total_ms::numeric, 1) AS total_ms,
+            substr(e.sql, 1, 80) AS sql
+     FROM execution_summary e WHERE e.session_id = (SELECT id FROM sessions
+       WHERE application_name LIKE 'PowerBI%' ORDER BY connected_at DESC LIMIT 1)
+     ORDER BY e.began_at"
+  pgq "README 5: per application, last 24 hours" \
+    "SELECT application_name, sum(calls) AS executions,
+            sum(CASE WHEN status <> 'success' THEN calls ELSE 0 END) AS failed,
+            round((sum(total_us) / 1000.0 / sum(calls))::numeric, 2) AS mean_ms
+     FROM rollups WHERE minute > $end - interval '1 day'
+     GROUP BY application_name ORDER BY executions DESC"
+  calls=$(psql_scale -A -t -c 'SELECT sum(calls) FROM query_stats')
+  echo "  rollups: query_stats counts $calls calls (fed $(field "$s" executions_fed))"
+  exit 0
+fi
+
 run_scale main "$WORK/scale.db" "$EXECUTIONS" "$DAYS"
 if ((RETENTION_EXECUTIONS > 0)); then
   run_scale retention "$WORK/retention.db" "$RETENTION_EXECUTIONS" 10 3
@@ -74,6 +145,11 @@ row "query_stats ORDER BY calls DESC LIMIT 5, ms" "$qs" "< 100: $(verdict "$qs" 
 row "error_stats, ms" "$es" "< 100: $(verdict "$es" "<" 100)"
 row "query_stats_by_minute, last hour, ms" "$(q query_stats_by_minute_1h)" "none"
 row "execution_summary count(*), last hour, ms" "$(q execution_summary_1h)" "none"
+for r in readme_1_slowest_p95 readme_2_one_execution readme_2_its_events \
+  readme_3_errors_by_sqlstate readme_4_session_timeline readme_5_per_application_24h; do
+  t=$(q "$r")
+  row "README ${r#readme_}, ms" "$t" "< 100: $(verdict "$t" "<" 100)"
+done
 eps=$(field "$s" executions_per_cpu_s)
 row "executions per CPU-second (whole process)" "$eps" "≥ 200000: $(verdict "$eps" ">=" 200000)"
 row "executions per CPU-second (writer thread)" "$(field "$s" executions_per_writer_cpu_s)" \

@@ -6,7 +6,7 @@
 
 namespace pglc::storage {
 
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 struct Migration {
   int version;

@@ -267,12 +267,12 @@ LEFT JOIN sessions s ON s.id = st.session_id;
 
 // A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
 // over the merged histograms of query_totals; never above the exact maximum.
-#define PGLC_SQLITE_QUERY_PCT(q, col)                                                     \
+#define PGLC_SQLITE_QUERY_PCT(q, col, key)                                                     \
   "min(CASE WHEN q.instances = 1 THEN q." col                                             \
   " ELSE (SELECT min(ms) FROM (SELECT ms, "                                               \
   "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT CAST(j.key AS " \
   "REAL) AS ms, sum(j.value) AS n FROM query_totals r, json_each(r.hist_total) j WHERE "  \
-  "r.fingerprint = coalesce(t.fingerprint, '') AND r.user_name = t.user_name AND "        \
+  "r.fingerprint = " key " AND r.user_name = t.user_name AND "                            \
   "r.database_name = t.database_name GROUP BY 1)) WHERE cum >= " q                        \
   " * q.timed) END, "                                                                     \
   "t.max_ms)"
@@ -400,9 +400,9 @@ q AS (
   GROUP BY 1, 2, 3)
 SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql, t.calls, t.errors,
        t.aborted, t.rows, t.total_ms, t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
-       )sql" PGLC_SQLITE_QUERY_PCT("0.50", "p50_ms") R"sql( AS p50_ms,
-       )sql" PGLC_SQLITE_QUERY_PCT("0.95", "p95_ms") R"sql( AS p95_ms,
-       )sql" PGLC_SQLITE_QUERY_PCT("0.99", "p99_ms") R"sql( AS p99_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.50", "p50_ms", "coalesce(t.fingerprint, '')") R"sql( AS p50_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.95", "p95_ms", "coalesce(t.fingerprint, '')") R"sql( AS p95_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.99", "p99_ms", "coalesce(t.fingerprint, '')") R"sql( AS p99_ms,
        t.first_seen, t.last_seen
 FROM t
 LEFT JOIN q ON q.fingerprint IS t.fingerprint AND q.user_name = t.user_name
@@ -588,6 +588,42 @@ CREATE INDEX executions_session_id ON executions (session_id);
 )sql" + kEventViews;
 }
 
+// v5: query_stats joins its two halves on the stored fingerprint ('' when unanalysed) with
+// plain equality, as in the PostgreSQL store (whose planner could not hash or merge on IS
+// NOT DISTINCT FROM).
+constexpr const char* kV5 = R"sql(
+DROP VIEW query_stats;
+CREATE VIEW query_stats AS
+WITH t AS (
+  SELECT fingerprint AS fp, user_name, database_name,
+         min(normalized_sql) AS normalized_sql,
+         sum(CASE WHEN status <> 'aborted' THEN calls ELSE 0 END) AS calls,
+         sum(CASE WHEN status IN ('error', 'canceled') THEN calls ELSE 0 END) AS errors,
+         sum(CASE WHEN status = 'aborted' THEN calls ELSE 0 END) AS aborted,
+         sum(rows) AS rows,
+         sum(CASE WHEN status <> 'aborted' THEN total_us ELSE 0 END) / 1000.0 AS total_ms,
+         max(CASE WHEN status <> 'aborted' THEN max_us END) / 1000.0 AS max_ms,
+         min(first_at) AS first_seen,
+         max(last_at) AS last_seen
+  FROM rollup_totals
+  GROUP BY 1, 2, 3),
+q AS (
+  SELECT fingerprint AS fp, user_name, database_name,
+         count(*) AS instances, sum(timed) AS timed, max(p50_ms) AS p50_ms,
+         max(p95_ms) AS p95_ms, max(p99_ms) AS p99_ms
+  FROM query_totals
+  GROUP BY 1, 2, 3)
+SELECT NULLIF(t.fp, '') AS fingerprint, t.user_name, t.database_name, t.normalized_sql,
+       t.calls, t.errors, t.aborted, t.rows, t.total_ms,
+       t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.50", "p50_ms", "t.fp") R"sql( AS p50_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.95", "p95_ms", "t.fp") R"sql( AS p95_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.99", "p99_ms", "t.fp") R"sql( AS p99_ms,
+       t.first_seen, t.last_seen
+FROM t
+LEFT JOIN q ON q.fp = t.fp AND q.user_name = t.user_name AND q.database_name = t.database_name;
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::string v2 = std::string(kV2) + kEventViews;
   static const std::string v3 = std::string(kV3) + by_minute_view();
@@ -599,6 +635,7 @@ const std::vector<Migration>& migrations() {
        v3.c_str()},
       {4, "compact ids: 64-bit integer keys, time-ordered; indexes only where followed",
        v4_sql.c_str()},
+      {5, "query_stats joins its halves on the stored fingerprint", kV5},
   };
   return all;
 }

@@ -7,6 +7,8 @@
 // how long retention then needs to catch up.
 //
 //   store_scale FILE EXECUTIONS [DAYS=7] [RETENTION_DAYS=0]
+//   store_scale CONNINFO EXECUTIONS [DAYS=7]   the PostgreSQL store: fed and summarized;
+//                                              bench/store_scale.sh times its queries
 //
 // Workload: sessions of 10,000 executions; every tenth execution comes with a new extended
 // statement (and its parsed event) of one of 10,000 texts of 2,000 shapes (2,000
@@ -303,9 +305,17 @@ bool env_off(const char* name) {
   return v && std::string(v) == "0";
 }
 
+// A libpq conninfo instead of a file: the PostgreSQL store. The tool then feeds it and
+// reports the writer's figures; bench/store_scale.sh times the queries with psql.
+bool is_conninfo(const std::string& target) {
+  return target.rfind("postgresql://", 0) == 0 || target.rfind("postgres://", 0) == 0 ||
+         target.find('=') != std::string::npos;
+}
+
 int run(const std::string& path, std::int64_t n, double days, double retention_days) {
+  const bool pg = is_conninfo(path);
   config::Options o;
-  o.storage = "sqlite:" + path;
+  o.storage = pg ? path : "sqlite:" + path;
   o.instance_name = "bench:6432";
   // Far above kHighWater: the throttle looks at the queue once per chunk only.
   o.recorder_queue = 1'000'000;
@@ -325,7 +335,7 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
 
   auto rec = storage::open_recorder(o, tuning);
   const storage::RecorderStats& stats = rec->stats();
-  auto live = std::make_unique<Reader>(path);
+  auto live = pg ? nullptr : std::make_unique<Reader>(path);
 
   // The data ends now; its last hour is what the one-hour queries select.
   const WallMicros data_end = lifecycle::to_wall(lifecycle::now());
@@ -442,9 +452,9 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
                   " elapsed_s=%.1f cpu_s=%.1f disk_bytes=%" PRId64 " drops=%" PRIu64
                   " oldest_days=%s rollup_rows=%" PRIu64 "\n",
                   i + 1, stats.rows_executions.load(), seconds_since(wall0), process_cpu_s() - cpu0,
-                  disk_bytes(path),
+                  pg ? std::int64_t{-1} : disk_bytes(path),
                   stats.dropped_queue_full.load() + stats.dropped_store_error.load(),
-                  oldest_days(*live, data_end).c_str(), stats.rows_rollups.load());
+                  pg ? "n/a" : oldest_days(*live, data_end).c_str(), stats.rows_rollups.load());
       std::fflush(stdout);
     }
   }
@@ -503,6 +513,19 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
   // writer's, once the reader is gone.
   live.reset();
   rec.reset();
+  if (pg) {
+    std::printf("summary executions_fed=%" PRId64 " statements_fed=%" PRIu64 " drops=%" PRIu64
+                " wall_s=%.1f cpu_s=%.1f writer_cpu_s=%.1f feeder_cpu_s=%.1f"
+                " executions_per_cpu_s=%.0f executions_per_writer_cpu_s=%.0f stop_s=%.1f"
+                " rollup_rows=%" PRIu64 "\n",
+                n, fed_statements, drops, wall, cpu, writer_cpu, main_cpu,
+                static_cast<double>(n) / cpu, static_cast<double>(n) / writer_cpu, stop_wall,
+                rollup_rows);
+    std::printf("stall longest_commit_gap_ms=%.0f gaps_over_100ms=%" PRId64 "\n",
+                watch.longest_ms(), watch.over_100ms());
+    std::printf("data end_us=%" PRId64 "\n", data_end);
+    return drops == 0 ? 0 : 2;
+  }
 
   const std::int64_t bytes = disk_bytes(path);
   Reader db(path);
@@ -553,6 +576,36 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
                                        hour_ago + " ORDER BY calls DESC LIMIT 5"},
       {"execution_summary_1h",
        "SELECT count(*) FROM execution_summary WHERE began_at >= " + hour_ago},
+      // The README's five queries (2 and 4 for the newest execution and PowerBI session;
+      // 5 over the last day of the data).
+      {"readme_1_slowest_p95",
+       "SELECT normalized_sql, calls, errors, round(p50_ms, 2) AS p50, round(p95_ms, 2) AS p95, "
+       "round(p99_ms, 2) AS p99, round(total_ms / 1000, 1) AS total_s FROM query_stats "
+       "WHERE calls >= 10 ORDER BY p95_ms DESC LIMIT 20"},
+      {"readme_2_one_execution",
+       "SELECT kind, statement_name, sql, status, rows, bind_ms, first_row_ms, execute_ms, "
+       "total_ms, deliver_ms FROM execution_summary "
+       "WHERE execution_id = (SELECT max(id) FROM executions)"},
+      {"readme_2_its_events",
+       "SELECT event, occurred_at FROM execution_events "
+       "WHERE execution_id = (SELECT max(id) FROM executions) ORDER BY occurred_at"},
+      {"readme_3_errors_by_sqlstate",
+       "SELECT sqlstate, sum(count) AS errors, max(last_seen) AS last_seen, "
+       "max(last_message) AS example FROM error_stats GROUP BY sqlstate ORDER BY errors DESC"},
+      {"readme_4_session_timeline",
+       "SELECT strftime('%H:%M:%f', e.began_at / 1e6, 'unixepoch') AS began, e.kind, "
+       "e.statement_name, e.status, e.rows, round(e.first_row_ms, 1) AS first_row_ms, "
+       "round(e.total_ms, 1) AS total_ms, substr(e.sql, 1, 80) AS sql "
+       "FROM execution_summary e WHERE e.session_id = (SELECT id FROM sessions "
+       "WHERE application_name LIKE 'PowerBI%' ORDER BY connected_at DESC LIMIT 1) "
+       "ORDER BY e.began_at"},
+      {"readme_5_per_application_24h",
+       "SELECT application_name, sum(calls) AS executions, "
+       "sum(CASE WHEN status <> 'success' THEN calls ELSE 0 END) AS failed, "
+       "round(sum(total_us) / 1000.0 / sum(calls), 2) AS mean_ms FROM rollups "
+       "WHERE minute > " +
+           std::to_string(data_end - kDayUs) +
+           " GROUP BY application_name ORDER BY executions DESC"},
   };
   for (const auto& q : queries) {
     const Reader::Timed t = db.best_of_3(q.sql);
@@ -584,7 +637,8 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
 
 int main(int argc, char** argv) {
   if (argc < 3 || argc > 5) {
-    std::fprintf(stderr, "usage: %s SQLITE_FILE EXECUTIONS [DAYS=7] [RETENTION_DAYS=0]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s SQLITE_FILE|CONNINFO EXECUTIONS [DAYS=7] [RETENTION_DAYS=0]\n",
+                 argv[0]);
     return 1;
   }
   const std::string path = argv[1];
@@ -597,8 +651,12 @@ int main(int argc, char** argv) {
                  "RETENTION_DAYS >= 0\n");
     return 1;
   }
+  if (is_conninfo(path) && *retention > 0) {
+    std::fprintf(stderr, "store_scale: the retention run is for SQLite files only\n");
+    return 1;
+  }
   // Measurements of a store that already holds rows mean nothing; never touch one.
-  if (::access(path.c_str(), F_OK) == 0) {
+  if (!is_conninfo(path) && ::access(path.c_str(), F_OK) == 0) {
     std::fprintf(stderr, "store_scale: %s exists; give a new file\n", path.c_str());
     return 1;
   }
