@@ -181,5 +181,9 @@ if ((RETENTION_EXECUTIONS > 0)); then
     "$(mib "$(field "$c" disk_bytes)")"
   echo "  after close: $(mib "$(field "$r" disk_bytes)"), $(field "$r" executions_rows) executions" \
     "(3/10 of the fed: $((RETENTION_EXECUTIONS * 3 / 10))); SQLite reuses freed pages, the file never shrinks"
-  echo "  longest commit gap while records waited: $(field "$(line retention stall)" longest_commit_gap_ms) ms"
+  echo "  longest commit gap while records waited: $(field "$(line retention stall)" longest_commit_gap_ms) ms;" \
+    "longest retention pass (the recorder's figure: the writer inserted nothing meanwhile):" \
+    "$(field "$(line retention stall)" retention_longest_pass_ms) ms, budget ~50:" \
+    "$(verdict "$(field "$(line retention stall)" retention_longest_pass_ms)" "<=" 50)," \
+    "$(field "$(line retention stall)" expired_rows) rows expired"
 fi

@@ -458,11 +458,10 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
     add_value(depth, {}, static_cast<double>(r.queue_depth.load(std::memory_order_relaxed)));
     out.push_back(std::move(depth));
 
-    auto queue_bytes = family("pglifecycle_recorder_queue_bytes",
-                              "Memory held by queued records and the writer's retry backlog.",
-                              MetricType::Gauge);
-    add_value(queue_bytes, {},
-              static_cast<double>(r.queue_bytes.load(std::memory_order_relaxed)));
+    auto queue_bytes =
+        family("pglifecycle_recorder_queue_bytes",
+               "Memory held by queued records and the writer's retry backlog.", MetricType::Gauge);
+    add_value(queue_bytes, {}, static_cast<double>(r.queue_bytes.load(std::memory_order_relaxed)));
     out.push_back(std::move(queue_bytes));
 
     auto rows = family("pglifecycle_recorder_rows_total", "Rows written to the store, by table.",
@@ -491,6 +490,19 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
     add_value(dropped, {label("reason", "rollups_at_stop")},
               static_cast<double>(r.dropped_rollups.load(std::memory_order_relaxed)));
     out.push_back(std::move(dropped));
+
+    auto expired = family("pglifecycle_recorder_expired_rows_total",
+                          "Rows deleted by retention (raw rows and rollups).", MetricType::Counter);
+    add_value(expired, {}, static_cast<double>(r.rows_expired.load(std::memory_order_relaxed)));
+    out.push_back(std::move(expired));
+    auto pass = family("pglifecycle_recorder_retention_longest_pass_seconds",
+                       "The longest retention pass since start: the longest time retention "
+                       "kept the writer from inserting.",
+                       MetricType::Gauge);
+    add_value(
+        pass, {},
+        static_cast<double>(r.retention_longest_pass_us.load(std::memory_order_relaxed)) / 1e6);
+    out.push_back(std::move(pass));
 
     auto skipped = family("pglifecycle_recorder_skipped_total",
                           "Executions deliberately not stored (sampling, --min-duration); "

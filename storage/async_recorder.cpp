@@ -353,7 +353,9 @@ void AsyncRecorder::run() {
 
     if ((retention_ || rollup_retention_) && !failing && now >= next_retention && !stopping) {
       const auto wall = lifecycle::to_wall(lifecycle::now());
+      const auto pass_began = Clock::now();
       bool more = false;
+      std::size_t expired = 0;
       try {
         if (retention_) {
           const auto cutoff =
@@ -363,19 +365,27 @@ void AsyncRecorder::run() {
           const std::size_t limit = std::max<std::size_t>(
               tuning_.retention_chunk, std::min<std::uint64_t>(written_since_retention, 20000));
           written_since_retention = 0;
-          more = guarded([&] { return store_->expire(cutoff, limit); }).more;
+          const ExpireResult r = guarded([&] { return store_->expire(cutoff, limit); });
+          more = r.more;
+          expired += r.rows;
         }
         if (rollup_retention_) {
           const auto cutoff =
               wall -
               std::chrono::duration_cast<std::chrono::microseconds>(*rollup_retention_).count();
-          more = guarded([&] {
-                   return store_->expire_rollups(cutoff, tuning_.retention_chunk);
-                 }).more ||
-                 more;
+          const ExpireResult r =
+              guarded([&] { return store_->expire_rollups(cutoff, tuning_.retention_chunk); });
+          more = r.more || more;
+          expired += r.rows;
         }
       } catch (const StoreError& e) {
         log(config::LogLevel::warning, std::string("retention pass failed: ") + e.what());
+      }
+      stats_.rows_expired.fetch_add(expired, std::memory_order_relaxed);
+      const auto pass_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - pass_began).count();
+      if (pass_us > stats_.retention_longest_pass_us.load(std::memory_order_relaxed)) {
+        stats_.retention_longest_pass_us.store(pass_us, std::memory_order_relaxed);
       }
       next_retention =
           Clock::now() + (more ? std::chrono::milliseconds(0) : tuning_.retention_interval);

@@ -18,6 +18,10 @@ struct RecorderStats {
   std::atomic<std::uint64_t> dropped_queue_full{0}, dropped_store_error{0};
   // Rollup rows (key-minutes) lost: only when the store failed through the stop timeout.
   std::atomic<std::uint64_t> dropped_rollups{0};
+  // Retention: rows deleted, and the longest pass (its transactions one after another):
+  // the longest time retention kept the writer from inserting.
+  std::atomic<std::uint64_t> rows_expired{0};
+  std::atomic<std::int64_t> retention_longest_pass_us{0};
   // Executions deliberately not stored (counted, not dropped).
   std::atomic<std::uint64_t> sampled_out{0}, below_min_duration{0};
 };

@@ -83,6 +83,8 @@ TEST_CASE("scraped /metrics holds exact values for known records and relay calls
   recorder.rows_sessions = 2;
   recorder.dropped_queue_full = 3;
   recorder.sampled_out = 5;
+  recorder.rows_expired = 11;
+  recorder.retention_longest_pass_us = 12500;
   auto m = Metrics::create(options_on_free_port(), &recorder);
   REQUIRE(m->port() > 0);
 
@@ -197,6 +199,9 @@ TEST_CASE("scraped /metrics holds exact values for known records and relay calls
     CHECK(value(e, "pglifecycle_recorder_dropped_total", {{"reason", "queue_full"}}) == 3);
     CHECK(value(e, "pglifecycle_recorder_dropped_total", {{"reason", "store_error"}}) == 0);
     CHECK(value(e, "pglifecycle_recorder_skipped_total", {{"reason", "sampled_out"}}) == 5);
+    CHECK(value(e, "pglifecycle_recorder_expired_rows_total") == 11);
+    CHECK(value(e, "pglifecycle_recorder_retention_longest_pass_seconds") ==
+          doctest::Approx(0.0125));
     recorder.queue_depth = 0;
     recorder.dropped_store_error = 9;
     Exposition later = scrape(*m);

@@ -275,6 +275,10 @@ void check_retention(const std::string& storage, StoreReader& db) {
   CHECK(db.count("sessions") == 2);
   CHECK(db.count("sql_texts") == 2);
   CHECK(db.count("sql_texts WHERE hash = '" + old_load.statement.sql->hash + "'") == 0);
+  // What it deleted is counted (300 executions, their statement, text and session), and
+  // the time each pass held the writer is measured.
+  CHECK(rec->stats().rows_expired.load() >= 303);
+  CHECK(rec->stats().retention_longest_pass_us.load() > 0);
 }
 
 }  // namespace
