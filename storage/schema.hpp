@@ -6,7 +6,7 @@
 
 namespace pglc::storage {
 
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 struct Migration {
   int version;

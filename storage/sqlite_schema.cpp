@@ -624,6 +624,29 @@ FROM t
 LEFT JOIN q ON q.fp = t.fp AND q.user_name = t.user_name AND q.database_name = t.database_name;
 )sql";
 
+// v6: execution_summary joins a statement on its session too, as in the PostgreSQL store
+// (where it lets the planner read one session's statements by index).
+constexpr const char* kV6 = R"sql(
+DROP VIEW execution_summary;
+CREATE VIEW execution_summary AS
+SELECT e.id AS execution_id, e.session_id, e.statement_id,
+       s.proxy_instance, s.user_name, s.database_name, e.application_name,
+       st.kind, st.name AS statement_name, st.position, e.portal,
+       t.sql, t.normalized_sql, t.fingerprint,
+       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
+       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
+       e.fetches, e.sample_rate,
+       (e.bound_at - e.began_at) / 1000.0 AS bind_ms,
+       (e.executed_at - e.began_at) / 1000.0 AS first_row_ms,
+       (e.finished_at - coalesce(e.bound_at, e.began_at)) / 1000.0 AS execute_ms,
+       (e.finished_at - e.began_at) / 1000.0 AS total_ms,
+       (e.delivered_at - e.finished_at) / 1000.0 AS deliver_ms
+FROM executions e
+LEFT JOIN statements st ON st.id = e.statement_id AND st.session_id = e.session_id
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = e.session_id;
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::string v2 = std::string(kV2) + kEventViews;
   static const std::string v3 = std::string(kV3) + by_minute_view();
@@ -636,6 +659,7 @@ const std::vector<Migration>& migrations() {
       {4, "compact ids: 64-bit integer keys, time-ordered; indexes only where followed",
        v4_sql.c_str()},
       {5, "query_stats joins its halves on the stored fingerprint", kV5},
+      {6, "execution_summary joins a statement on its session too", kV6},
   };
   return all;
 }
