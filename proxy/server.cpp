@@ -7,16 +7,18 @@
 
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -116,10 +118,9 @@ std::size_t session_cap(const config::Options& o) {
   }
   // Descriptors beside the sessions: listeners, the store, metrics, logs, cancel relays.
   constexpr rlim_t kReserved = 64;
-  const std::size_t by_fds =
-      soft == RLIM_INFINITY ? config::Options::kDefaultMaxClientConnections
-      : soft > kReserved    ? static_cast<std::size_t>((soft - kReserved) / 2)
-                            : 1;
+  const std::size_t by_fds = soft == RLIM_INFINITY ? config::Options::kDefaultMaxClientConnections
+                             : soft > kReserved ? static_cast<std::size_t>((soft - kReserved) / 2)
+                                                : 1;
   if (o.max_client_connections == 0)
     return std::min(by_fds, config::Options::kDefaultMaxClientConnections);
   if (o.max_client_connections > by_fds)
@@ -172,7 +173,8 @@ awaitable<void> refuse(tcp::socket sock, std::shared_ptr<const std::vector<std::
       if (!e) sock.close(e);
     });
     std::uint8_t sink[512];
-    while (!ec) co_await sock.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, ec));
+    while (!ec)
+      co_await sock.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, ec));
     limit.cancel();
   }
   sock.close(ec);
@@ -350,9 +352,43 @@ struct Server::Impl {
     for (auto& g : guards) g.reset();
   }
 
+  // One TCP connect to the backend at start, off the io threads: a proxy pointed at a
+  // server that is not there still starts (the server may come later), but says so
+  // instead of leaving the first client to find out.
+  asio::awaitable<void> probe_backend() {
+    const auto hp = config::split_host_port(options.backend);
+    if (!hp) co_return;
+    tcp::resolver resolver(control);
+    tcp::socket socket(control);
+    asio::steady_timer timeout(control);
+    timeout.expires_after(std::chrono::seconds(3));
+    bool timed_out = false;
+    timeout.async_wait([&socket, &timed_out](error_code ec) {
+      if (ec) return;  // cancelled: the probe is over (and its frame may be gone)
+      timed_out = true;
+      socket.close(ec);
+    });
+    error_code ec;
+    const auto endpoints = co_await resolver.async_resolve(
+        hp->host, std::to_string(hp->port), asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      co_await asio::async_connect(socket, endpoints,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    }
+    timeout.cancel();
+    if (!ec && !timed_out) {
+      log::info() << "backend " << options.backend << " is reachable";
+      co_return;
+    }
+    log::warning() << "backend " << options.backend << " is not reachable ("
+                   << (timed_out ? std::string("no answer within 3 s") : ec.message())
+                   << "); accepting clients anyway, each gets an error until it is";
+  }
+
   void run() {
     if (running.exchange(true)) throw std::logic_error("Server::run called twice");
     wait_signal();
+    asio::co_spawn(control, probe_backend(), asio::detached);
     asio::co_spawn(control, accept_loop(), asio::detached);
     std::vector<std::thread> threads;
     for (auto& w : workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
@@ -385,7 +421,7 @@ struct Server::Impl {
   std::shared_ptr<const std::vector<std::uint8_t>> too_many;
   static constexpr std::size_t kMaxRefusing = 64;
   std::atomic<std::size_t> refusing{0};
-  std::uint64_t refused = 0;                             // control thread only
+  std::uint64_t refused = 0;                               // control thread only
   std::chrono::steady_clock::time_point last_refusal_log;  // control thread only
   std::atomic<bool> shutting_down{false};
   std::atomic<bool> running{false};

@@ -811,3 +811,21 @@ TEST_CASE("SIGTERM with the recorder's queue full: exit 0, every execution store
 TEST_CASE("SIGTERM with the store still locked: exit 0 after the stop timeout, drops counted") {
   sigterm_with_full_queue(false);
 }
+
+TEST_CASE("a backend that is not there: the proxy starts, warns once, and says when it is") {
+  REQUIRE(wait_server_ready());
+  // A port nobody listens on: the connect is refused at once.
+  ProxyProcess missing({"--backend", "127.0.0.1:" + std::to_string(free_port())});
+  CHECK(eventually([&] { return missing.log().find("is not reachable") != std::string::npos; }, 10s,
+                   5ms));
+  CHECK(missing.running());
+  // The client gets an error, not a hang.
+  Conn c = connect(missing.conninfo());
+  CHECK_FALSE(ok(c));
+  CHECK(missing.terminate() == 0);
+
+  ProxyProcess present;
+  CHECK(eventually([&] { return present.log().find("is reachable") != std::string::npos; }, 10s,
+                   5ms));
+  CHECK(present.log().find("is not reachable") == std::string::npos);
+}

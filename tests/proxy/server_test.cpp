@@ -153,6 +153,10 @@ struct FakeBackend {
                                            std::uint32_t{static_cast<unsigned char>(s[2])} << 8 |
                                            std::uint32_t{static_cast<unsigned char>(s[3])});
     });
+    if (first.empty()) {  // the proxy's start-up probe: connects, closes, sends nothing
+      close(fd);
+      return;
+    }
     std::string rest;
     if (first.size() >= 8 && first.substr(4, 4) == be32(80877102)) {
       rest = first;  // CancelRequest: record it whole
