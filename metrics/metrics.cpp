@@ -48,10 +48,16 @@ constexpr std::array<std::string_view, 8> kMessages = {"query",   "parse", "bind
                                                        "execute", "close", "sync", "function_call"};
 constexpr std::array<std::string_view, 2> kDirections = {"to_backend", "to_client"};
 // RelayStats::connection_result values; anything else is counted as "other".
-constexpr std::array<std::string_view, 9> kResults = {
-    "ok",           "auth_failed",    "backend_unavailable", "protocol_error",
-    "tls_required", "cancel_request", "client_closed",       "too_many_clients",
-    "other"};
+constexpr std::array<std::string_view, 10> kResults = {"ok",
+                                                       "auth_failed",
+                                                       "backend_unavailable",
+                                                       "protocol_error",
+                                                       "tls_required",
+                                                       "tls_unavailable",
+                                                       "cancel_request",
+                                                       "client_closed",
+                                                       "too_many_clients",
+                                                       "other"};
 constexpr std::array<std::string_view, 3> kIdentityLabels = {"database", "user", "application"};
 
 constexpr std::size_t kKindCount = kKinds.size();

@@ -17,7 +17,7 @@ class RelayStats {
   virtual void connection_opened() {}
   virtual void connection_closed() {}
   // How the connection's startup ended (pglifecycle_client_connections_total{result}):
-  // "ok", "auth_failed", "backend_unavailable", "protocol_error", "tls_required",
+  // "ok", "auth_failed", "backend_unavailable", "protocol_error", "tls_required", "tls_unavailable",
   // "cancel_request", "client_closed".
   virtual void connection_result(std::string_view) {}
   virtual void bytes(Direction, std::size_t) {}

@@ -47,7 +47,6 @@ constexpr std::uint8_t kSslRequest[8] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
 // larger chunks are written at once (and must leave the next read room).
 constexpr std::size_t kMaxHold = 4096;
 
-
 bool is_ip_literal(const std::string& host) {
   error_code ec;
   asio::ip::make_address(host, ec);
@@ -162,14 +161,14 @@ awaitable<void> Session::run() {
     // value-initialisation leaves untouched pages uncommitted.
     up_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
     // Small too: downstream_auth grows it when a whole message needs more room.
-    down_buf_ = RelayBuffer(
-        std::min(buffer_size_, std::max(RelayBuffer::kSmall, backend_prefetch_.size())),
-        buffer_size_);
+    down_buf_ =
+        RelayBuffer(std::min(buffer_size_, std::max(RelayBuffer::kSmall, backend_prefetch_.size())),
+                    buffer_size_);
     loops_running_ = 2;
     // Before login a client may only answer authentication requests, which PostgreSQL
     // bounds at 64 KiB (PG_MAX_AUTH_TOKEN_LENGTH): nothing larger is assembled for it.
-    up_framer_.set_max_message_size(std::min<std::uint64_t>(kMaxAuthMessage,
-                                                            ctx_.options.max_message_size));
+    up_framer_.set_max_message_size(
+        std::min<std::uint64_t>(kMaxAuthMessage, ctx_.options.max_message_size));
     up_read();
     // The authentication phase stays a coroutine (it rewrites and batches messages);
     // the streaming relay of the backend direction takes over when it is done.
@@ -236,10 +235,19 @@ awaitable<bool> Session::startup() {
                 << seconds(s->ctx_.options.startup_timeout) << ", closed";
     s->end(EndReason::client_closed, true);
   });
+  // This proxy answered 'N' to the client's SSLRequest (no --tls-cert): a client that
+  // closes right after it wanted TLS (libpq's sslmode=require) and is told why here.
+  bool tls_declined = false;
   for (;;) {
     if (stopping_) co_return false;
     std::uint8_t header[4];
     co_await read_exact(client_, asio::buffer(header), ec);
+    if (ec && tls_declined && !stopping_) {
+      log::info() << "connection from " << describe_client()
+                  << " closed after asking for TLS, which this proxy does not offer (start it "
+                     "with --tls-cert and --tls-key for clients with sslmode=require)";
+      result_ = "tls_unavailable";
+    }
     if (ec || stopping_) co_return false;  // closed before a startup packet: result client_closed
     auto len = pgwire::startup_packet_length(pgwire::Bytes(header, 4));
     if (!len) {
@@ -268,6 +276,7 @@ awaitable<bool> Session::startup() {
       const std::uint8_t answer = accept ? 'S' : 'N';
       co_await write_all(client_, asio::buffer(&answer, 1), ec);
       if (ec || stopping_) co_return false;
+      tls_declined = p.kind == Kind::ssl_request && !accept;
       if (accept) {
         client_.tls = std::make_unique<TlsStream>(client_.sock, *ctx_.client_tls);
         co_await client_.tls->async_handshake(asio::ssl::stream_base::server,
@@ -305,8 +314,9 @@ awaitable<bool> Session::startup() {
       // SCRAM termination: the role's verifier first (no verifier: passed through).
       const std::string role(p.parameter("user"));
       const std::string db = !ctx_.options.auth_dbname.empty() ? ctx_.options.auth_dbname
-                             : p.parameter("database").empty() ? role
-                                                               : std::string(p.parameter("database"));
+                             : p.parameter("database").empty()
+                                 ? role
+                                 : std::string(p.parameter("database"));
       if (!co_await find_verifier(role, db, verifier)) co_return false;
     }
     if (!co_await connect_backend()) co_return false;
@@ -352,8 +362,9 @@ awaitable<bool> Session::startup() {
       // The client proves itself to the proxy (binding to the proxy's certificate), then
       // the proxy logs in to the server with the key that proof reveals.
       in_client_scram_ = true;
-      const LoginOutcome out = co_await authenticate_client(client_, *verifier, std::string(p.parameter("user")),
-                                                            key, client_offset_, bytes_from_client_);
+      const LoginOutcome out =
+          co_await authenticate_client(client_, *verifier, std::string(p.parameter("user")), key,
+                                       client_offset_, bytes_from_client_);
       in_client_scram_ = false;
       if (stopping_) co_return false;
       if (!out.ok) {
@@ -386,8 +397,8 @@ awaitable<bool> Session::startup() {
       OPENSSL_cleanse(key.data(), key.size());
       if (stopping_) co_return false;
       if (!out.ok) {
-        const std::string why = out.io_error ? "lost the connection during authentication"
-                                             : out.message;
+        const std::string why =
+            out.io_error ? "lost the connection during authentication" : out.message;
         log::warning() << "session " << describe_client() << " user=" << user_
                        << ": SCRAM login to the backend failed: " << why;
         fail(out.io_error ? "08006" : out.sqlstate, "pglifecycle: " + why, "backend_unavailable");
@@ -412,8 +423,8 @@ awaitable<bool> Session::find_verifier(const std::string& role, const std::strin
   Endpoint lookup{tcp::socket(executor())};
   if (!co_await connect_endpoint(lookup, true)) co_return false;
   const auto& o = ctx_.options;
-  const LoginOutcome out = co_await lookup_verifier(lookup, o.auth_query_user, o.auth_query_password,
-                                                    database, o.auth_query, role, verifier);
+  const LoginOutcome out = co_await lookup_verifier(
+      lookup, o.auth_query_user, o.auth_query_password, database, o.auth_query, role, verifier);
   error_code ec;
   lookup.sock.close(ec);
   if (stopping_) co_return false;
@@ -578,7 +589,7 @@ awaitable<bool> Session::connect_endpoint(Endpoint& e, bool allow_tls) {
   if (!is_ip_literal(ctx_.backend_host))
     SSL_set_tlsext_host_name(e.tls->native_handle(), ctx_.backend_host.c_str());
   co_await e.tls->async_handshake(asio::ssl::stream_base::client,
-                                         redirect_error(use_awaitable, ec));
+                                  redirect_error(use_awaitable, ec));
   if (stopping_) co_return false;
   if (ec) co_return unavailable("TLS handshake failed: " + ec.message());
   co_return true;
@@ -1066,8 +1077,9 @@ void Session::down_chunk(std::size_t n, MonoTime t) {
     // says what happened instead of a bare close -- where it cannot land inside a message.
     held_ += good_end;
     client_at_boundary_ = was_at_boundary || good_end > 0;
-    fail("08P01", "pglifecycle: invalid message from the backend: " +
-                      std::string(pgwire::describe(err)), "protocol_error");
+    fail("08P01",
+         "pglifecycle: invalid message from the backend: " + std::string(pgwire::describe(err)),
+         "protocol_error");
     end(EndReason::protocol_error, false);
     return loop_done();
   }

@@ -128,6 +128,34 @@ TEST_CASE("client TLS: a proxy without a certificate answers SSLRequest with N")
   CHECK(raw.read_until('Z'));
 }
 
+TEST_CASE(
+    "client TLS: sslmode=require against a proxy without a certificate is logged and counted") {
+  ProxyProcess proxy;
+  REQUIRE(proxy.metrics_port() > 0);
+  const std::string counted = "pglifecycle_client_connections_total{result=\"tls_unavailable\"} 1";
+  auto metrics_say = [&](const std::string& line) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      if (http_get(proxy.metrics_port(), "/metrics").find(line) != std::string::npos) return true;
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling an event, bounded
+    }
+  };
+  Conn c = connect(proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "sslmode=require"));
+  CHECK(PQstatus(c.get()) == CONNECTION_BAD);
+  c.reset();  // libpq keeps a failed connection's socket until PQfinish
+  CHECK_MESSAGE(metrics_say(counted), proxy.log());
+  CHECK(proxy.log().find("closed after asking for TLS, which this proxy does not offer") !=
+        std::string::npos);
+  // sslmode=prefer goes on in plaintext on the same connection: an ordinary session.
+  Conn prefer =
+      connect(proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "sslmode=prefer"));
+  REQUIRE_MESSAGE(ok(prefer), error(prefer));
+  prefer.reset();
+  CHECK(metrics_say("pglifecycle_client_connections_total{result=\"ok\"} 1"));
+  CHECK(http_get(proxy.metrics_port(), "/metrics").find(counted) != std::string::npos);
+}
+
 TEST_CASE("client TLS: what is not a TLS handshake after 'S' ends that connection only") {
   // Before login, through the proxy's own TLS stream: plain bytes, a record header that
   // claims the largest length and then junk, a ClientHello cut short and then a close.
