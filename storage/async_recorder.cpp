@@ -129,6 +129,8 @@ void AsyncRecorder::start() {
   started_ = true;
   if (const std::string problem = store_->startup_problem(); !problem.empty()) {
     log(config::LogLevel::warning, problem);
+  } else {
+    log(config::LogLevel::info, "recording to " + store_->describe());
   }
   writer_ = std::thread([this] { run(); });
 }

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
@@ -174,6 +175,12 @@ class SqliteStore::Batch {
 
 SqliteStore::SqliteStore(std::string path, const config::Options& options)
     : path_(std::move(path)), max_sql_length_(options.max_sql_length) {
+  shown_path_ = path_;
+  if (path_ != ":memory:" && !path_.starts_with("file:")) {
+    std::error_code ec;
+    const auto absolute = std::filesystem::absolute(path_, ec);
+    if (!ec) shown_path_ = absolute.lexically_normal().string();
+  }
   // Memory statistics cost a global mutex on every SQLite allocation; nobody reads them.
   // Only effective before SQLite's first use in the process (a no-op after).
   static const bool configured = [] {

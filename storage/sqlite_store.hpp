@@ -29,7 +29,7 @@ class SqliteStore final : public Store {
                      std::span<const QueryTotal> queries) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
   ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
-  std::string describe() const override { return "SQLite store " + path_; }
+  std::string describe() const override { return "SQLite store " + shown_path_; }
 
  private:
   class Stmt;
@@ -58,6 +58,7 @@ class SqliteStore final : public Store {
   void write_execution(const ExecutionItem& item, RowCounts& c);
 
   std::string path_;
+  std::string shown_path_;  // absolute, for log lines: where the data goes
   std::size_t max_sql_length_;
   sqlite3* db_ = nullptr;
   SqlTextCache texts_;

@@ -829,3 +829,14 @@ TEST_CASE("a backend that is not there: the proxy starts, warns once, and says w
                    5ms));
   CHECK(present.log().find("is not reachable") == std::string::npos);
 }
+
+TEST_CASE("the log says where the data goes: the SQLite store's absolute path") {
+  // A relative path is relative to the proxy's working directory (a temp dir here).
+  ProxyProcess proxy({"--storage", "sqlite:relative.db"});
+  const std::string log = proxy.log();
+  const auto at = log.find("recording to SQLite store /");
+  REQUIRE(at != std::string::npos);
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  CHECK(line.ends_with("/relative.db"));
+  CHECK(std::filesystem::exists(line.substr(std::string("recording to SQLite store ").size())));
+}
