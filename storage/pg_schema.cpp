@@ -179,9 +179,35 @@ FROM x
 GROUP BY sqlstate, fingerprint;
 )sql";
 
+// execution_summary over the event columns; `statement_join` is the condition that finds
+// an execution's statement (version 6 adds the session to it).
+std::string execution_summary_view(const char* statement_join) {
+  return std::string(R"sql(CREATE VIEW execution_summary AS
+SELECT e.id AS execution_id, e.session_id, e.statement_id,
+       s.proxy_instance, s.user_name, s.database_name, e.application_name,
+       st.kind, st.name AS statement_name, st.position, e.portal,
+       t.sql, t.normalized_sql, t.fingerprint,
+       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
+       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
+       e.fetches, e.sample_rate,
+       pglc_ms(e.bound_at, e.began_at) AS bind_ms,
+       pglc_ms(e.executed_at, e.began_at) AS first_row_ms,
+       pglc_ms(e.finished_at, coalesce(e.bound_at, e.began_at)) AS execute_ms,
+       pglc_ms(e.finished_at, e.began_at) AS total_ms,
+       pglc_ms(e.delivered_at, e.finished_at) AS deliver_ms
+FROM executions e
+LEFT JOIN statements st ON )sql") +
+         statement_join +
+         R"sql(
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = e.session_id;
+)sql";
+}
+
 // v2: as in the SQLite store, the events become columns of executions and statements, and
 // execution_events and statement_events views with the same columns and rows.
-constexpr const char* kV2 = R"sql(
+const std::string& v2() {
+  static const std::string sql = R"sql(
 ALTER TABLE executions ADD COLUMN bound_at timestamptz,
                        ADD COLUMN executed_at timestamptz,
                        ADD COLUMN delivered_at timestamptz;
@@ -229,24 +255,8 @@ SELECT id, 'finished', finished_at FROM executions WHERE finished_at IS NOT NULL
 UNION ALL
 SELECT id, 'delivered', delivered_at FROM executions WHERE delivered_at IS NOT NULL;
 
-CREATE VIEW execution_summary AS
-SELECT e.id AS execution_id, e.session_id, e.statement_id,
-       s.proxy_instance, s.user_name, s.database_name, e.application_name,
-       st.kind, st.name AS statement_name, st.position, e.portal,
-       t.sql, t.normalized_sql, t.fingerprint,
-       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
-       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
-       e.fetches, e.sample_rate,
-       pglc_ms(e.bound_at, e.began_at) AS bind_ms,
-       pglc_ms(e.executed_at, e.began_at) AS first_row_ms,
-       pglc_ms(e.finished_at, coalesce(e.bound_at, e.began_at)) AS execute_ms,
-       pglc_ms(e.finished_at, e.began_at) AS total_ms,
-       pglc_ms(e.delivered_at, e.finished_at) AS deliver_ms
-FROM executions e
-LEFT JOIN statements st ON st.id = e.statement_id
-LEFT JOIN sql_texts t ON t.hash = st.sql_hash
-LEFT JOIN sessions s ON s.id = e.session_id;
-
+)sql" + execution_summary_view("st.id = e.statement_id") +
+                                 R"sql(
 CREATE VIEW statement_summary AS
 SELECT st.id AS statement_id, st.session_id,
        s.proxy_instance, s.user_name, s.database_name, s.application_name,
@@ -260,16 +270,18 @@ FROM statements st
 LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
+  return sql;
+}
 
 // A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
 // over the merged histograms of query_totals; never above the exact maximum.
-#define PGLC_PG_QUERY_PCT(q, col, key)                                                             \
-  "least(CASE WHEN q.instances = 1 THEN q." col                                               \
-  " ELSE (SELECT min(ms) FROM (SELECT ms, "                                                   \
-  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT "                   \
-  "j.key::double precision AS ms, sum(j.value::bigint) AS n FROM query_totals r CROSS JOIN "  \
-  "LATERAL jsonb_each_text(r.hist_total) AS j WHERE r.fingerprint = " key               \
-  " AND r.user_name = t.user_name AND r.database_name = t.database_name GROUP BY 1) b) c " \
+#define PGLC_PG_QUERY_PCT(q, col, key)                                                       \
+  "least(CASE WHEN q.instances = 1 THEN q." col                                              \
+  " ELSE (SELECT min(ms) FROM (SELECT ms, "                                                  \
+  "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT "                  \
+  "j.key::double precision AS ms, sum(j.value::bigint) AS n FROM query_totals r CROSS JOIN " \
+  "LATERAL jsonb_each_text(r.hist_total) AS j WHERE r.fingerprint = " key                    \
+  " AND r.user_name = t.user_name AND r.database_name = t.database_name GROUP BY 1) b) c "   \
   "WHERE cum >= " q " * q.timed) END, t.max_ms)"
 
 // v3: rollups (see sqlite_schema.cpp for the why). Histograms are jsonb {"<ms>": count};
@@ -513,40 +525,28 @@ LEFT JOIN q ON q.fp = t.fp AND q.user_name = t.user_name AND q.database_name = t
 // hashing every statement of the store: one session's timeline at 10 million executions
 // took 184 ms. pglc_ms computes in double precision: extract() of an interval is numeric
 // since PostgreSQL 14, and five numeric extractions per row were most of the time left.
-constexpr const char* kV6 = R"sql(
+const std::string& v6() {
+  static const std::string sql =
+      R"sql(
 CREATE OR REPLACE FUNCTION pglc_ms(later timestamptz, earlier timestamptz)
   RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE
   AS 'SELECT date_part(''epoch'', later - earlier) * 1000';
 DROP VIEW execution_summary;
-CREATE VIEW execution_summary AS
-SELECT e.id AS execution_id, e.session_id, e.statement_id,
-       s.proxy_instance, s.user_name, s.database_name, e.application_name,
-       st.kind, st.name AS statement_name, st.position, e.portal,
-       t.sql, t.normalized_sql, t.fingerprint,
-       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
-       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
-       e.fetches, e.sample_rate,
-       pglc_ms(e.bound_at, e.began_at) AS bind_ms,
-       pglc_ms(e.executed_at, e.began_at) AS first_row_ms,
-       pglc_ms(e.finished_at, coalesce(e.bound_at, e.began_at)) AS execute_ms,
-       pglc_ms(e.finished_at, e.began_at) AS total_ms,
-       pglc_ms(e.delivered_at, e.finished_at) AS deliver_ms
-FROM executions e
-LEFT JOIN statements st ON st.id = e.statement_id AND st.session_id = e.session_id
-LEFT JOIN sql_texts t ON t.hash = st.sql_hash
-LEFT JOIN sessions s ON s.id = e.session_id;
-)sql";
+)sql" +
+      execution_summary_view("st.id = e.statement_id AND st.session_id = e.session_id");
+  return sql;
+}
 
 const std::vector<Migration>& migrations() {
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::vector<Migration> all = {
       {1, "lifecycle tables and views", kV1},
-      {2, "event times as columns of executions and statements", kV2},
+      {2, "event times as columns of executions and statements", v2().c_str()},
       {3, "rollups: per-minute and all-time aggregates; query_stats and error_stats read them",
        v3.c_str()},
       {4, "compact ids: indexes only where followed, retention by id range", kV4},
       {5, "query_stats joins its halves on the stored fingerprint", kV5},
-      {6, "execution_summary joins a statement on its session too", kV6},
+      {6, "execution_summary joins a statement on its session too", v6().c_str()},
   };
   return all;
 }

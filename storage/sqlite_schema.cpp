@@ -210,9 +210,35 @@ DROP TABLE statement_events;
 
 )sql";
 
+// execution_summary over the event columns; `statement_join` is the condition that
+// finds an execution's statement (version 6 adds the session to it).
+std::string execution_summary_view(const char* statement_join) {
+  return std::string(R"sql(CREATE VIEW execution_summary AS
+SELECT e.id AS execution_id, e.session_id, e.statement_id,
+       s.proxy_instance, s.user_name, s.database_name, e.application_name,
+       st.kind, st.name AS statement_name, st.position, e.portal,
+       t.sql, t.normalized_sql, t.fingerprint,
+       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
+       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
+       e.fetches, e.sample_rate,
+       (e.bound_at - e.began_at) / 1000.0 AS bind_ms,
+       (e.executed_at - e.began_at) / 1000.0 AS first_row_ms,
+       (e.finished_at - coalesce(e.bound_at, e.began_at)) / 1000.0 AS execute_ms,
+       (e.finished_at - e.began_at) / 1000.0 AS total_ms,
+       (e.delivered_at - e.finished_at) / 1000.0 AS deliver_ms
+FROM executions e
+LEFT JOIN statements st ON )sql") +
+         statement_join +
+         R"sql(
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = e.session_id;
+)sql";
+}
+
 // The relations over the event columns, as version 2 made them (version 4 makes them
 // again over its new tables).
-constexpr const char* kEventViews = R"sql(
+const std::string& event_views() {
+  static const std::string views = R"sql(
 CREATE VIEW statement_events AS
 SELECT id AS statement_id, 'received' AS event, received_at AS occurred_at FROM statements
 UNION ALL
@@ -233,24 +259,8 @@ SELECT id, 'finished', finished_at FROM executions WHERE finished_at IS NOT NULL
 UNION ALL
 SELECT id, 'delivered', delivered_at FROM executions WHERE delivered_at IS NOT NULL;
 
-CREATE VIEW execution_summary AS
-SELECT e.id AS execution_id, e.session_id, e.statement_id,
-       s.proxy_instance, s.user_name, s.database_name, e.application_name,
-       st.kind, st.name AS statement_name, st.position, e.portal,
-       t.sql, t.normalized_sql, t.fingerprint,
-       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
-       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
-       e.fetches, e.sample_rate,
-       (e.bound_at - e.began_at) / 1000.0 AS bind_ms,
-       (e.executed_at - e.began_at) / 1000.0 AS first_row_ms,
-       (e.finished_at - coalesce(e.bound_at, e.began_at)) / 1000.0 AS execute_ms,
-       (e.finished_at - e.began_at) / 1000.0 AS total_ms,
-       (e.delivered_at - e.finished_at) / 1000.0 AS deliver_ms
-FROM executions e
-LEFT JOIN statements st ON st.id = e.statement_id
-LEFT JOIN sql_texts t ON t.hash = st.sql_hash
-LEFT JOIN sessions s ON s.id = e.session_id;
-
+)sql" + execution_summary_view("st.id = e.statement_id") +
+                                   R"sql(
 CREATE VIEW statement_summary AS
 SELECT st.id AS statement_id, st.session_id,
        s.proxy_instance, s.user_name, s.database_name, s.application_name,
@@ -264,15 +274,18 @@ FROM statements st
 LEFT JOIN sql_texts t ON t.hash = st.sql_hash
 LEFT JOIN sessions s ON s.id = st.session_id;
 )sql";
+  return views;
+}
 
 // A query's percentile `q` in query_stats: the writer's for a key of one proxy, else ranked
 // over the merged histograms of query_totals; never above the exact maximum.
-#define PGLC_SQLITE_QUERY_PCT(q, col, key)                                                     \
+#define PGLC_SQLITE_QUERY_PCT(q, col, key)                                                \
   "min(CASE WHEN q.instances = 1 THEN q." col                                             \
   " ELSE (SELECT min(ms) FROM (SELECT ms, "                                               \
   "sum(n) OVER (ORDER BY ms ROWS UNBOUNDED PRECEDING) AS cum FROM (SELECT CAST(j.key AS " \
   "REAL) AS ms, sum(j.value) AS n FROM query_totals r, json_each(r.hist_total) j WHERE "  \
-  "r.fingerprint = " key " AND r.user_name = t.user_name AND "                            \
+  "r.fingerprint = " key                                                                  \
+  " AND r.user_name = t.user_name AND "                                                   \
   "r.database_name = t.database_name GROUP BY 1)) WHERE cum >= " q                        \
   " * q.timed) END, "                                                                     \
   "t.max_ms)"
@@ -400,9 +413,12 @@ q AS (
   GROUP BY 1, 2, 3)
 SELECT t.fingerprint, t.user_name, t.database_name, t.normalized_sql, t.calls, t.errors,
        t.aborted, t.rows, t.total_ms, t.total_ms / NULLIF(t.calls, 0) AS mean_ms, t.max_ms,
-       )sql" PGLC_SQLITE_QUERY_PCT("0.50", "p50_ms", "coalesce(t.fingerprint, '')") R"sql( AS p50_ms,
-       )sql" PGLC_SQLITE_QUERY_PCT("0.95", "p95_ms", "coalesce(t.fingerprint, '')") R"sql( AS p95_ms,
-       )sql" PGLC_SQLITE_QUERY_PCT("0.99", "p99_ms", "coalesce(t.fingerprint, '')") R"sql( AS p99_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.50", "p50_ms",
+                                   "coalesce(t.fingerprint, '')") R"sql( AS p50_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.95", "p95_ms",
+                                   "coalesce(t.fingerprint, '')") R"sql( AS p95_ms,
+       )sql" PGLC_SQLITE_QUERY_PCT("0.99", "p99_ms",
+                                   "coalesce(t.fingerprint, '')") R"sql( AS p99_ms,
        t.first_seen, t.last_seen
 FROM t
 LEFT JOIN q ON q.fingerprint IS t.fingerprint AND q.user_name = t.user_name
@@ -585,7 +601,7 @@ CREATE INDEX statements_session_id ON statements (session_id);
 CREATE INDEX statements_sql_hash ON statements (sql_hash);
 CREATE INDEX executions_statement_id ON executions (statement_id);
 CREATE INDEX executions_session_id ON executions (session_id);
-)sql" + kEventViews;
+)sql" + event_views();
 }
 
 // v5: query_stats joins its two halves on the stored fingerprint ('' when unanalysed) with
@@ -626,29 +642,15 @@ LEFT JOIN q ON q.fp = t.fp AND q.user_name = t.user_name AND q.database_name = t
 
 // v6: execution_summary joins a statement on its session too, as in the PostgreSQL store
 // (where it lets the planner read one session's statements by index).
-constexpr const char* kV6 = R"sql(
-DROP VIEW execution_summary;
-CREATE VIEW execution_summary AS
-SELECT e.id AS execution_id, e.session_id, e.statement_id,
-       s.proxy_instance, s.user_name, s.database_name, e.application_name,
-       st.kind, st.name AS statement_name, st.position, e.portal,
-       t.sql, t.normalized_sql, t.fingerprint,
-       e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
-       e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
-       e.fetches, e.sample_rate,
-       (e.bound_at - e.began_at) / 1000.0 AS bind_ms,
-       (e.executed_at - e.began_at) / 1000.0 AS first_row_ms,
-       (e.finished_at - coalesce(e.bound_at, e.began_at)) / 1000.0 AS execute_ms,
-       (e.finished_at - e.began_at) / 1000.0 AS total_ms,
-       (e.delivered_at - e.finished_at) / 1000.0 AS deliver_ms
-FROM executions e
-LEFT JOIN statements st ON st.id = e.statement_id AND st.session_id = e.session_id
-LEFT JOIN sql_texts t ON t.hash = st.sql_hash
-LEFT JOIN sessions s ON s.id = e.session_id;
-)sql";
+const std::string& v6() {
+  static const std::string sql =
+      "DROP VIEW execution_summary;\n" +
+      execution_summary_view("st.id = e.statement_id AND st.session_id = e.session_id");
+  return sql;
+}
 
 const std::vector<Migration>& migrations() {
-  static const std::string v2 = std::string(kV2) + kEventViews;
+  static const std::string v2 = std::string(kV2) + event_views();
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::string v4_sql = v4();
   static const std::vector<Migration> all = {
@@ -659,7 +661,7 @@ const std::vector<Migration>& migrations() {
       {4, "compact ids: 64-bit integer keys, time-ordered; indexes only where followed",
        v4_sql.c_str()},
       {5, "query_stats joins its halves on the stored fingerprint", kV5},
-      {6, "execution_summary joins a statement on its session too", kV6},
+      {6, "execution_summary joins a statement on its session too", v6().c_str()},
   };
   return all;
 }
