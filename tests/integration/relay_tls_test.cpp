@@ -154,6 +154,16 @@ TEST_CASE(
   prefer.reset();
   CHECK(metrics_say("pglifecycle_client_connections_total{result=\"ok\"} 1"));
   CHECK(http_get(proxy.metrics_port(), "/metrics").find(counted) != std::string::npos);
+  // Hostile: after the 'N', half a startup header and a close. Still that connection's
+  // end only, counted the same way.
+  {
+    RawClient raw(proxy.port());
+    REQUIRE(raw.send(request_code_message(kSslRequestCode)));
+    CHECK(raw.read_exact(1) == "N");
+    REQUIRE(raw.send(std::string("\0\0", 2)));
+  }
+  CHECK(metrics_say("pglifecycle_client_connections_total{result=\"tls_unavailable\"} 2"));
+  CHECK(proxy.running());
 }
 
 TEST_CASE("client TLS: what is not a TLS handshake after 'S' ends that connection only") {
