@@ -537,6 +537,18 @@ DROP VIEW execution_summary;
   return sql;
 }
 
+// v7: texts carry last_used (storage/schema.hpp) and retention deletes them by it, so
+// statements_sql_hash goes (a second random-key b-tree per new text). Existing texts take
+// their latest statement's time; a writer of version 6 still running in a fleet leaves
+// the default, the time of its insert.
+constexpr const char* kV7 = R"sql(
+ALTER TABLE sql_texts ADD COLUMN last_used timestamptz NOT NULL DEFAULT now();
+UPDATE sql_texts t SET last_used =
+  coalesce((SELECT max(received_at) FROM statements s WHERE s.sql_hash = t.hash), '-infinity');
+DROP INDEX statements_sql_hash;
+CREATE INDEX sql_texts_last_used ON sql_texts (last_used);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::vector<Migration> all = {
@@ -547,6 +559,8 @@ const std::vector<Migration>& migrations() {
       {4, "compact ids: indexes only where followed, retention by id range", kV4},
       {5, "query_stats joins its halves on the stored fingerprint", kV5},
       {6, "execution_summary joins a statement on its session too", v6().c_str()},
+      {7, "texts carry last_used; retention deletes them by it, not by statements_sql_hash",
+       kV7},
   };
   return all;
 }

@@ -42,7 +42,7 @@ constexpr Table kSessions{"sessions",
                           "id, proxy_instance, connected_at, disconnected_at, client_addr, "
                           "client_port, backend_addr, backend_pid, user_name, database_name, "
                           "application_name, client_tls, backend_tls, end_reason"};
-constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint"};
+constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint, last_used"};
 constexpr Table kStatements{"statements",
                             "id, session_id, kind, name, position, sql_hash, param_types, "
                             "received_at, parsed_at, described_at, closed_at"};
@@ -361,13 +361,14 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
       std::string_view hash;
       if (st->sql) {
         hash = st->sql->hash;
-        if (texts_.stage(st->sql->hash)) {
+        if (texts_.stage(st->sql->hash, st->received_at)) {
           const TextRow row = text_row(*st->sql, max_sql_length_);
           CopyRow(texts)
               .text(st->sql->hash)
               .text(row.sql)
               .opt_text(row.normalized_sql)
-              .opt_text(row.fingerprint);
+              .opt_text(row.fingerprint)
+              .ts(st->received_at);
           ++c.sql_texts;
         }
       }
@@ -464,13 +465,19 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
                "application_name = EXCLUDED.application_name, "
                "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid);";
     }
-    auto stage = [&](const Table& table, const std::string& data, bool always_careful) {
+    auto stage = [&](const Table& table, const std::string& data) {
       if (data.empty()) return;
       copy_in(copy_command(table), data);
-      merge += move_command(table) + (careful || always_careful ? " ON CONFLICT DO NOTHING;" : ";");
+      merge += move_command(table) + (careful ? " ON CONFLICT DO NOTHING;" : ";");
     };
-    stage(kSqlTexts, texts, true);  // shared by every session and proxy
-    stage(kStatements, statements, false);
+    if (!texts.empty()) {  // shared by every session and proxy
+      copy_in(copy_command(kSqlTexts), texts);
+      merge += move_command(kSqlTexts) +
+               " ON CONFLICT (hash) DO UPDATE SET last_used = EXCLUDED.last_used "
+               "WHERE EXCLUDED.last_used >= sql_texts.last_used + interval '" +
+               std::to_string(kTextTouchUs / 1'000'000) + " seconds';";
+    }
+    stage(kStatements, statements);
     if (!statement_events.empty()) {
       copy_in(copy_command(kStatementEvents), statement_events);
       // The first time of each event wins, as min(occurred_at) did when events were rows.
@@ -486,7 +493,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           "FROM pglc_tmp_statement_events GROUP BY statement_id) v "
           "WHERE s.id = v.statement_id;";
     }
-    stage(kExecutions, executions, false);
+    stage(kExecutions, executions);
     merge += "COMMIT";
     exec(merge, "writing");
   };
@@ -703,25 +710,27 @@ ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
       exec_count("DELETE FROM executions WHERE id IN "
                  "(SELECT id FROM executions WHERE id < $1::uuid ORDER BY id LIMIT $2)",
                  {floor, lim}));
-  const std::size_t statements = count(
-      exec_count("DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
-                 "id < $1::uuid AND received_at < $3 AND NOT EXISTS "
-                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT $2)",
-                 {floor, lim, ts}));
+  count(exec_count(
+      "DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
+      "id < $1::uuid AND received_at < $3 AND NOT EXISTS "
+      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT $2)",
+      {floor, lim, ts}));
   count(exec_count(
       "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE id < $1::uuid AND "
       "coalesce(disconnected_at, connected_at) < $3 AND "
       "NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
       "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) ORDER BY id LIMIT $2)",
       {floor, lim, ts}));
-  if (statements > 0) texts_dirty_ = true;
-  if (texts_dirty_) {
-    const std::size_t texts = count(exec_count(
-        "DELETE FROM sql_texts WHERE hash IN (SELECT hash FROM sql_texts t WHERE NOT EXISTS "
-        "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT $1)",
-        {lim}));
-    if (texts > 0) texts_.clear();
-    if (texts < limit) texts_dirty_ = false;
+  // Texts by last_used (storage/schema.hpp), once the statements before the cutoff are
+  // down to those still executed: those few are read once into the NOT IN set.
+  if (!result.more) {
+    const std::string texts_sql =
+        "DELETE FROM sql_texts WHERE hash IN (SELECT hash FROM sql_texts WHERE last_used < "
+        "$3::timestamptz - interval '" +
+        std::to_string(kTextSlackUs / 1'000'000) +
+        " seconds' AND hash NOT IN (SELECT sql_hash FROM statements WHERE id < $1::uuid) "
+        "ORDER BY last_used LIMIT $2)";
+    if (count(exec_count(texts_sql.c_str(), {floor, lim, ts})) > 0) texts_.clear();
   }
   return result;
 }

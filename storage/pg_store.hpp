@@ -52,7 +52,6 @@ class PgStore final : public Store {
   PGconn* conn_ = nullptr;
   SqlTextCache texts_;
   StatementFold fold_;
-  bool texts_dirty_ = true;
   bool careful_ = true;        // the next batch uses ON CONFLICT DO NOTHING everywhere
   std::string last_sqlstate_;  // of the last failure
   bool migrated_ = false;

@@ -1,26 +1,35 @@
 // The writer's memory of sql_texts hashes already in the store, so a repeated text costs
-// no INSERT. Hashes enter it only when their transaction committed. It is forgotten now
-// and then: another proxy's retention may delete a text this process remembers, and a
-// forgotten hash only costs one INSERT ... DO NOTHING.
+// no INSERT. Hashes enter it only when their transaction committed, with the last_used
+// time written for them: a text used again more than kTextTouch later is written again,
+// which advances its last_used (retention deletes texts by it; storage/schema.hpp). It is
+// forgotten now and then: another proxy's retention may delete a text this process
+// remembers, and a forgotten hash only costs one INSERT ... ON CONFLICT.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
+
+#include "storage/schema.hpp"
 
 namespace pglc::storage {
 
 class SqlTextCache {
  public:
-  // True if `hash` must be written in the current transaction (and marks it so).
-  bool stage(const std::string& hash) {
+  // True if `hash`, used by a statement received at `used_at` (wall microseconds), must be
+  // written in the current transaction (and marks it so).
+  bool stage(const std::string& hash, std::int64_t used_at) {
     const Key k = key_of(hash);
-    if (known_.contains(k)) return false;
+    if (const auto it = known_.find(k); it != known_.end() && used_at < it->second + kTextTouchUs) {
+      return false;
+    }
     if (!staged_set_.insert(k).second) return false;
-    staged_.push_back(k);
+    staged_.emplace_back(k, used_at);
     return true;
   }
   void commit() {
@@ -29,7 +38,7 @@ class SqlTextCache {
       known_ = {};  // gives the buckets back too
       since_ = now;
     }
-    for (const Key& k : staged_) known_.insert(k);
+    for (const auto& [k, used_at] : staged_) known_[k] = used_at;
     rollback();
   }
   void rollback() {
@@ -43,7 +52,7 @@ class SqlTextCache {
 
  private:
   // The hash's first 128 bits as two words (the hex text would cost a heap string each):
-  // about 40 bytes an entry, so the bound is a few MiB. Under `pgbench -M simple`-like
+  // about 50 bytes an entry, so the bound is a few MiB. Under `pgbench -M simple`-like
   // traffic every execution brings a new text, and a million entries of text hashes were
   // 150 MiB.
   struct Key {
@@ -66,9 +75,9 @@ class SqlTextCache {
   }
   static constexpr std::size_t kMaxEntries = 65536;
   static constexpr std::chrono::minutes kMaxAge{10};
-  std::unordered_set<Key, KeyHash> known_;
+  std::unordered_map<Key, std::int64_t, KeyHash> known_;  // -> last_used written
   std::unordered_set<Key, KeyHash> staged_set_;
-  std::vector<Key> staged_;
+  std::vector<std::pair<Key, std::int64_t>> staged_;
   std::chrono::steady_clock::time_point since_ = std::chrono::steady_clock::now();
 };
 

@@ -649,6 +649,18 @@ const std::string& v6() {
   return sql;
 }
 
+// v7: texts carry last_used (storage/schema.hpp) and retention deletes them by it, so
+// statements_sql_hash goes. It was a second b-tree with random keys written for every new
+// text: under `pgbench -M simple`, where each execution brings one, it was half of the
+// pages the writer dirtied. Existing texts take their latest statement's time.
+constexpr const char* kV7 = R"sql(
+ALTER TABLE sql_texts ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0;
+UPDATE sql_texts SET last_used =
+  coalesce((SELECT max(received_at) FROM statements s WHERE s.sql_hash = sql_texts.hash), 0);
+DROP INDEX statements_sql_hash;
+CREATE INDEX sql_texts_last_used ON sql_texts (last_used);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::string v2 = std::string(kV2) + event_views();
   static const std::string v3 = std::string(kV3) + by_minute_view();
@@ -662,6 +674,8 @@ const std::vector<Migration>& migrations() {
        v4_sql.c_str()},
       {5, "query_stats joins its halves on the stored fingerprint", kV5},
       {6, "execution_summary joins a statement on its session too", v6().c_str()},
+      {7, "texts carry last_used; retention deletes them by it, not by statements_sql_hash",
+       kV7},
   };
   return all;
 }

@@ -228,10 +228,12 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         end_reason = coalesce(excluded.end_reason, end_reason),
         application_name = excluded.application_name,
         backend_pid = coalesce(excluded.backend_pid, backend_pid))sql");
-    sql_text_ = std::make_unique<Stmt>(
-        db_,
-        "INSERT OR IGNORE INTO sql_texts (hash, sql, normalized_sql, fingerprint) "
-        "VALUES (?1, ?2, ?3, ?4)");
+    const std::string text_upsert =
+        "INSERT INTO sql_texts (hash, sql, normalized_sql, fingerprint, last_used) "
+        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hash) DO UPDATE SET last_used = "
+        "excluded.last_used WHERE excluded.last_used >= last_used + " +
+        std::to_string(kTextTouchUs);
+    sql_text_ = std::make_unique<Stmt>(db_, text_upsert.c_str());
     statements_ = std::make_unique<Batch<StatementRow>>(
         db_,
         "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
@@ -393,13 +395,14 @@ void SqliteStore::write_session(const lifecycle::SessionRecord& r) {
 }
 
 void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts& c) {
-  if (r.sql && texts_.stage(r.sql->hash)) {
+  if (r.sql && texts_.stage(r.sql->hash, r.received_at)) {
     // Right away, not batched: the row may own strings (a deferred analysis).
     const TextRow row = text_row(*r.sql, max_sql_length_);
     sql_text_->text(1, r.sql->hash)
         .text(2, row.sql)
         .opt_text(3, row.normalized_sql)
-        .opt_text(4, row.fingerprint);
+        .opt_text(4, row.fingerprint)
+        .integer(5, r.received_at);
     if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
     ++c.sql_texts;
   }
@@ -681,7 +684,7 @@ ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
   // Ids are time-ordered (storage/sqlite_id.hpp): the oldest rows are the lowest ids.
   step("SELECT id FROM executions WHERE id < ?1 AND ?3 IS NOT NULL ORDER BY id LIMIT ?2",
        {del_executions_.get()});
-  const std::size_t statements = step(
+  step(
       "SELECT id FROM statements s WHERE id < ?1 AND received_at < ?3 AND NOT EXISTS "
       "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT ?2",
       {del_statements_.get()});
@@ -690,17 +693,14 @@ ExpireResult SqliteStore::expire(WallMicros cutoff, std::size_t limit) {
       "AND NOT EXISTS (SELECT 1 FROM statements t WHERE t.session_id = s.id) AND "
       "NOT EXISTS (SELECT 1 FROM executions e WHERE e.session_id = s.id) ORDER BY id LIMIT ?2",
       {del_sessions_.get()});
-  // Texts can only become unreferenced when statements go, so the scan of sql_texts runs
-  // only after that (and once after opening, for leftovers).
-  if (statements > 0) texts_dirty_ = true;
-  if (texts_dirty_) {
-    // ?1 and ?3 are unused here but bound anyway by expire_step.
-    const std::size_t texts = step(
-        "SELECT hash FROM sql_texts t WHERE ?1 IS NOT NULL AND ?3 IS NOT NULL AND NOT EXISTS "
-        "(SELECT 1 FROM statements s WHERE s.sql_hash = t.hash) LIMIT ?2",
-        {del_sql_texts_.get()});
-    if (texts > 0) texts_.clear();
-    if (texts < limit) texts_dirty_ = false;
+  // Texts by last_used (storage/schema.hpp), once the statements before the cutoff are
+  // down to those still executed: those few are read once into the NOT IN set.
+  if (!result.more) {
+    const std::string texts_sql =
+        "SELECT hash FROM sql_texts WHERE last_used < ?3 - " + std::to_string(kTextSlackUs) +
+        " AND hash NOT IN (SELECT sql_hash FROM statements WHERE id < ?1) "
+        "ORDER BY last_used LIMIT ?2";
+    if (step(texts_sql.c_str(), {del_sql_texts_.get()}) > 0) texts_.clear();
   }
   return result;
 }

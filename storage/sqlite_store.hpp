@@ -62,7 +62,6 @@ class SqliteStore final : public Store {
   std::size_t max_sql_length_;
   sqlite3* db_ = nullptr;
   SqlTextCache texts_;
-  bool texts_dirty_ = true;
   void flush_batches();
   void clear_batches();
 

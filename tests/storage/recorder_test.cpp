@@ -283,6 +283,83 @@ void check_retention(const std::string& storage, StoreReader& db) {
 
 }  // namespace
 
+namespace {
+
+// sql_texts.last_used (storage/schema.hpp): the latest statement's received_at, advanced
+// only when an hour behind; retention deletes a text by it, and keeps a text that an old
+// statement still kept (it has executions) or a recent statement uses.
+void check_text_last_used(const std::string& storage, StoreReader& db) {
+  const auto now = wall_now();
+  const auto day = 86'400'000'000LL, minute = 60'000'000LL;
+  const auto t0 = now - 10 * day;
+  auto shared = text("a1", "SELECT 'shared'", "SELECT $1", "fpa");
+  auto alone = text("b2", "SELECT 'alone'", "SELECT $1", "fpa");
+  auto kept = text("c3", "SELECT 'kept'", "SELECT $1", "fpa");
+  const SessionRecord s = make_session(t0);
+  auto last_used = [&](const std::string& h) {
+    return integer(
+        db.value("SELECT " + db.us("last_used") + " FROM sql_texts WHERE hash = '" + h + "'"));
+  };
+  auto record = [&](std::initializer_list<StatementRecord> sts,
+                    std::initializer_list<ExecutionRecord> exs = {}) {
+    auto rec = storage::open_recorder(options_for(storage));
+    rec->start();
+    rec->session_opened(s);
+    for (const auto& st : sts) rec->statement(st);
+    for (const auto& e : exs) rec->execution(e);
+    rec->stop();
+  };
+  const StatementRecord old_kept = make_statement(s.id, StatementKind::extended, kept, t0);
+  ExecutionRecord today = make_execution(old_kept, now - 900, 0, now - 800, now - 700, 0);
+  record({make_statement(s.id, StatementKind::simple, shared, t0),
+          make_statement(s.id, StatementKind::simple, alone, t0), old_kept},
+         {today});
+  CHECK(last_used(shared->hash) == t0);
+  // Within the hour: no update, from the writer's memory or from the store's own check.
+  record({make_statement(s.id, StatementKind::simple, shared, t0 + 30 * minute),
+          make_statement(s.id, StatementKind::simple, shared, t0 + 50 * minute)});
+  CHECK(last_used(shared->hash) == t0);
+  record({make_statement(s.id, StatementKind::simple, shared, t0 + 61 * minute)});
+  CHECK(last_used(shared->hash) == t0 + 61 * minute);
+  record({make_statement(s.id, StatementKind::simple, shared, now - 1000)});
+  CHECK(last_used(shared->hash) == now - 1000);
+  CHECK(last_used(kept->hash) == t0);
+
+  auto o = options_for(storage);
+  o.retention = std::chrono::hours(24 * 7);
+  storage::RecorderTuning tuning;
+  tuning.retention_interval = 20ms;
+  auto rec = storage::open_recorder(o, tuning);
+  rec->start();
+  CHECK(eventually([&] { return db.count("sql_texts WHERE hash = '" + alone->hash + "'") == 0; }));
+  rec->stop();
+  // Its old statements are gone, the one of today keeps `shared`; `kept` stays with its
+  // statement, which today's execution keeps.
+  CHECK(db.count("statements WHERE sql_hash = '" + shared->hash + "'") == 1);
+  CHECK(db.count("sql_texts WHERE hash = '" + shared->hash + "'") == 1);
+  CHECK(db.count("sql_texts WHERE hash = '" + kept->hash + "'") == 1);
+  CHECK(db.count("statements WHERE id = " + db.id(old_kept.id)) == 1);
+  CHECK(db.count("execution_summary WHERE sql = 'SELECT ''kept'''") == 1);
+}
+
+}  // namespace
+
+TEST_CASE("sql_texts.last_used advances an hour at a time; retention deletes texts by it") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("last_used.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check_text_last_used("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_last_used");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_text_last_used(conninfo, db);
+  }
+}
+
 TEST_CASE("retention deletes old rows only, in small batches") {
   SUBCASE("SQLite") {
     TempDir dir;
@@ -575,6 +652,7 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
   db.query(std::string("INSERT INTO statements (id, session_id, kind, name, position, sql_hash, "
                        "received_at) VALUES ('") +
            id2 + "', '" + id2 + "', 'extended', 's1', 0, 'h', " + ts(t0 - 2000) + ")");
+  db.query("INSERT INTO sql_texts (hash, sql) VALUES ('h', 'SELECT 1')");
   db.query(std::string("INSERT INTO statement_events VALUES ('") + id2 + "', 'received', " +
            ts(t0 - 2000) + "), ('" + id2 + "', 'parsed', " + ts(t0 - 1500) + "), ('" + id2 +
            "', 'closed', " + ts(t0 + 9000) + ")");
@@ -613,6 +691,9 @@ void check_v1_upgrade(StoreReader& db, const std::string& storage, bool pg) {
                    {s2, "parsed", std::to_string(t0 - 1500)},
                    {s2, "closed", std::to_string(t0 + 9000)}});
   CHECK(std::stod(*db.value("SELECT parse_ms FROM statement_summary")) == doctest::Approx(0.5));
+  // Version 7 gave the text its statement's time.
+  CHECK(integer(db.value("SELECT " + db.us("last_used") + " FROM sql_texts WHERE hash = 'h'")) ==
+        t0 - 2000);
 
   // The upgraded store takes new rows, including events of a statement of an earlier batch.
   auto rec = storage::open_recorder(options_for(storage));
