@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# bench/profile.sh [perf|callgrind|strace] — where pglifecycle spends its CPU under pgbench.
+# bench/profile.sh [perf|callgrind|strace|threads] — where pglifecycle spends its CPU under pgbench.
 #   perf       sampled flat profile of the proxy process (default)
 #   callgrind  instruction counts (reproducible on a noisy machine; ~50× slower, so it runs
 #              -c 1 for a few seconds)
 #   strace     syscalls per transaction (strace -c -f; slows the proxy, counts stay exact)
+#   threads    per thread: CPU and time spent runnable but waiting for a core (schedstat)
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
 #   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
 #   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
@@ -68,11 +69,21 @@ case $TOOL in
     prof=$!
     ;;
   callgrind) prof="" ;;
+  threads)
+    prof=""
+    snapshot() {  # tid name cpu_ns wait_ns per thread (/proc/PID/task/TID/schedstat)
+      for t in /proc/"$pid"/task/*; do
+        printf '%s %s %s\n' "$(basename "$t")" "$(cat "$t/comm")" "$(cut -d' ' -f1,2 "$t/schedstat")"
+      done
+    }
+    snapshot >"$OUTDIR/threads-before.txt"
+    ;;
   *) die "unknown tool $TOOL (perf, callgrind, strace)" ;;
 esac
 "$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
 txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
 grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
+[ "$TOOL" = threads ] && snapshot >"$OUTDIR/threads-after.txt"
 if [ "$TOOL" = strace ]; then kill -INT "$prof" 2>/dev/null || true; fi
 [ -n "$prof" ] && wait "$prof" || true
 forget_pid "$pid"
@@ -95,6 +106,13 @@ case $TOOL in
     head -n 30 "$OUTDIR/strace.txt" || true
     awk -v n="$txns" 'NR > 2 && $4 ~ /^[0-9]+$/ && n > 0 {printf "%-20s %8.2f calls/txn\n", $NF, $4 / n}' \
       "$OUTDIR/strace.txt" | sort -k2 -gr | head -n 12
+    ;;
+  threads)
+    echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core"
+    join "$OUTDIR/threads-before.txt" "$OUTDIR/threads-after.txt" |
+      awk -v d="$DURATION" '{cpu = ($6 - $3) / 1e9; wait = ($7 - $4) / 1e9;
+        printf "%-16s cpu %6.2f s  waiting %6.2f s  %5.1f %% of a core\n", $2, cpu, wait, 100 * cpu / d}' |
+      tee "$OUTDIR/top.txt"
     ;;
   callgrind)
     callgrind_annotate --inclusive=no "$OUTDIR/callgrind.out" >"$OUTDIR/annotate.txt" 2>&1 || true

@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
 
 #include <openssl/err.h>
+#include <pthread.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -391,7 +392,13 @@ struct Server::Impl {
     asio::co_spawn(control, probe_backend(), asio::detached);
     asio::co_spawn(control, accept_loop(), asio::detached);
     std::vector<std::thread> threads;
-    for (auto& w : workers) threads.emplace_back([ctx = w.get()] { ctx->run(); });
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      threads.emplace_back([ctx = workers[i].get(), i] {
+        // Named for top -H, perf and bench/profile.sh threads (at most 15 characters).
+        pthread_setname_np(pthread_self(), ("pglc-io-" + std::to_string(i)).c_str());
+        ctx->run();
+      });
+    }
     log::info() << "listening on " << options.listen << " (port " << acceptor_port << "), backend "
                 << options.backend << ", " << workers.size() << " worker(s), at most "
                 << max_sessions << " client sessions";

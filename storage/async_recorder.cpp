@@ -1,5 +1,7 @@
 #include "storage/async_recorder.hpp"
 
+#include <pthread.h>
+
 #include "storage/text_row.hpp"
 
 #include <algorithm>
@@ -132,7 +134,10 @@ void AsyncRecorder::start() {
   } else {
     log(config::LogLevel::info, "recording to " + store_->describe());
   }
-  writer_ = std::thread([this] { run(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "pglc-writer");  // for top -H and perf
+    run();
+  });
 }
 
 void AsyncRecorder::stop() {
