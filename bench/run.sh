@@ -6,7 +6,7 @@
 #   REPEATS=3 DURATION=10   runs per cell and seconds per pgbench run (medians are reported)
 #   QUICK=1                 smoke test: REPEATS=1 DURATION=2, three cells, 200 idle conns
 #   PGLC_BINARY=path        use this pglifecycle instead of building build-bench (Release)
-#   TARGETS="direct pglc pglc-passive pglc-norec haproxy pgbouncer"   subset / order
+#   TARGETS="direct pglc pglc-precise pglc-passive pglc-norec haproxy pgbouncer"   subset / order
 #   CELLS="..."             subset of: S-simple-1 S-extended-1 S-prepared-1 S-simple-16
 #                           S-extended-16 S-prepared-16 tpcb-extended-8
 #   IDLE_CONNS=1000         connections for the RSS check (0 skips it)
@@ -30,7 +30,7 @@ fi
 REPEATS=${REPEATS:-3}
 DURATION=${DURATION:-10}
 CELLS=${CELLS:-"S-simple-1 S-extended-1 S-prepared-1 S-simple-16 S-extended-16 S-prepared-16 tpcb-extended-8"}
-TARGETS=${TARGETS:-"direct pglc pglc-passive pglc-norec haproxy pgbouncer"}
+TARGETS=${TARGETS:-"direct pglc pglc-precise pglc-passive pglc-norec haproxy pgbouncer"}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 POWERBI=${POWERBI:-1}
 POWERBI_CLIENTS=${POWERBI_CLIENTS:-4}
@@ -74,12 +74,12 @@ AVAILABLE[direct]=1
 pglc_args() {  # target
   local t=$1
   case $t in
-    pglc | rss | pbi | pbi-passive)
+    pglc | rss | pbi | pbi-passive | pbi-precise)
       echo "--storage sqlite:$WORK/$t.db --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}"
       ;;
-    pglc-passive)
+    pglc-passive | pglc-precise)
       echo "--storage sqlite:$WORK/$t.db --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}" \
-        "--phase-timing passive"
+        "--phase-timing ${t#pglc-}"
       ;;
     pglc-norec) echo "--storage none --metrics-listen 127.0.0.1:${METRICS_PORT[$t]}" ;;
   esac
@@ -159,7 +159,7 @@ EOF
 for t in $TARGETS; do
   case $t in
     direct) ;;
-    pglc | pglc-passive | pglc-norec) start_pglc "$t" && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
+    pglc | pglc-precise | pglc-passive | pglc-norec) start_pglc "$t" && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
     haproxy) start_haproxy && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
     pgbouncer) start_pgbouncer && AVAILABLE[$t]=1 || AVAILABLE[$t]=0 ;;
     *) die "unknown target $t" ;;
@@ -227,7 +227,7 @@ RESULTS=$WORK/results.tsv
 : >"$RESULTS"
 run_cell() {  # target cell rep
   local t=$1 cell=$2 rep=$3 out="$WORK/pgbench-$1-$2-$3.log" pid=${PID[$1]:-} t0=0 t1=0
-  case $t in pglc | pglc-passive)
+  case $t in pglc | pglc-precise | pglc-passive)
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || start_pglc "$t" || return 0
     pid=${PID[$t]}
     ;;
@@ -245,7 +245,7 @@ run_cell() {  # target cell rep
   txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
   if [ -z "$tps" ] || [ -z "$lat" ] || [ -z "${txns:-}" ] || [ "$txns" = 0 ]; then
     log "no result for $t $cell rep $rep"
-    case $t in pglc | pglc-passive) stop_pid "${PID[$t]}" 5 || true ;; esac
+    case $t in pglc | pglc-precise | pglc-passive) stop_pid "${PID[$t]}" 5 || true ;; esac
     return 0
   fi
   [ -n "$pid" ] && cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$txns" \
@@ -254,7 +254,7 @@ run_cell() {  # target cell rep
     >>"$RESULTS"
   log "$(printf '%-12s %-16s rep %s: %10.1f tps  %8.3f ms  cpu %s us/txn' "$t" "$cell" "$rep" \
     "$tps" "$lat" "$cpu")"
-  case $t in pglc | pglc-passive)
+  case $t in pglc | pglc-precise | pglc-passive)
     check_store "$t" "$cell rep $rep" $((txns * $(cell_statements "$cell"))) "${cell##*-}"
     ;;
   esac
@@ -288,7 +288,8 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN {if (b > 
 describe_target() {
   case $1 in
     direct) echo "direct" ;;
-    pglc) echo "pglifecycle (full recording)" ;;
+    pglc) echo "pglifecycle (full recording, sampled timing)" ;;
+    pglc-precise) echo "pglifecycle (full, precise timing)" ;;
     pglc-passive) echo "pglifecycle (full, passive timing)" ;;
     pglc-norec) echo "pglifecycle (recording off)" ;;
     haproxy) echo "haproxy (TCP)" ;;
@@ -390,15 +391,16 @@ fi
 # --- PowerBI-shaped load over TLS --------------------------------------------------------------
 POWERBI_REPORT=""
 if [ "$POWERBI" = 1 ]; then
-  # Both phase-timing modes: precise timing makes the server answer each Parse and Bind in
-  # a packet (here: a TLS record) of its own, which is most of what a batch costs.
+  # The three phase-timing modes: precise timing makes the server answer each Parse and
+  # Bind in a packet (here: a TLS record) of its own, which is most of what a batch costs;
+  # sampled (the default, pbi) does so for new texts and a fraction of the rest.
   declare -A PBI_OK PBI_BATCHES
-  PBI_TARGETS=(pbi pbi-passive)
+  PBI_TARGETS=(pbi pbi-precise pbi-passive)
   for t in "${PBI_TARGETS[@]}"; do
     PBI_OK[$t]=0
     PBI_BATCHES[$t]=0
     extra=()
-    [ "$t" = pbi-passive ] && extra=(--phase-timing passive)
+    [ "$t" != pbi ] && extra=(--phase-timing "${t#pbi-}")
     if BACKEND_SSLMODE=$POWERBI_BACKEND_SSLMODE start_pglc "$t" \
       --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" "${extra[@]}"; then
       PBI_OK[$t]=1
@@ -452,7 +454,8 @@ if [ "$POWERBI" = 1 ]; then
       }
       case $t in
         direct) name="direct (TLS to PostgreSQL)" ;;
-        pbi) name="pglifecycle (full recording, TLS client side, backend sslmode=$POWERBI_BACKEND_SSLMODE)" ;;
+        pbi) name="pglifecycle (full recording, sampled timing, TLS client side, backend sslmode=$POWERBI_BACKEND_SSLMODE)" ;;
+        pbi-precise) name="pglifecycle (same, precise timing)" ;;
         pbi-passive) name="pglifecycle (same, passive timing)" ;;
       esac
       printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$name" "$bps" "$(pbi_med "$t" 3)" \

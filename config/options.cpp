@@ -52,6 +52,19 @@ std::uint64_t to_unsigned(std::string_view option, const std::string& value, std
   return v;
 }
 
+double to_fraction(std::string_view option, const std::string& value) {
+  std::size_t used = 0;
+  double v = -1;
+  try {
+    v = std::stod(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || !(v >= 0.0 && v <= 1.0))
+    invalid(option, value, "a number between 0 and 1");
+  return v;
+}
+
 std::uint64_t to_size(std::string_view option, const std::string& value) {
   auto v = parse_size(value);
   if (!v) invalid(option, value, "a size such as 1MiB, 64KiB, 1GiB or a number of bytes");
@@ -223,7 +236,15 @@ std::string_view to_string(BackendSslMode m) {
 }
 
 std::string_view to_string(PhaseTiming p) {
-  return p == PhaseTiming::precise ? "precise" : "passive";
+  switch (p) {
+    case PhaseTiming::precise:
+      return "precise";
+    case PhaseTiming::passive:
+      return "passive";
+    case PhaseTiming::sampled:
+      return "sampled";
+  }
+  return "?";
 }
 
 std::string_view to_string(LogLevel l) {
@@ -293,8 +314,12 @@ ParseResult parse(int argc, const char* const argv[]) {
       "max-pipeline-bytes", po::value<std::string>()->default_value("512KiB"),
       "tracker memory per session for unanswered requests; past it the proxy stops "
       "reading from that client until the server answers")(
-      "phase-timing", po::value<std::string>()->default_value("precise"),
-      "precise: append Flush after Parse/Bind to time server phases; passive: add nothing");
+      "phase-timing", po::value<std::string>()->default_value("sampled"),
+      "precise: append Flush after Parse/Bind to time server phases; passive: add nothing; "
+      "sampled: precise for a text new to the session, its first execution and "
+      "--precise-sample-rate of the rest")(
+      "precise-sample-rate", po::value<std::string>()->default_value("0.01"),
+      "with --phase-timing sampled: the fraction of other Parse/Bind messages timed precisely");
 
   po::options_description rec("Recording");
   rec.add_options()("record-parameters", po::bool_switch()->default_value(d.record_parameters),
@@ -439,8 +464,11 @@ ParseResult parse(int argc, const char* const argv[]) {
       o.phase_timing = PhaseTiming::precise;
     else if (timing == "passive")
       o.phase_timing = PhaseTiming::passive;
+    else if (timing == "sampled")
+      o.phase_timing = PhaseTiming::sampled;
     else
-      invalid("phase-timing", timing, "precise or passive");
+      invalid("phase-timing", timing, "precise, passive or sampled");
+    o.precise_sample_rate = to_fraction("precise-sample-rate", s("precise-sample-rate"));
 
     o.record_parameters = vm["record-parameters"].as<bool>();
     o.max_sql_length = static_cast<std::size_t>(to_size("max-sql-length", s("max-sql-length")));
@@ -468,19 +496,7 @@ ParseResult parse(int argc, const char* const argv[]) {
         o.rollup_retention = secs;
       }
     }
-    {
-      std::string rate = s("sample-rate");
-      std::size_t used = 0;
-      double v = -1;
-      try {
-        v = std::stod(rate, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != rate.size() || !(v >= 0.0 && v <= 1.0))
-        invalid("sample-rate", rate, "a number between 0 and 1");
-      o.sample_rate = v;
-    }
+    o.sample_rate = to_fraction("sample-rate", s("sample-rate"));
     o.min_duration = to_duration("min-duration", s("min-duration"));
     o.recorder_queue =
         static_cast<std::size_t>(to_unsigned("recorder-queue", s("recorder-queue"), 1ull << 32));

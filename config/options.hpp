@@ -11,7 +11,7 @@
 
 namespace pglc::config {
 
-enum class PhaseTiming { precise, passive };
+enum class PhaseTiming { precise, passive, sampled };
 enum class BackendSslMode { disable, prefer, require, verify_full };
 enum class LogLevel { debug, info, warning, error };
 
@@ -58,7 +58,8 @@ struct Options {
   std::chrono::microseconds min_duration{0};
   std::size_t recorder_queue = 100000;
   std::size_t recorder_queue_bytes = 8u << 20;  // queued records plus the retry backlog
-  PhaseTiming phase_timing = PhaseTiming::precise;
+  PhaseTiming phase_timing = PhaseTiming::sampled;
+  double precise_sample_rate = 0.01;  // with sampled: other Parse/Bind timed precisely
   std::string instance_name;  // default host:port of --listen, filled by parse
   LogLevel log_level = LogLevel::info;
 

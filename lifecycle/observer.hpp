@@ -40,6 +40,9 @@ class SessionObserver {
   virtual void on_backend_read_done(MonoTime) {}
   // Bytes up to `client_offset` (cumulative) have been written to the client socket.
   virtual void on_client_written(std::uint64_t /*client_offset*/, MonoTime) {}
+  // Whether the Parse or Bind just passed to on_frontend is to be timed precisely, i.e.
+  // followed by a Flush unless the client's next message is Flush or Sync (DESIGN §2).
+  virtual bool wants_flush() const { return true; }
   // What the observer holds for requests the server has not answered yet, in bytes. The
   // relay stops reading from the client while it exceeds --max-pipeline-bytes.
   virtual std::size_t owed_bytes() const { return 0; }

@@ -48,6 +48,10 @@ std::string_view to_string(EndReason r) {
   return "unknown";
 }
 
+std::string_view to_string(Timing t) {
+  return t == Timing::precise ? "precise" : "passive";
+}
+
 std::string_view to_string(StatementEvent e) {
   switch (e) {
     case StatementEvent::received:

@@ -26,6 +26,10 @@ enum class EndReason {
   shutdown
 };
 enum class StatementEvent { received, parsed, described, closed };
+// How a statement's parse or an execution's bind was timed (DESIGN §2): `precise` when the
+// proxy's Flush made the server send its answer as soon as it existed, `passive` when the
+// answer may have waited in the server's buffer (its time marks a packet's arrival).
+enum class Timing { precise, passive };
 enum class ExecutionEvent { received, bound, executed, finished, delivered };
 // Frontend message types timed by pglifecycle_message_duration_seconds.
 enum class MessageKind { query, parse, bind, describe, execute, close, sync, function_call };
@@ -36,6 +40,7 @@ std::string_view to_string(ExecutionStatus);
 std::optional<ExecutionStatus> execution_status_from(std::string_view name);
 std::string_view to_string(EndReason);
 std::string_view to_string(StatementEvent);
+std::string_view to_string(Timing);
 std::string_view to_string(ExecutionEvent);
 std::string_view to_string(MessageKind);
 
@@ -85,6 +90,7 @@ struct StatementRecord {
   std::shared_ptr<const SqlText> sql;  // shared: PowerBI repeats the same texts
   std::string param_types;             // e.g. "{23,25}", "" when none
   WallMicros received_at = 0;
+  Timing timing = Timing::precise;  // of its Parse (extended); simple kinds: the session's mode
 };
 
 struct StatementEventRecord {
@@ -123,11 +129,11 @@ struct ExecutionRecord {
   std::optional<double> bind_seconds;       // start → bound (extended only)
   std::optional<double> deliver_seconds;    // finished → delivered
   // The statement's Parse → ParseComplete, carried by its first execution only (so that a
-  // rollup counts each parse once).
+  // rollup counts each parse once), and only when the statement was timed precisely.
   std::optional<double> parse_seconds;
-  // Timed with the server's phases visible (precise phase timing): parse and bind
-  // durations of passively timed executions only mark when a packet arrived.
-  bool precise_timing = true;
+  // Of its Bind: bind_seconds of a passively timed execution only marks when a packet
+  // arrived. Stored (executions.timing) and kept out of the bind histograms.
+  Timing timing = Timing::precise;
 };
 
 }  // namespace pglc::lifecycle

@@ -1,5 +1,7 @@
 // A FIFO over one growing vector: slots are reused, so a steady pipeline allocates nothing
-// after warm-up (std::deque frees and reallocates its blocks as the queue moves).
+// after warm-up (std::deque frees and reallocates its blocks as the queue moves). After a
+// burst it gives the memory back: when it empties at the end of a batch far smaller than
+// its capacity (and the capacity is past kKeep, which no ordinary pipeline reaches).
 #pragma once
 
 #include <cstddef>
@@ -22,7 +24,7 @@ class Ring {
     if (size_ == slots_.size()) grow();
     T& slot = at(size_);
     slot = std::move(value);
-    ++size_;
+    if (++size_ > batch_peak_) batch_peak_ = size_;
     return slot;
   }
 
@@ -31,9 +33,18 @@ class Ring {
     T out = std::move(slots_[head_]);
     slots_[head_] = T{};
     head_ = (head_ + 1) & (slots_.size() - 1);
-    --size_;
+    if (--size_ == 0) {
+      if (slots_.size() > kKeep && slots_.size() > 4 * batch_peak_) {
+        std::vector<T>(kKeep).swap(slots_);
+        head_ = 0;
+      }
+      batch_peak_ = 0;
+    }
     return out;
   }
+
+  std::size_t capacity() const { return slots_.size(); }
+  static constexpr std::size_t kKeep = 256;
 
   // Removes the elements after the first `from` that match `pred`, keeping order (rare).
   template <class Pred>
@@ -56,6 +67,7 @@ class Ring {
   std::vector<T> slots_;  // size is a power of two
   std::size_t head_ = 0;
   std::size_t size_ = 0;
+  std::size_t batch_peak_ = 0;  // the most elements since it was last empty
 };
 
 }  // namespace pglc::lifecycle

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,6 +35,8 @@ struct Stmt {
   bool parsed = false;
   bool described = false;
   bool closed = false;
+  Timing timing = Timing::precise;
+  bool bound = false;                   // a Bind named it: its next execution is not the first
   std::optional<double> parse_seconds;  // until its first execution reports it
 };
 using StmtPtr = std::shared_ptr<Stmt>;
@@ -160,8 +163,11 @@ void append_json_string(std::string& out, std::string_view v) {
 
 class Tracker final : public SessionObserver {
  public:
-  Tracker(const TrackerConfig& config, Sink& sink)
-      : config_(config), sink_(sink), analyzer_(config.max_sql_length, config.defer_sql_analysis) {}
+  Tracker(const TrackerConfig& config, Sink& sink, std::uint64_t seed)
+      : config_(config),
+        sink_(sink),
+        analyzer_(config.max_sql_length, config.defer_sql_analysis),
+        timing_(config.timing, config.precise_sample_rate, seed) {}
 
   void on_session_begin(const SessionStart& s, MonoTime t) override {
     begun_ = true;
@@ -185,6 +191,7 @@ class Tracker final : public SessionObserver {
     // Before AuthenticationOk the client is nobody: what it sends is relayed (the server
     // answers it) but neither analysed nor recorded (DESIGN §6).
     if (!authenticated_) return;
+    wants_flush_ = false;
     switch (f.type) {
       case fe::kQuery:
         on_query(f, t);
@@ -308,6 +315,7 @@ class Tracker final : public SessionObserver {
     drain_awaiting();
   }
 
+  bool wants_flush() const override { return wants_flush_; }
   std::size_t owed_bytes() const override { return owed_bytes_ + awaiting_.size() * kAwaitingCost; }
 
   void on_cancel_requested(MonoTime) override {
@@ -439,7 +447,10 @@ class Tracker final : public SessionObserver {
     }
     auto analyzed = analyzer_.prepared(sql);
     const AnalyzedStatement& a = analyzed->statements.front();
-    StmtPtr stmt = new_stmt(StatementKind::extended, name, a.text, 0, t, std::move(param_types));
+    const Timing timing = timing_.statement(a.text->hash);
+    wants_flush_ = timing == Timing::precise;
+    StmtPtr stmt =
+        new_stmt(StatementKind::extended, name, a.text, 0, t, std::move(param_types), timing);
     stmt->command = a.command;
     stmt->target = a.name;
     if (name.empty()) {
@@ -468,6 +479,8 @@ class Tracker final : public SessionObserver {
       stmt = new_stmt(StatementKind::extended, statement, analyzer_.statement(""), 0, t, "");
     }
     ExecPtr exec = new_exec(stmt, t, portal);
+    exec->rec.timing = timing_.execution(stmt->timing, !std::exchange(stmt->bound, true));
+    wants_flush_ = exec->rec.timing == Timing::precise;
     exec->rec.params = std::move(params);
     if (!config_.record_parameters && bind.ok()) keep_for_masking(*exec, bind.value);
     remove_portal(portal);
@@ -598,7 +611,7 @@ class Tracker final : public SessionObserver {
   // read is over: see flush_timings.
   void timed(Pending& p, MonoTime t) {
     if (!timings_.empty() && timings_.front().at != t) flush_timings();
-    timings_.push_back(Timing{p.kind, start_of(p), t});
+    timings_.push_back(AnswerTime{p.kind, start_of(p), t});
   }
 
   // The server sends what it buffered in one go, so answers that arrive together say only
@@ -615,10 +628,10 @@ class Tracker final : public SessionObserver {
              k == MessageKind::function_call;
     };
     std::size_t running = 0;
-    for (const Timing& g : timings_) running += runs(g.kind) ? 1 : 0;
+    for (const AnswerTime& g : timings_) running += runs(g.kind) ? 1 : 0;
     const auto group = timings_.front().at - timings_.front().start;
     for (std::size_t i = 0; i < timings_.size(); ++i) {
-      const Timing& g = timings_[i];
+      const AnswerTime& g = timings_[i];
       std::chrono::nanoseconds d{0};
       if (timings_.size() == 1) {
         d = std::chrono::duration_cast<std::chrono::nanoseconds>(g.at - g.start);
@@ -628,7 +641,12 @@ class Tracker final : public SessionObserver {
       }
       sink_.message_timed(g.kind, d);
     }
-    timings_.clear();
+    // A burst's read of thousands of answers does not keep its vector for the session.
+    if (timings_.capacity() > kKeepTimings) {
+      std::vector<AnswerTime>().swap(timings_);
+    } else {
+      timings_.clear();
+    }
   }
 
   void pop(MonoTime t) {
@@ -860,13 +878,16 @@ class Tracker final : public SessionObserver {
 
   // ---- statements and executions ------------------------------------------------------
 
+  // `timing`: of its Parse (extended); the rows of the simple protocol take simple()'s.
   StmtPtr new_stmt(StatementKind kind, std::string_view name, std::shared_ptr<const SqlText> sql,
-                   int position, MonoTime t, std::string param_types) {
+                   int position, MonoTime t, std::string param_types,
+                   std::optional<Timing> timing = std::nullopt) {
     auto s = std::make_shared<Stmt>();
     s->id = uuid_v7();
     s->kind = kind;
     s->name = std::string(name);
     s->sql = std::move(sql);
+    s->timing = timing.value_or(timing_.simple());
     StatementRecord r;
     r.id = s->id;
     r.session_id = session_.id;
@@ -876,6 +897,7 @@ class Tracker final : public SessionObserver {
     r.sql = s->sql;
     r.param_types = std::move(param_types);
     r.received_at = to_wall(t);
+    r.timing = s->timing;
     sink_.statement(r);
     return s;
   }
@@ -902,6 +924,7 @@ class Tracker final : public SessionObserver {
     r.application_name = session_.application_name;
     r.kind = stmt->kind;
     r.sql = stmt->sql;
+    r.timing = stmt->timing;  // a Bind decides its own (on_bind)
     r.user_name = session_.user_name;
     r.database_name = session_.database_name;
     return e;
@@ -1090,8 +1113,10 @@ class Tracker final : public SessionObserver {
       }
     }
     if (e.finished && e.delivered) r.deliver_seconds = seconds(*e.finished, *e.delivered);
-    r.precise_timing = config_.precise_timing;
-    if (e.stmt && e.stmt->parse_seconds) r.parse_seconds = std::exchange(e.stmt->parse_seconds, {});
+    if (e.stmt && e.stmt->parse_seconds) {
+      const auto parse = std::exchange(e.stmt->parse_seconds, {});
+      if (e.stmt->timing == Timing::precise) r.parse_seconds = parse;
+    }
     sink_.execution(r);
     e.stmt.reset();
   }
@@ -1099,6 +1124,8 @@ class Tracker final : public SessionObserver {
   const TrackerConfig config_;
   Sink& sink_;
   SqlAnalyzer analyzer_;
+  TimingPolicy timing_;
+  bool wants_flush_ = false;  // of the last frontend message (wants_flush())
 
   bool begun_ = false;
   bool ended_ = false;
@@ -1121,12 +1148,13 @@ class Tracker final : public SessionObserver {
   bool frontend_copy_in_ = false;
   std::uint64_t copy_ends_ = 0;
 
-  struct Timing {
+  struct AnswerTime {
     MessageKind kind;
     MonoTime start;
     MonoTime at;
   };
-  std::vector<Timing> timings_;  // answers of the current backend read, not yet observed
+  std::vector<AnswerTime> timings_;  // answers of the current backend read, not yet observed
+  static constexpr std::size_t kKeepTimings = 1024;
 
   Ring<Awaiting> awaiting_;
   std::uint64_t written_ = 0;
@@ -1142,7 +1170,11 @@ TrackerFactory::TrackerFactory(TrackerConfig config, Sink& sink)
 TrackerFactory::~TrackerFactory() = default;
 
 std::unique_ptr<SessionObserver> TrackerFactory::create() {
-  return std::make_unique<Tracker>(config_, sink_);
+  // A different stream per session without shared state: each io thread seeds once.
+  thread_local std::uint64_t seed =
+      (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
+  seed += 0x9e3779b97f4a7c15ull;
+  return std::make_unique<Tracker>(config_, sink_, seed);
 }
 
 }  // namespace pglc::lifecycle

@@ -7,6 +7,7 @@
 
 #include "lifecycle/observer.hpp"
 #include "lifecycle/sink.hpp"
+#include "lifecycle/timing_policy.hpp"
 
 namespace pglc::lifecycle {
 
@@ -19,8 +20,10 @@ struct TrackerConfig {
   // Leave libpg_query's normalize + fingerprint (about 5 µs per new text) to the sink's
   // consumer instead of the io thread; see SqlText::analysis_deferred.
   bool defer_sql_analysis = false;
-  // --phase-timing precise: the proxy's Flushes make parse and bind times the server's.
-  bool precise_timing = true;
+  // --phase-timing and --precise-sample-rate (lifecycle/timing_policy.hpp): which Parse and
+  // Bind messages the relay follows with a Flush, and how each row's timing is labelled.
+  TimingMode timing = TimingMode::sampled;
+  double precise_sample_rate = 0.01;
 };
 
 class TrackerFactory final : public ObserverFactory {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 namespace pglc::proxy {
@@ -19,19 +20,36 @@ class FlushPlanner {
   void begin() {
     offsets_.clear();
     pending_ = false;
+    pause_end_.reset();
   }
 
-  // A frontend message of `type` completed at `end` (offset in the chunk just past it).
-  void on_frame(char type, std::size_t end) {
+  // A frontend message of `type` completed at `end` (offset in the chunk just past it);
+  // `timed`: a Parse or Bind to be timed precisely (lifecycle's TimingPolicy).
+  void on_frame(char type, std::size_t end, bool timed = true) {
     if (pending_ && type != 'H' && type != 'S') offsets_.push_back(pending_end_);
-    pending_ = type == 'P' || type == 'B';
+    pending_ = timed && (type == 'P' || type == 'B');
     pending_end_ = end;
+  }
+
+  // The relay stops reading from the client after the message ending at `end` (its
+  // pipeline is over --max-pipeline-bytes) and resumes when the server's answers drain
+  // it. Unless that message was a Sync or Flush, the server may keep those answers in
+  // its buffer until it gets more input, and neither side would move: a Flush goes
+  // there, in every timing mode.
+  void flush_before_pause(std::size_t end, char last_type) {
+    if (last_type != 'S' && last_type != 'H' && last_type != 'Q' && last_type != 'F') {
+      pause_end_ = end;
+    }
   }
 
   // Offsets in the chunk after which a Flush goes, ascending.
   const std::vector<std::size_t>& finish() {
     if (pending_) offsets_.push_back(pending_end_);
     pending_ = false;
+    if (pause_end_ && (offsets_.empty() || offsets_.back() != *pause_end_)) {
+      offsets_.push_back(*pause_end_);
+    }
+    pause_end_.reset();
     return offsets_;
   }
 
@@ -39,6 +57,7 @@ class FlushPlanner {
   std::vector<std::size_t> offsets_;
   bool pending_ = false;
   std::size_t pending_end_ = 0;
+  std::optional<std::size_t> pause_end_;
 };
 
 }  // namespace pglc::proxy

@@ -35,8 +35,8 @@ class HoldBack {
   void begin_chunk() { after_pb_ = false; }
 
   // A frontend message of `type` was forwarded, in order, with FlushPlanner's rule for
-  // where a Flush is injected.
-  void on_frontend(char type) {
+  // where a Flush is injected (`timed`: as passed to FlushPlanner::on_frame).
+  void on_frontend(char type, bool timed = true) {
     const bool was_after_pb = after_pb_;
     after_pb_ = false;
     switch (type) {
@@ -45,8 +45,8 @@ class HoldBack {
         unsynced_ = true;
         if (unsure_) return;
         if (size_ == kCapacity) return give_up();
-        ring_[(head_ + size_++) % kCapacity] = Entry{syncs_, type, true};
-        after_pb_ = true;
+        ring_[(head_ + size_++) % kCapacity] = Entry{syncs_, type, timed};
+        after_pb_ = timed;
         return;
       case 'S':
         if (was_after_pb) back().injected = false;

@@ -17,6 +17,22 @@
 #include "proxy/server.hpp"
 #include "storage/recorder.hpp"
 
+namespace {
+
+pglc::lifecycle::TimingMode timing_mode(pglc::config::PhaseTiming t) {
+  switch (t) {
+    case pglc::config::PhaseTiming::precise:
+      return pglc::lifecycle::TimingMode::precise;
+    case pglc::config::PhaseTiming::passive:
+      return pglc::lifecycle::TimingMode::passive;
+    case pglc::config::PhaseTiming::sampled:
+      break;
+  }
+  return pglc::lifecycle::TimingMode::sampled;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace pglc;
   // A write to a closed stderr (or any pipe) must not kill the proxy: errors are handled
@@ -61,8 +77,8 @@ int main(int argc, char** argv) {
                                  .max_error_length = options.max_error_length,
                                  // libpg_query runs on the writer thread, not the io thread.
                                  .defer_sql_analysis = true,
-                                 .precise_timing =
-                                     options.phase_timing == config::PhaseTiming::precise},
+                                 .timing = timing_mode(options.phase_timing),
+                                 .precise_sample_rate = options.precise_sample_rate},
         sink);
 
     proxy::Server server(options, trackers, *metrics);

@@ -696,13 +696,16 @@ void Session::up_on_read(const error_code& ec, std::size_t n) {
 // the tracker over --max-pipeline-bytes: the rest waits in the buffer (up_rest_) until
 // the server's answers bring it back under the bound, so one large read cannot overshoot.
 void Session::up_forward(std::size_t from, std::size_t to, MonoTime t) {
-  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
+  // Flushes may be injected (the tracker says after which Parse/Bind: wants_flush()).
+  const bool precise = ctx_.options.phase_timing != config::PhaseTiming::passive;
   std::uint8_t* const buf = up_buf_.data() + from;
   const std::size_t limit = ctx_.options.max_pipeline_bytes;
   planner_.begin();
   if (precise) holdback_.begin_chunk();
   bool client_flush = false;
   char bad_type = 0;
+  char last_type = 0;
+  std::size_t last_end = 0;
   std::size_t n = to - from;
   auto err = up_framer_.feed(
       pgwire::Bytes(buf, n),
@@ -746,13 +749,18 @@ void Session::up_forward(std::size_t from, std::size_t to, MonoTime t) {
             break;
         }
         if (precise) {
-          planner_.on_frame(f.type, end);
-          holdback_.on_frontend(f.type);
+          const bool flush = observer_->wants_flush();
+          planner_.on_frame(f.type, end, flush);
+          holdback_.on_frontend(f.type, flush);
         }
+        last_type = f.type;
+        last_end = end;
         return observer_->owed_bytes() <= limit;
       },
       &n);
   up_rest_ = {from + n, to};
+  if (last_type != 0 && observer_->owed_bytes() > limit)
+    planner_.flush_before_pause(last_end, last_type);
   if (binding_refused_) {
     log::info() << "session " << describe_client() << " user=" << user_
                 << ": refused a SCRAM login that expects channel binding, which cannot work "
@@ -1055,7 +1063,7 @@ awaitable<bool> Session::downstream_auth(std::size_t& fill) {
 void Session::down_chunk(std::size_t n, MonoTime t) {
   std::uint8_t* const buf = down_buf_.data();
   down_buf_.after_read(held_ + n);
-  const bool precise = ctx_.options.phase_timing == config::PhaseTiming::precise;
+  const bool precise = ctx_.options.phase_timing != config::PhaseTiming::passive;
   // Offsets are positions in the client-bound stream: unsent held bytes come first.
   const std::uint64_t base = client_offset_ + (held_ - sent_);
   const bool was_at_boundary = down_framer_.at_boundary();

@@ -109,6 +109,7 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
     c.fetches = r.fetches;
     c.application_name = r.application_name;
     c.events = r.events;
+    c.timing = r.timing;
   } else {
     item = new Item(r);
   }

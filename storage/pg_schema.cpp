@@ -179,9 +179,34 @@ FROM x
 GROUP BY sqlstate, fingerprint;
 )sql";
 
+// statement_summary as version 2 made it; `timed` (version 8): with the timing column,
+// and parse_ms of precisely timed statements only.
+std::string statement_summary_view(bool timed) {
+  return std::string(R"sql(CREATE VIEW statement_summary AS
+SELECT st.id AS statement_id, st.session_id,
+       s.proxy_instance, s.user_name, s.database_name, s.application_name,
+       st.kind, st.name, st.position, t.sql, t.normalized_sql, t.fingerprint, st.param_types,
+       st.received_at, st.parsed_at, st.described_at, st.closed_at,
+)sql") +
+         (timed ? R"sql(       st.timing,
+       pglc_ms(CASE WHEN st.timing = 'precise' THEN st.parsed_at END, st.received_at) AS parse_ms,
+)sql"
+                : R"sql(       pglc_ms(st.parsed_at, st.received_at) AS parse_ms,
+)sql") +
+         R"sql(       (SELECT count(*) FROM executions e WHERE e.statement_id = st.id) AS executions,
+       (SELECT count(*) FROM executions e
+        WHERE e.statement_id = st.id AND e.status IN ('error', 'canceled')) AS errors
+FROM statements st
+LEFT JOIN sql_texts t ON t.hash = st.sql_hash
+LEFT JOIN sessions s ON s.id = st.session_id;
+)sql";
+}
+
 // execution_summary over the event columns; `statement_join` is the condition that finds
 // an execution's statement (version 6 adds the session to it).
-std::string execution_summary_view(const char* statement_join) {
+// `timed` (version 8): with the timing column, and bind times of precisely timed rows
+// only: a passive bound_at marks when a packet arrived, so execute_ms starts at the Bind.
+std::string execution_summary_view(const char* statement_join, bool timed) {
   return std::string(R"sql(CREATE VIEW execution_summary AS
 SELECT e.id AS execution_id, e.session_id, e.statement_id,
        s.proxy_instance, s.user_name, s.database_name, e.application_name,
@@ -190,13 +215,21 @@ SELECT e.id AS execution_id, e.session_id, e.statement_id,
        e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
        e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
        e.fetches, e.sample_rate,
-       pglc_ms(e.bound_at, e.began_at) AS bind_ms,
+)sql") +
+         (timed ? R"sql(       e.timing,
+       pglc_ms(CASE WHEN e.timing = 'precise' THEN e.bound_at END, e.began_at) AS bind_ms,
+       pglc_ms(e.executed_at, e.began_at) AS first_row_ms,
+       pglc_ms(e.finished_at, CASE WHEN e.timing = 'precise' THEN coalesce(e.bound_at, e.began_at)
+                              ELSE e.began_at END) AS execute_ms,
+)sql"
+                : R"sql(       pglc_ms(e.bound_at, e.began_at) AS bind_ms,
        pglc_ms(e.executed_at, e.began_at) AS first_row_ms,
        pglc_ms(e.finished_at, coalesce(e.bound_at, e.began_at)) AS execute_ms,
-       pglc_ms(e.finished_at, e.began_at) AS total_ms,
+)sql") +
+         R"sql(       pglc_ms(e.finished_at, e.began_at) AS total_ms,
        pglc_ms(e.delivered_at, e.finished_at) AS deliver_ms
 FROM executions e
-LEFT JOIN statements st ON )sql") +
+LEFT JOIN statements st ON )sql" +
          statement_join +
          R"sql(
 LEFT JOIN sql_texts t ON t.hash = st.sql_hash
@@ -255,21 +288,9 @@ SELECT id, 'finished', finished_at FROM executions WHERE finished_at IS NOT NULL
 UNION ALL
 SELECT id, 'delivered', delivered_at FROM executions WHERE delivered_at IS NOT NULL;
 
-)sql" + execution_summary_view("st.id = e.statement_id") +
+)sql" + execution_summary_view("st.id = e.statement_id", false) +
                                  R"sql(
-CREATE VIEW statement_summary AS
-SELECT st.id AS statement_id, st.session_id,
-       s.proxy_instance, s.user_name, s.database_name, s.application_name,
-       st.kind, st.name, st.position, t.sql, t.normalized_sql, t.fingerprint, st.param_types,
-       st.received_at, st.parsed_at, st.described_at, st.closed_at,
-       pglc_ms(st.parsed_at, st.received_at) AS parse_ms,
-       (SELECT count(*) FROM executions e WHERE e.statement_id = st.id) AS executions,
-       (SELECT count(*) FROM executions e
-        WHERE e.statement_id = st.id AND e.status IN ('error', 'canceled')) AS errors
-FROM statements st
-LEFT JOIN sql_texts t ON t.hash = st.sql_hash
-LEFT JOIN sessions s ON s.id = st.session_id;
-)sql";
+)sql" + statement_summary_view(false);
   return sql;
 }
 
@@ -533,7 +554,7 @@ CREATE OR REPLACE FUNCTION pglc_ms(later timestamptz, earlier timestamptz)
   AS 'SELECT date_part(''epoch'', later - earlier) * 1000';
 DROP VIEW execution_summary;
 )sql" +
-      execution_summary_view("st.id = e.statement_id AND st.session_id = e.session_id");
+      execution_summary_view("st.id = e.statement_id AND st.session_id = e.session_id", false);
   return sql;
 }
 
@@ -549,6 +570,22 @@ DROP INDEX statements_sql_hash;
 CREATE INDEX sql_texts_last_used ON sql_texts (last_used);
 )sql";
 
+// v8: each statement and execution records how it was timed (DESIGN §2, --phase-timing
+// sampled), and the views compute parse and bind times from precisely timed rows only.
+// Rows from before were timed as the proxy was configured; precise was the default.
+const std::string& v8() {
+  static const std::string sql =
+      R"sql(
+ALTER TABLE statements ADD COLUMN timing text NOT NULL DEFAULT 'precise';
+ALTER TABLE executions ADD COLUMN timing text NOT NULL DEFAULT 'precise';
+DROP VIEW execution_summary;
+DROP VIEW statement_summary;
+)sql" +
+      execution_summary_view("st.id = e.statement_id AND st.session_id = e.session_id", true) +
+      statement_summary_view(true);
+  return sql;
+}
+
 const std::vector<Migration>& migrations() {
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::vector<Migration> all = {
@@ -559,8 +596,9 @@ const std::vector<Migration>& migrations() {
       {4, "compact ids: indexes only where followed, retention by id range", kV4},
       {5, "query_stats joins its halves on the stored fingerprint", kV5},
       {6, "execution_summary joins a statement on its session too", v6().c_str()},
-      {7, "texts carry last_used; retention deletes them by it, not by statements_sql_hash",
-       kV7},
+      {7, "texts carry last_used; retention deletes them by it, not by statements_sql_hash", kV7},
+      {8, "statements and executions record their timing; parse and bind from precise rows",
+       v8().c_str()},
   };
   return all;
 }

@@ -45,12 +45,12 @@ constexpr Table kSessions{"sessions",
 constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint, last_used"};
 constexpr Table kStatements{"statements",
                             "id, session_id, kind, name, position, sql_hash, param_types, "
-                            "received_at, parsed_at, described_at, closed_at"};
+                            "received_at, parsed_at, described_at, closed_at, timing"};
 constexpr Table kExecutions{"executions",
                             "id, statement_id, session_id, portal, params, began_at, "
                             "finished_at, status, sqlstate, error_message, command_tag, rows, "
                             "result_bytes, fetches, sample_rate, application_name, bound_at, "
-                            "executed_at, delivered_at"};
+                            "executed_at, delivered_at, timing"};
 constexpr Table kStatementEvents{"statement_events", "statement_id, event, occurred_at"};
 constexpr const Table* kTables[] = {&kSessions, &kSqlTexts, &kStatements, &kExecutions,
                                     &kStatementEvents};
@@ -384,7 +384,8 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           .ts(st->received_at)
           .opt_ts(times.parsed)
           .opt_ts(times.described)
-          .opt_ts(times.closed);
+          .opt_ts(times.closed)
+          .text(lifecycle::to_string(st->timing));
       ++c.statements;
       ++c.statement_events;  // received
     } else if (const auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {
@@ -421,7 +422,8 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           .text(r.application_name)
           .opt_ts(times.bound)
           .opt_ts(times.executed)
-          .opt_ts(times.delivered);
+          .opt_ts(times.delivered)
+          .text(lifecycle::to_string(r.timing));
       ++c.executions;
       // The rows the execution_events view shows for it.
       c.execution_events += times.rows(r);

@@ -43,11 +43,10 @@ void RollupStats::add(const ExecutionRecord& r) {
     total.add(*total_s * 1e6);
   }
   if (r.first_row_seconds) first_row.add(*r.first_row_seconds * 1e6);
-  // Parse and bind times mean the server's phases only when timed precisely.
-  if (r.precise_timing) {
-    if (r.bind_seconds) bind.add(*r.bind_seconds * 1e6);
-    if (r.parse_seconds) parse.add(*r.parse_seconds * 1e6);
-  }
+  // Parse and bind times mean the server's phases only when timed precisely (the tracker
+  // passes parse_seconds only for a precisely timed statement).
+  if (r.bind_seconds && r.timing == lifecycle::Timing::precise) bind.add(*r.bind_seconds * 1e6);
+  if (r.parse_seconds) parse.add(*r.parse_seconds * 1e6);
   if (!r.error_message.empty()) last_error = r.error_message;
 }
 

@@ -237,8 +237,8 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
     statements_ = std::make_unique<Batch<StatementRow>>(
         db_,
         "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
-        "param_types, received_at, parsed_at, described_at, closed_at) VALUES ",
-        "", 11, kStatementChunk,
+        "param_types, received_at, parsed_at, described_at, closed_at, timing) VALUES ",
+        "", 12, kStatementChunk,
         [](Stmt& s, int b, const StatementRow& row) {
           const lifecycle::StatementRecord* r = row.record;
           s.integer(b + 1, sqlite_id(r->id))
@@ -251,7 +251,8 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
               .integer(b + 8, r->received_at)
               .opt_integer(b + 9, row.times->parsed)
               .opt_integer(b + 10, row.times->described)
-              .opt_integer(b + 11, row.times->closed);
+              .opt_integer(b + 11, row.times->closed)
+              .name(b + 12, lifecycle::to_string(r->timing));
         },
         "inserting a statement");
     // The first time of each event wins, as min(occurred_at) did when events were rows.
@@ -267,8 +268,8 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
         "INSERT OR IGNORE INTO executions (id, statement_id, session_id, portal, params, "
         "began_at, finished_at, status, sqlstate, error_message, command_tag, rows, "
         "result_bytes, fetches, sample_rate, application_name, bound_at, executed_at, "
-        "delivered_at) VALUES ",
-        "", 19, kExecutionChunk,
+        "delivered_at, timing) VALUES ",
+        "", 20, kExecutionChunk,
         [](Stmt& s, int b, const ExecutionRow& row) {
           const lifecycle::ExecutionRecord& r = row.item->record;
           s.integer(b + 1, sqlite_id(r.id))
@@ -289,7 +290,8 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
               .text(b + 16, r.application_name);
           s.opt_integer(b + 17, row.times.bound)
               .opt_integer(b + 18, row.times.executed)
-              .opt_integer(b + 19, row.times.delivered);
+              .opt_integer(b + 19, row.times.delivered)
+              .name(b + 20, lifecycle::to_string(r.timing));
         },
         "inserting an execution");
     del_executions_ = std::make_unique<Stmt>(db_, "DELETE FROM executions WHERE id = ?1");

@@ -46,7 +46,8 @@ TEST_CASE("defaults match DESIGN §5") {
   CHECK(o.storage == "sqlite:pglifecycle.db");
   CHECK(o.metrics_listen == "127.0.0.1:9464");
   CHECK(o.backend_sslmode == BackendSslMode::prefer);
-  CHECK(o.phase_timing == PhaseTiming::precise);
+  CHECK(o.phase_timing == PhaseTiming::sampled);
+  CHECK(o.precise_sample_rate == 0.01);
   CHECK(o.buffer_size == 1u << 20);
   CHECK(o.max_message_size == 1ull << 30);
   CHECK(o.shutdown_grace == 30s);
@@ -98,6 +99,8 @@ TEST_CASE("every option parses from the command line") {
                        "500",
                        "--phase-timing",
                        "passive",
+                       "--precise-sample-rate",
+                       "0.5",
                        "--instance-name",
                        "p1",
                        "--log-level",
@@ -132,6 +135,9 @@ TEST_CASE("every option parses from the command line") {
   CHECK(o.min_duration == 10ms);
   CHECK(o.recorder_queue == 500);
   CHECK(o.phase_timing == PhaseTiming::passive);
+  CHECK(o.precise_sample_rate == 0.5);
+  CHECK(parse_args({"--phase-timing", "Precise"}).options->phase_timing == PhaseTiming::precise);
+  CHECK(parse_args({"--phase-timing", "sampled"}).options->phase_timing == PhaseTiming::sampled);
   CHECK(o.instance_name == "p1");
   CHECK(o.log_level == LogLevel::debug);
   CHECK(o.metric_labels == std::vector<std::string>{"user", "database"});
@@ -169,14 +175,31 @@ TEST_CASE("the example config file parses and documents every option") {
   REQUIRE(r.options);
   std::ifstream in(path);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  for (const char* key : {"listen",         "backend",           "storage",
-                          "metrics-listen", "tls-cert",          "tls-key",
-                          "require-tls",    "backend-sslmode",   "backend-sslrootcert",
-                          "workers",        "max-message-size",  "buffer-size",
-                          "shutdown-grace", "record-parameters", "max-sql-length",
-                          "retention",      "sample-rate",       "min-duration",
-                          "recorder-queue", "phase-timing",      "instance-name",
-                          "log-level",      "metric-labels",     "metric-label-limit"}) {
+  for (const char* key : {"listen",
+                          "backend",
+                          "storage",
+                          "metrics-listen",
+                          "tls-cert",
+                          "tls-key",
+                          "require-tls",
+                          "backend-sslmode",
+                          "backend-sslrootcert",
+                          "workers",
+                          "max-message-size",
+                          "buffer-size",
+                          "shutdown-grace",
+                          "record-parameters",
+                          "max-sql-length",
+                          "retention",
+                          "sample-rate",
+                          "min-duration",
+                          "recorder-queue",
+                          "phase-timing",
+                          "instance-name",
+                          "log-level",
+                          "metric-labels",
+                          "metric-label-limit",
+                          "precise-sample-rate"}) {
     INFO(key);
     CHECK(text.find(std::string("\n# ") + key + " =") != std::string::npos);
   }
@@ -186,15 +209,32 @@ TEST_CASE("--help lists every option with defaults, exit 0") {
   auto r = parse_args({"--help"});
   CHECK_FALSE(r.options);
   CHECK(r.exit_code == 0);
-  for (const char* opt : {"--listen",         "--backend",           "--storage",
-                          "--metrics-listen", "--tls-cert",          "--tls-key",
-                          "--require-tls",    "--backend-sslmode",   "--backend-sslrootcert",
-                          "--workers",        "--max-message-size",  "--buffer-size",
-                          "--shutdown-grace", "--record-parameters", "--max-sql-length",
-                          "--retention",      "--sample-rate",       "--min-duration",
-                          "--recorder-queue", "--phase-timing",      "--instance-name",
-                          "--log-level",      "--metric-labels",     "--metric-label-limit",
-                          "--config"}) {
+  for (const char* opt : {"--listen",
+                          "--backend",
+                          "--storage",
+                          "--metrics-listen",
+                          "--tls-cert",
+                          "--tls-key",
+                          "--require-tls",
+                          "--backend-sslmode",
+                          "--backend-sslrootcert",
+                          "--workers",
+                          "--max-message-size",
+                          "--buffer-size",
+                          "--shutdown-grace",
+                          "--record-parameters",
+                          "--max-sql-length",
+                          "--retention",
+                          "--sample-rate",
+                          "--min-duration",
+                          "--recorder-queue",
+                          "--phase-timing",
+                          "--instance-name",
+                          "--log-level",
+                          "--metric-labels",
+                          "--metric-label-limit",
+                          "--config",
+                          "--precise-sample-rate"}) {
     INFO(opt);
     CHECK(r.message.find(opt) != std::string::npos);
   }
@@ -215,6 +255,7 @@ TEST_CASE("invalid values exit 2 with a message naming the option") {
       {{"--phase-timing", "exact"}, "--phase-timing"},
       {{"--sample-rate", "1.5"}, "--sample-rate"},
       {{"--sample-rate", "abc"}, "--sample-rate"},
+      {{"--precise-sample-rate", "-0.1"}, "--precise-sample-rate"},
       {{"--workers", "-1"}, "--workers"},
       {{"--log-level", "loud"}, "--log-level"},
       {{"--metric-labels", "user,host"}, "--metric-labels"},

@@ -489,3 +489,68 @@ TEST_CASE("DEALLOCATE ALL through the extended protocol closes named statements 
   CHECK(s.sink.executions.back().statement_id == s.sink.statements[2].id);
   CHECK(s.sink.executions.back().sql->sql == "SELECT 2");
 }
+
+TEST_CASE("--phase-timing sampled: a new text and its first execution precise, the rest not") {
+  pglc::lifecycle::TrackerConfig config;
+  config.timing = pglc::lifecycle::TimingMode::sampled;
+  config.precise_sample_rate = 0;
+  Session s(config);
+  s.start();
+  // pgjdbc: S_1 prepared once, bound three times.
+  s.fe(cat({parse("S_1", "SELECT $1::int"), bind("", "S_1", {"1"}), execute(""), sync_msg()}), 10);
+  s.be(cat({parse_complete(), bind_complete(), data_row({"1"}), command_complete("SELECT 1"),
+            ready('I')}),
+       12);
+  for (int i = 0; i < 2; ++i) {
+    s.fe(cat({bind("", "S_1", {"2"}), execute(""), sync_msg()}), 20 + 10 * i);
+    s.be(cat({bind_complete(), data_row({"2"}), command_complete("SELECT 1"), ready('I')}),
+         22 + 10 * i);
+  }
+  // pgbench -M extended: the unnamed statement parsed again with a known text, then a new one.
+  for (const char* sql : {"SELECT $1::int", "SELECT 2"}) {
+    s.fe(cat({parse("", sql), bind("", ""), execute(""), sync_msg()}), 50);
+    s.be(cat({parse_complete(), bind_complete(), command_complete("SELECT 1"), ready('I')}), 51);
+  }
+  s.fe(query("SELECT 3"), 60);
+  s.be(cat({command_complete("SELECT 1"), ready('I')}), 61);
+  CHECK(s.flushes == "PBbbpbPB");
+
+  using pglc::lifecycle::Timing;
+  REQUIRE(s.sink.statements.size() == 4);
+  CHECK(s.sink.statements[0].timing == Timing::precise);
+  CHECK(s.sink.statements[1].timing == Timing::passive);
+  CHECK(s.sink.statements[2].timing == Timing::precise);
+  CHECK(s.sink.statements[3].timing == Timing::precise);  // simple: nothing to hide
+  REQUIRE(s.sink.executions.size() == 6);
+  const Timing want[] = {Timing::precise, Timing::passive, Timing::passive,
+                         Timing::passive, Timing::precise, Timing::precise};
+  for (int i = 0; i < 6; ++i) {
+    CAPTURE(i);
+    CHECK(s.sink.executions[i].timing == want[i]);
+  }
+  // Parse time travels with the first execution of a precisely timed statement only.
+  CHECK(s.sink.executions[0].parse_seconds.has_value());
+  CHECK_FALSE(s.sink.executions[3].parse_seconds.has_value());
+  CHECK(s.sink.executions[4].parse_seconds.has_value());
+}
+
+TEST_CASE("--phase-timing precise and passive: every Parse/Bind alike") {
+  for (auto mode : {pglc::lifecycle::TimingMode::precise, pglc::lifecycle::TimingMode::passive}) {
+    pglc::lifecycle::TrackerConfig config;
+    config.timing = mode;
+    Session s(config);
+    s.start();
+    for (int i = 0; i < 2; ++i) {
+      s.fe(cat({parse("", "SELECT 1"), bind("", ""), execute(""), sync_msg()}), 10 + i);
+      s.be(cat({parse_complete(), bind_complete(), command_complete("SELECT 1"), ready('I')}),
+           10.5 + i);
+    }
+    const bool precise = mode == pglc::lifecycle::TimingMode::precise;
+    CHECK(s.flushes == (precise ? "PBPB" : "pbpb"));
+    REQUIRE(s.sink.executions.size() == 2);
+    const auto want = precise ? pglc::lifecycle::Timing::precise : pglc::lifecycle::Timing::passive;
+    CHECK(s.sink.executions[1].timing == want);
+    CHECK(s.sink.statements[1].timing == want);
+    CHECK(s.sink.executions[0].parse_seconds.has_value() == precise);
+  }
+}

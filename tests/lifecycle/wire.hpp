@@ -336,8 +336,12 @@ class Session {
   // Feeds client bytes (one or more messages) read at `ms`.
   void fe(const Msg& bytes, double ms) {
     auto r = fe_framer_.feed(
-        pgwire::Bytes(bytes.data(), bytes.size()),
-        [&](const pgwire::Frame& f, std::size_t) { observer_->on_frontend(f, at(ms)); });
+        pgwire::Bytes(bytes.data(), bytes.size()), [&](const pgwire::Frame& f, std::size_t) {
+          observer_->on_frontend(f, at(ms));
+          if (f.type == 'P' || f.type == 'B') {
+            flushes.push_back(observer_->wants_flush() ? f.type : static_cast<char>(f.type + 32));
+          }
+        });
     if (r != pgwire::FrameError::none) throw std::runtime_error("bad frontend bytes");
   }
   // Feeds server bytes read at `ms`; with auto_write they are written to the client at once.
@@ -360,6 +364,9 @@ class Session {
 
   CaptureSink sink;
   bool auto_write = true;
+  // Per Parse/Bind read, what the relay would do: 'P'/'B' followed by a Flush (timed
+  // precisely), 'p'/'b' not.
+  std::string flushes;
 
  private:
   lifecycle::MonoTime base_ = lifecycle::now();

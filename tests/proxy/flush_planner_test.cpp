@@ -99,3 +99,42 @@ TEST_CASE("planner state resets between chunks") {
   auto b = plan(planner, sync(), framer);
   CHECK(b.empty());
 }
+
+TEST_CASE("sampled timing: only the Parse/Bind the tracker times get a Flush") {
+  FlushPlanner p;
+  const std::string chunk = parse("", "SELECT 1") + bind("", "") + execute() + sync();
+  const std::size_t after_parse = parse("", "SELECT 1").size();
+  const std::size_t after_bind = after_parse + bind("", "").size();
+  p.begin();
+  p.on_frame('P', after_parse, false);
+  p.on_frame('B', after_bind, true);
+  p.on_frame('E', after_bind + execute().size(), false);
+  p.on_frame('S', chunk.size(), false);
+  CHECK(p.finish() == std::vector<std::size_t>{after_bind});
+  p.begin();
+  p.on_frame('P', after_parse, false);
+  p.on_frame('B', after_bind, false);
+  CHECK(p.finish().empty());
+}
+
+TEST_CASE("backpressure: reading pauses after a message the server would keep unanswered") {
+  FlushPlanner p;
+  // An Execute ends the forwarded part (the rest waits for answers): a Flush goes after it
+  // in every mode, once, also where a timed Bind's Flush already goes.
+  p.begin();
+  p.on_frame('B', 10, false);
+  p.on_frame('E', 20, false);
+  p.flush_before_pause(20, 'E');
+  CHECK(p.finish() == std::vector<std::size_t>{20});
+  p.begin();
+  p.on_frame('B', 10, true);
+  p.flush_before_pause(10, 'B');
+  CHECK(p.finish() == std::vector<std::size_t>{10});
+  // After a Sync or the client's own Flush the server answers anyway.
+  for (char last : {'S', 'H', 'Q'}) {
+    p.begin();
+    p.on_frame(last, 5, false);
+    p.flush_before_pause(5, last);
+    CHECK(p.finish().empty());
+  }
+}

@@ -360,6 +360,67 @@ TEST_CASE("sql_texts.last_used advances an hour at a time; retention deletes tex
   }
 }
 
+namespace {
+
+// --phase-timing sampled (DESIGN §2): each row says how it was timed, and the views leave
+// parse and bind times out of the passively timed ones.
+void check_timing_columns(const std::string& storage, StoreReader& db) {
+  const auto t0 = wall_now();
+  const SessionRecord s = make_session(t0);
+  StatementRecord precise = make_statement(s.id, StatementKind::extended,
+                                           text("t1", "SELECT 1", "SELECT $1", "fpt"), t0);
+  precise.name = "p";
+  StatementRecord passive = make_statement(s.id, StatementKind::extended,
+                                           text("t2", "SELECT 2", "SELECT $1", "fpt"), t0);
+  passive.name = "q";
+  passive.timing = lifecycle::Timing::passive;
+  ExecutionRecord e1 = make_execution(precise, t0 + 100, t0 + 200, t0 + 300, t0 + 1100, 0);
+  ExecutionRecord e2 = make_execution(passive, t0 + 100, t0 + 900, t0 + 950, t0 + 1100, 0);
+  e2.timing = lifecycle::Timing::passive;
+  auto rec = storage::open_recorder(options_for(storage));
+  rec->start();
+  rec->session_opened(s);
+  for (const auto* st : {&precise, &passive}) {
+    rec->statement(*st);
+    rec->statement_event({st->id, lifecycle::StatementEvent::parsed, t0 + 50});
+  }
+  rec->execution(e1);
+  rec->execution(e2);
+  rec->stop();
+  const Rows r = db.query(
+      "SELECT e.timing, e.bind_ms, e.execute_ms, s.timing, s.parse_ms FROM execution_summary e "
+      "JOIN statement_summary s ON s.statement_id = e.statement_id ORDER BY e.statement_name");
+  REQUIRE(r.size() == 2);
+  CHECK(*r[0][0] == "precise");
+  CHECK(std::stod(*r[0][1]) == doctest::Approx(0.1));
+  CHECK(std::stod(*r[0][2]) == doctest::Approx(0.9));
+  CHECK(*r[0][3] == "precise");
+  CHECK(std::stod(*r[0][4]) == doctest::Approx(0.05));
+  CHECK(*r[1][0] == "passive");
+  CHECK_FALSE(r[1][1].has_value());                     // bound_at marks a packet only
+  CHECK(std::stod(*r[1][2]) == doctest::Approx(1.0));  // from the Bind
+  CHECK(*r[1][3] == "passive");
+  CHECK_FALSE(r[1][4].has_value());
+}
+
+}  // namespace
+
+TEST_CASE("statements and executions record their timing; the views use precise rows only") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("timing.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check_timing_columns("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_timing");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_timing_columns(conninfo, db);
+  }
+}
+
 TEST_CASE("retention deletes old rows only, in small batches") {
   SUBCASE("SQLite") {
     TempDir dir;

@@ -1,0 +1,72 @@
+#include "lifecycle/timing_policy.hpp"
+
+#include <cmath>
+#include <limits>
+
+namespace pglc::lifecycle {
+
+namespace {
+
+// The first 16 hex digits of a text hash (a SHA-256 prefix): uniform enough for a set key.
+std::uint64_t text_key(std::string_view hash) {
+  std::uint64_t k = 0;
+  for (std::size_t i = 0; i < hash.size() && i < 16; ++i) {
+    const char c = hash[i];
+    const std::uint64_t v = c >= '0' && c <= '9'   ? static_cast<std::uint64_t>(c - '0')
+                            : c >= 'a' && c <= 'f' ? static_cast<std::uint64_t>(c - 'a' + 10)
+                                                   : static_cast<unsigned char>(c);
+    k = k * 16 + v;
+  }
+  return k;
+}
+
+std::uint64_t threshold_for(double rate) {
+  if (!(rate > 0)) return 0;
+  if (rate >= 1) return std::numeric_limits<std::uint64_t>::max();
+  return static_cast<std::uint64_t>(std::ldexp(rate, 64));
+}
+
+}  // namespace
+
+TimingPolicy::TimingPolicy(TimingMode mode, double precise_rate, std::uint64_t seed)
+    : mode_(mode), threshold_(threshold_for(precise_rate)), state_(seed) {}
+
+bool TimingPolicy::draw() {
+  // splitmix64: a good 64-bit stream from any seed, a few instructions per draw.
+  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return threshold_ == std::numeric_limits<std::uint64_t>::max() || z < threshold_;
+}
+
+Timing TimingPolicy::statement(std::string_view text_hash) {
+  switch (mode_) {
+    case TimingMode::precise:
+      return Timing::precise;
+    case TimingMode::passive:
+      return Timing::passive;
+    case TimingMode::sampled:
+      break;
+  }
+  const std::uint64_t key = text_key(text_hash);
+  if (texts_.contains(key)) return draw() ? Timing::precise : Timing::passive;
+  if (texts_.size() >= kMaxTexts) texts_.clear();
+  texts_.insert(key);
+  return Timing::precise;
+}
+
+Timing TimingPolicy::execution(Timing statement, bool first) {
+  switch (mode_) {
+    case TimingMode::precise:
+      return Timing::precise;
+    case TimingMode::passive:
+      return Timing::passive;
+    case TimingMode::sampled:
+      break;
+  }
+  if (first && statement == Timing::precise) return Timing::precise;
+  return draw() ? Timing::precise : Timing::passive;
+}
+
+}  // namespace pglc::lifecycle
