@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "lifecycle/clock.hpp"
@@ -21,6 +22,11 @@ struct SessionStart {
   bool client_tls = false;
   bool backend_tls = false;
   const pgwire::StartupPacket* startup = nullptr;  // valid during the call only
+  // Session phases before the StartupMessage was read (DESIGN §2); a default `accepted`
+  // means unknown (the session begins at the startup time then).
+  MonoTime accepted{};
+  std::optional<MonoTime> tls_established;
+  std::optional<MonoTime> backend_connected;
 };
 
 class SessionObserver {

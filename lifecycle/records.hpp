@@ -59,7 +59,37 @@ struct SessionRecord {
   bool client_tls = false;
   bool backend_tls = false;
   std::optional<EndReason> end_reason;
+  // Session phases (DESIGN §2): connected_at is `accepted` (TCP accept) and
+  // disconnected_at `closed`; a phase the session never reached stays empty.
+  std::optional<WallMicros> tls_established_at;   // client TLS handshake done
+  std::optional<WallMicros> startup_received_at;  // StartupMessage read
+  std::optional<WallMicros> backend_connected_at; // backend TCP (+ TLS) ready
+  std::optional<WallMicros> authenticated_at;     // AuthenticationOk
+  std::optional<WallMicros> ready_at;             // first ReadyForQuery
 };
+
+// The durations of pglifecycle_connect_duration_seconds{phase} and session_summary, in
+// seconds: tls = accepted → tls_established; startup = (tls_established, else accepted) →
+// startup_received; backend = startup_received → backend_connected; auth =
+// backend_connected → authenticated; total = accepted → ready.
+struct ConnectPhases {
+  std::optional<double> tls, startup, backend, auth, total;
+};
+inline ConnectPhases connect_phases(const SessionRecord& r) {
+  auto between = [](std::optional<WallMicros> from,
+                    std::optional<WallMicros> to) -> std::optional<double> {
+    if (!from || !to || *to < *from) return std::nullopt;
+    return static_cast<double>(*to - *from) / 1e6;
+  };
+  const std::optional<WallMicros> accepted = r.connected_at;
+  ConnectPhases p;
+  p.tls = between(accepted, r.tls_established_at);
+  p.startup = between(r.tls_established_at ? r.tls_established_at : accepted, r.startup_received_at);
+  p.backend = between(r.startup_received_at, r.backend_connected_at);
+  p.auth = between(r.backend_connected_at, r.authenticated_at);
+  p.total = between(accepted, r.ready_at);
+  return p;
+}
 
 struct SqlText {
   std::string hash;  // hex digest of the full text as sent (before any cut)

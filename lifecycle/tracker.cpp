@@ -173,7 +173,10 @@ class Tracker final : public SessionObserver {
     begun_ = true;
     session_.id = uuid_v7();
     session_.proxy_instance = config_.proxy_instance;
-    session_.connected_at = to_wall(t);
+    session_.connected_at = to_wall(s.accepted == MonoTime{} ? t : s.accepted);
+    if (s.tls_established) session_.tls_established_at = to_wall(*s.tls_established);
+    session_.startup_received_at = to_wall(t);
+    if (s.backend_connected) session_.backend_connected_at = to_wall(*s.backend_connected);
     session_.client_addr = s.client_addr;
     session_.client_port = s.client_port;
     session_.backend_addr = s.backend_addr;
@@ -295,6 +298,7 @@ class Tracker final : public SessionObserver {
       case be::kAuthentication:
         if (auto a = be::decode_authentication(f); a.ok() && a.value.code == 0) {
           authenticated_ = true;
+          if (!session_.authenticated_at) session_.authenticated_at = to_wall(t);
         }
         return;
       case be::kParameterStatus:
@@ -848,6 +852,7 @@ class Tracker final : public SessionObserver {
     if (!ready_seen_) {
       ready_seen_ = true;
       opened_emitted_ = true;
+      session_.ready_at = to_wall(t);
       sink_.session_opened(session_);
       return;
     }

@@ -34,6 +34,7 @@ using lifecycle::ExecutionRecord;
 using lifecycle::ExecutionStatus;
 using lifecycle::MessageKind;
 using lifecycle::StatementKind;
+using lifecycle::SessionRecord;
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -47,6 +48,9 @@ constexpr std::array<std::string_view, 4> kStatuses = {"success", "error", "canc
 constexpr std::array<std::string_view, 8> kMessages = {"query",   "parse", "bind", "describe",
                                                        "execute", "close", "sync", "function_call"};
 constexpr std::array<std::string_view, 2> kDirections = {"to_backend", "to_client"};
+// lifecycle::ConnectPhases, in its order.
+constexpr std::array<std::string_view, 5> kConnectPhases = {"tls", "startup", "backend", "auth",
+                                                            "total"};
 // RelayStats::connection_result values; anything else is counted as "other".
 constexpr std::array<std::string_view, 10> kResults = {"ok",
                                                        "auth_failed",
@@ -220,6 +224,7 @@ class MetricsImpl final : public Metrics {
     // multiply memory by the core count for little gain.
     if (!any_identity_) default_series_ = std::make_unique<ExecutionSeries>(shards_, Labels{});
     for (std::size_t i = 0; i < kMessages.size(); ++i) message_.emplace_back(shards_);
+    for (std::size_t i = 0; i < kConnectPhases.size(); ++i) connect_.emplace_back(shards_);
     for (std::size_t i = 0; i < kDirections.size(); ++i) {
       proxy_latency_.emplace_back(shards_);
       bytes_.emplace_back(shards_);
@@ -257,6 +262,15 @@ class MetricsImpl final : public Metrics {
     if (r.first_row_seconds) series.first_row[kind].observe_seconds(*r.first_row_seconds);
     if (r.status == ExecutionStatus::error || r.status == ExecutionStatus::canceled)
       series.count_error(sqlstate_class_slot(r.sqlstate));
+  }
+
+  // Once per session: when it became ready, or at its end with the phases it reached.
+  void session_opened(const SessionRecord& r) override {
+    const lifecycle::ConnectPhases p = lifecycle::connect_phases(r);
+    const std::optional<double>* phases[] = {&p.tls, &p.startup, &p.backend, &p.auth, &p.total};
+    for (std::size_t i = 0; i < kConnectPhases.size(); ++i) {
+      if (*phases[i]) connect_[i].observe_seconds(**phases[i]);
+    }
   }
 
   void message_timed(MessageKind kind, std::chrono::nanoseconds d) override {
@@ -351,6 +365,7 @@ class MetricsImpl final : public Metrics {
   std::map<std::string, std::unique_ptr<ExecutionSeries>> identity_series_;  // same
 
   std::vector<AtomicHistogram> message_;        // [MessageKind]
+  std::vector<AtomicHistogram> connect_;        // [kConnectPhases]
   std::vector<AtomicHistogram> proxy_latency_;  // [Direction]
   std::vector<ShardedCounter> bytes_;           // [Direction]
   std::atomic<std::int64_t> open_connections_{0};
@@ -404,6 +419,14 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
   for (std::size_t i = 0; i < kMessages.size(); ++i)
     add_histogram(message, {label("message", kMessages[i])}, message_[i].snapshot());
   out.push_back(std::move(message));
+
+  auto connect = family("pglifecycle_connect_duration_seconds",
+                        "Session phases: client TLS handshake, startup packet, backend "
+                        "connection, authentication, and accepted until ready (total).",
+                        MetricType::Histogram);
+  for (std::size_t i = 0; i < kConnectPhases.size(); ++i)
+    add_histogram(connect, {label("phase", kConnectPhases[i])}, connect_[i].snapshot());
+  out.push_back(std::move(connect));
 
   auto duration =
       family("pglifecycle_execution_duration_seconds",

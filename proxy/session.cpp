@@ -287,6 +287,7 @@ awaitable<bool> Session::startup() {
           result_ = "protocol_error";
           co_return false;
         }
+        tls_at_ = lifecycle::now();
       }
       continue;
     }
@@ -353,6 +354,9 @@ awaitable<bool> Session::startup() {
     start.client_tls = client_.tls != nullptr;
     start.backend_tls = backend_.tls != nullptr;
     start.startup = &p;
+    start.accepted = opened_at_;
+    start.tls_established = tls_at_;
+    start.backend_connected = backend_at_;
     observer_ = ctx_.observers.create();
     observer_->on_session_begin(start, t);
     began_ = true;
@@ -544,7 +548,9 @@ awaitable<bool> Session::downgrade_for_channel_binding() {
 }
 
 awaitable<bool> Session::connect_backend(bool allow_tls) {
-  co_return co_await connect_endpoint(backend_, allow_tls);
+  const bool ok = co_await connect_endpoint(backend_, allow_tls);
+  if (ok) backend_at_ = lifecycle::now();
+  co_return ok;
 }
 
 awaitable<bool> Session::connect_endpoint(Endpoint& e, bool allow_tls) {

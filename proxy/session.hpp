@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -153,7 +154,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string user_, database_, application_;
   bool cancel_registered_ = false;
   CancelKey cancel_key_;
-  lifecycle::MonoTime opened_at_;
+  lifecycle::MonoTime opened_at_;  // accepted (DESIGN §2's session phases)
+  std::optional<lifecycle::MonoTime> tls_at_;
+  lifecycle::MonoTime backend_at_;  // the backend link (TCP, TLS) the session uses was ready
 
   std::size_t buffer_size_;
   RelayBuffer up_buf_;

@@ -586,6 +586,53 @@ DROP VIEW statement_summary;
   return sql;
 }
 
+// v9: the session phases of DESIGN §2 as columns of sessions (connected_at is `accepted`,
+// disconnected_at `closed`), the session_events relation over them, and session_summary
+// with each connect phase's duration and the session's executions.
+constexpr const char* kV9 = R"sql(
+ALTER TABLE sessions ADD COLUMN tls_established_at timestamptz;
+ALTER TABLE sessions ADD COLUMN startup_received_at timestamptz;
+ALTER TABLE sessions ADD COLUMN backend_connected_at timestamptz;
+ALTER TABLE sessions ADD COLUMN authenticated_at timestamptz;
+ALTER TABLE sessions ADD COLUMN ready_at timestamptz;
+
+CREATE VIEW session_events AS
+SELECT id AS session_id, 'accepted'::text AS event, connected_at AS occurred_at FROM sessions
+UNION ALL
+SELECT id, 'tls_established', tls_established_at FROM sessions WHERE tls_established_at IS NOT NULL
+UNION ALL
+SELECT id, 'startup_received', startup_received_at FROM sessions
+WHERE startup_received_at IS NOT NULL
+UNION ALL
+SELECT id, 'backend_connected', backend_connected_at FROM sessions
+WHERE backend_connected_at IS NOT NULL
+UNION ALL
+SELECT id, 'authenticated', authenticated_at FROM sessions WHERE authenticated_at IS NOT NULL
+UNION ALL
+SELECT id, 'ready', ready_at FROM sessions WHERE ready_at IS NOT NULL
+UNION ALL
+SELECT id, 'closed', disconnected_at FROM sessions WHERE disconnected_at IS NOT NULL;
+
+CREATE VIEW session_summary AS
+SELECT s.id AS session_id, s.proxy_instance, s.user_name, s.database_name,
+       s.application_name, s.client_addr, s.client_port, s.client_tls, s.backend_tls,
+       s.backend_pid, s.connected_at, s.tls_established_at, s.startup_received_at,
+       s.backend_connected_at, s.authenticated_at, s.ready_at, s.disconnected_at,
+       s.end_reason,
+       pglc_ms(s.tls_established_at, s.connected_at) AS tls_ms,
+       pglc_ms(s.startup_received_at, coalesce(s.tls_established_at, s.connected_at)) AS startup_ms,
+       pglc_ms(s.backend_connected_at, s.startup_received_at) AS backend_ms,
+       pglc_ms(s.authenticated_at, s.backend_connected_at) AS auth_ms,
+       pglc_ms(s.ready_at, s.connected_at) AS connect_ms,
+       pglc_ms(s.disconnected_at, s.connected_at) AS duration_ms,
+       (SELECT count(*) FROM executions e WHERE e.session_id = s.id) AS executions,
+       (SELECT count(*) FROM executions e
+        WHERE e.session_id = s.id AND e.status IN ('error', 'canceled')) AS errors,
+       (SELECT sum(pglc_ms(e.finished_at, e.began_at)) FROM executions e
+        WHERE e.session_id = s.id) AS execution_ms
+FROM sessions s;
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::vector<Migration> all = {
@@ -599,6 +646,7 @@ const std::vector<Migration>& migrations() {
       {7, "texts carry last_used; retention deletes them by it, not by statements_sql_hash", kV7},
       {8, "statements and executions record their timing; parse and bind from precise rows",
        v8().c_str()},
+      {9, "session phases: columns of sessions, session_events and session_summary", kV9},
   };
   return all;
 }

@@ -41,7 +41,9 @@ struct Table {
 constexpr Table kSessions{"sessions",
                           "id, proxy_instance, connected_at, disconnected_at, client_addr, "
                           "client_port, backend_addr, backend_pid, user_name, database_name, "
-                          "application_name, client_tls, backend_tls, end_reason"};
+                          "application_name, client_tls, backend_tls, end_reason, "
+                          "tls_established_at, startup_received_at, backend_connected_at, "
+                          "authenticated_at, ready_at"};
 constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint, last_used"};
 constexpr Table kStatements{"statements",
                             "id, session_id, kind, name, position, sql_hash, param_types, "
@@ -449,6 +451,11 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
     } else {
       row.null();
     }
+    row.opt_ts(s->tls_established_at)
+        .opt_ts(s->startup_received_at)
+        .opt_ts(s->backend_connected_at)
+        .opt_ts(s->authenticated_at)
+        .opt_ts(s->ready_at);
   }
 
   // ON CONFLICT DO NOTHING makes a retried batch safe (its first attempt may have
@@ -465,7 +472,9 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
                "disconnected_at = coalesce(EXCLUDED.disconnected_at, sessions.disconnected_at), "
                "end_reason = coalesce(EXCLUDED.end_reason, sessions.end_reason), "
                "application_name = EXCLUDED.application_name, "
-               "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid);";
+               "backend_pid = coalesce(EXCLUDED.backend_pid, sessions.backend_pid), "
+               "authenticated_at = coalesce(sessions.authenticated_at, EXCLUDED.authenticated_at), "
+               "ready_at = coalesce(sessions.ready_at, EXCLUDED.ready_at);";
     }
     auto stage = [&](const Table& table, const std::string& data) {
       if (data.empty()) return;

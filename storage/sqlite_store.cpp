@@ -221,13 +221,17 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
     session_ = std::make_unique<Stmt>(db_, R"sql(
       INSERT INTO sessions (id, proxy_instance, connected_at, disconnected_at, client_addr,
         client_port, backend_addr, backend_pid, user_name, database_name, application_name,
-        client_tls, backend_tls, end_reason)
-      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+        client_tls, backend_tls, end_reason, tls_established_at, startup_received_at,
+        backend_connected_at, authenticated_at, ready_at)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+              ?19)
       ON CONFLICT (id) DO UPDATE SET
         disconnected_at = coalesce(excluded.disconnected_at, disconnected_at),
         end_reason = coalesce(excluded.end_reason, end_reason),
         application_name = excluded.application_name,
-        backend_pid = coalesce(excluded.backend_pid, backend_pid))sql");
+        backend_pid = coalesce(excluded.backend_pid, backend_pid),
+        authenticated_at = coalesce(authenticated_at, excluded.authenticated_at),
+        ready_at = coalesce(ready_at, excluded.ready_at))sql");
     const std::string text_upsert =
         "INSERT INTO sql_texts (hash, sql, normalized_sql, fingerprint, last_used) "
         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (hash) DO UPDATE SET last_used = "
@@ -393,6 +397,11 @@ void SqliteStore::write_session(const lifecycle::SessionRecord& r) {
   } else {
     s.null(14);
   }
+  s.opt_integer(15, r.tls_established_at)
+      .opt_integer(16, r.startup_received_at)
+      .opt_integer(17, r.backend_connected_at)
+      .opt_integer(18, r.authenticated_at)
+      .opt_integer(19, r.ready_at);
   if (const int rc = s.run(); rc != SQLITE_OK) fail(rc, "inserting a session");
 }
 

@@ -357,3 +357,89 @@ TEST_CASE("precise phase timing: a slow plan shows in bind, a slow run in execut
   }
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("session phases: a TLS + SCRAM login has every phase in order; a failed one no ready") {
+  PgServer& server = PgServer::shared();
+  const std::string dir = temp_dir();
+  const std::string db = dir + "/phases.db";
+  ProxyProcess proxy({"--storage", "sqlite:" + db, "--tls-cert", server.server_cert(), "--tls-key",
+                      server.server_key()});
+  const auto before = std::chrono::steady_clock::now();
+  {
+    Conn c = connect(proxy.conninfo(kTestDatabase, kScramUser, kScramPassword,
+                                    "sslmode=require application_name=e2e_phases_ok"));
+    REQUIRE_MESSAGE(ok(c), error(c));
+  }
+  // The client's own view of its connect: from before the call until it returned.
+  const double client_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - before).count();
+  {
+    Conn bad = connect(proxy.conninfo(kTestDatabase, kScramUser, "wrong-password",
+                                      "sslmode=require application_name=e2e_phases_bad"));
+    REQUIRE_FALSE(ok(bad));
+  }
+  // The failed session is observed once the proxy has seen it end: wait for that.
+  std::string metrics;
+  for (int i = 0; i < 500; ++i) {
+    metrics = http_get(proxy.metrics_port(), "/metrics");
+    if (metrics.find("pglifecycle_connect_duration_seconds_count{phase=\"tls\"} 2") !=
+        std::string::npos)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(proxy.terminate() == 0);
+
+  const Rows good = sqlite_rows(
+      db,
+      "SELECT event FROM session_events e JOIN sessions s ON s.id = e.session_id "
+      "WHERE s.application_name = 'e2e_phases_ok' ORDER BY occurred_at, CASE event "
+      "WHEN 'accepted' THEN 0 WHEN 'tls_established' THEN 1 WHEN 'startup_received' THEN 2 "
+      "WHEN 'backend_connected' THEN 3 WHEN 'authenticated' THEN 4 WHEN 'ready' THEN 5 ELSE 6 END");
+  Rows want = {{"accepted"},      {"tls_established"}, {"startup_received"}, {"backend_connected"},
+               {"authenticated"}, {"ready"},           {"closed"}};
+  CHECK(good == want);
+  // In time order too: the ORDER BY's tie-break above only orders equal microseconds.
+  const Rows ordered = sqlite_rows(
+      db,
+      "SELECT connected_at <= tls_established_at AND tls_established_at <= startup_received_at "
+      "AND startup_received_at <= backend_connected_at AND backend_connected_at <= "
+      "authenticated_at AND authenticated_at <= ready_at AND ready_at <= disconnected_at "
+      "FROM sessions WHERE application_name = 'e2e_phases_ok'");
+  CHECK(ordered == Rows{{"1"}});
+  const Rows summary = sqlite_rows(
+      db,
+      "SELECT tls_ms, startup_ms, backend_ms, auth_ms, connect_ms, end_reason FROM "
+      "session_summary WHERE application_name = 'e2e_phases_ok'");
+  REQUIRE(summary.size() == 1);
+  const double tls_ms = std::stod(summary[0][0]), startup_ms = std::stod(summary[0][1]),
+               backend_ms = std::stod(summary[0][2]), auth_ms = std::stod(summary[0][3]),
+               connect_ms = std::stod(summary[0][4]);
+  CAPTURE(client_ms);
+  CAPTURE(auth_ms);
+  CAPTURE(connect_ms);
+  CHECK(tls_ms > 0);
+  CHECK(auth_ms > 0);  // SCRAM's round trips between the client and the server
+  CHECK(connect_ms >= tls_ms + startup_ms + backend_ms + auth_ms - 0.01);
+  CHECK(connect_ms <= client_ms);  // the proxy's connect lies inside the client's
+  CHECK(summary[0][5] == "client_terminate");
+
+  const Rows bad = sqlite_rows(
+      db,
+      "SELECT end_reason, ready_at IS NULL, authenticated_at IS NULL, startup_received_at IS NOT "
+      "NULL, backend_connected_at IS NOT NULL, connect_ms IS NULL FROM session_summary "
+      "WHERE application_name = 'e2e_phases_bad'");
+  CHECK(bad == Rows{{"auth_failed", "1", "1", "1", "1", "1"}});
+
+  // Both sessions were observed: the phases each reached (the failed one no auth, no total).
+  for (const std::string phase : {"tls", "startup", "backend"}) {
+    CAPTURE(phase);
+    CHECK(metrics.find("pglifecycle_connect_duration_seconds_count{phase=\"" + phase + "\"} 2") !=
+          std::string::npos);
+  }
+  for (const std::string phase : {"auth", "total"}) {
+    CAPTURE(phase);
+    CHECK(metrics.find("pglifecycle_connect_duration_seconds_count{phase=\"" + phase + "\"} 1") !=
+          std::string::npos);
+  }
+  if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}

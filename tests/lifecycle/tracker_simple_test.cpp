@@ -377,6 +377,55 @@ TEST_CASE("authentication failure: session_opened at the end with end_reason aut
   CHECK(s.sink.executions.empty());
 }
 
+TEST_CASE("session phases: accepted, TLS, startup, backend, authenticated, ready, closed") {
+  Session s;
+  s.phases.accepted = s.at(-30);
+  s.phases.tls_established = s.at(-20);
+  s.phases.backend_connected = s.at(0.5);  // the proxy connects once it has the startup
+  s.start("alice", "shop", "psql", false);  // the StartupMessage at 0
+  s.be(auth_md5(), 1);
+  s.fe(password("secret"), 2);
+  s.be(auth_ok(), 4);
+  s.be(cat({backend_key(7, 8), ready('I')}), 6);
+  REQUIRE(s.sink.opened.size() == 1);
+  const auto& r = s.sink.opened[0];
+  CHECK(r.connected_at == s.wall_at(-30));
+  CHECK(r.tls_established_at == s.wall_at(-20));
+  CHECK(r.startup_received_at == s.wall_at(0));
+  CHECK(r.backend_connected_at == s.wall_at(0.5));
+  CHECK(r.authenticated_at == s.wall_at(4));
+  CHECK(r.ready_at == s.wall_at(6));
+  const auto p = pglc::lifecycle::connect_phases(r);
+  CHECK(p.tls.value_or(-1) == doctest::Approx(0.010));
+  CHECK(p.startup.value_or(-1) == doctest::Approx(0.020));
+  CHECK(p.backend.value_or(-1) == doctest::Approx(0.0005));
+  CHECK(p.auth.value_or(-1) == doctest::Approx(0.0035));
+  CHECK(p.total.value_or(-1) == doctest::Approx(0.036));
+}
+
+TEST_CASE("session phases of a failed login: up to the backend, no authenticated, no ready") {
+  Session s;
+  s.phases.accepted = s.at(-3);
+  s.phases.backend_connected = s.at(0.5);
+  s.start("mallory", "db", "x", false);
+  s.be(auth_md5(), 1);
+  s.fe(password("wrong password"), 2);
+  s.be(error("28P01", "password authentication failed for user \"mallory\""), 3);
+  s.end(EndReason::backend_closed, 4);
+  REQUIRE(s.sink.opened.size() == 1);
+  const auto& r = s.sink.opened[0];
+  CHECK_FALSE(r.tls_established_at.has_value());
+  CHECK(r.startup_received_at == s.wall_at(0));
+  CHECK(r.backend_connected_at == s.wall_at(0.5));
+  CHECK_FALSE(r.authenticated_at.has_value());
+  CHECK_FALSE(r.ready_at.has_value());
+  const auto p = pglc::lifecycle::connect_phases(r);
+  CHECK(p.startup.value_or(-1) == doctest::Approx(0.003));
+  CHECK(p.backend.value_or(-1) == doctest::Approx(0.0005));
+  CHECK_FALSE(p.auth.has_value());
+  CHECK_FALSE(p.total.has_value());
+}
+
 TEST_CASE("before AuthenticationOk nothing the client sends is analysed or recorded") {
   Session s;
   s.start("mallory", "db", "x", false);

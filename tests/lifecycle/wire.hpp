@@ -320,7 +320,7 @@ class Session {
     packet.protocol = pgwire::kProtocol30;
     packet.parameters = {{"user", std::string(user)}, {"database", std::string(db)}};
     if (!app.empty()) packet.parameters.emplace_back("application_name", std::string(app));
-    lifecycle::SessionStart s;
+    lifecycle::SessionStart s = phases;
     s.client_addr = "127.0.0.1";
     s.client_port = 50000;
     s.backend_addr = "127.0.0.1:5432";
@@ -364,6 +364,8 @@ class Session {
 
   CaptureSink sink;
   bool auto_write = true;
+  // The phases before the StartupMessage that start() reports (accepted, TLS, backend).
+  lifecycle::SessionStart phases;
   // Per Parse/Bind read, what the relay would do: 'P'/'B' followed by a Flush (timed
   // precisely), 'p'/'b' not.
   std::string flushes;

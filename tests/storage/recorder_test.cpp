@@ -421,6 +421,84 @@ TEST_CASE("statements and executions record their timing; the views use precise 
   }
 }
 
+namespace {
+
+// Session phases (DESIGN §2): columns of sessions, session_events over them, and
+// session_summary's durations and execution totals.
+void check_session_phases(const std::string& storage, StoreReader& db) {
+  const auto t0 = wall_now() - 1'000'000;
+  SessionRecord s = make_session(t0);
+  s.tls_established_at = t0 + 2000;
+  s.startup_received_at = t0 + 2500;
+  s.backend_connected_at = t0 + 4000;
+  s.authenticated_at = t0 + 9000;
+  s.ready_at = t0 + 9500;
+  SessionRecord failed = make_session(t0);
+  failed.startup_received_at = t0 + 300;
+  failed.backend_connected_at = t0 + 800;
+  failed.end_reason = lifecycle::EndReason::auth_failed;
+  failed.disconnected_at = t0 + 5000;
+  const StatementRecord st = make_statement(s.id, StatementKind::simple,
+                                            text("sp1", "SELECT 1", "SELECT $1", "fps"), t0 + 10000);
+  const ExecutionRecord ok = make_execution(st, t0 + 10000, 0, t0 + 10500, t0 + 12000, 0);
+  const ExecutionRecord bad = make_execution(st, t0 + 20000, 0, t0 + 20500, t0 + 23000, 0,
+                                             lifecycle::ExecutionStatus::error);
+  auto rec = storage::open_recorder(options_for(storage));
+  rec->start();
+  rec->session_opened(s);  // at ready
+  rec->statement(st);
+  rec->execution(ok);
+  rec->execution(bad);
+  rec->session_opened(failed);  // at its end, never ready
+  rec->session_closed(failed);
+  s.disconnected_at = t0 + 30000;
+  s.end_reason = lifecycle::EndReason::client_terminate;
+  rec->session_closed(s);
+  rec->stop();
+  const Rows r = db.query(
+      "SELECT tls_ms, startup_ms, backend_ms, auth_ms, connect_ms, duration_ms, executions, "
+      "errors, execution_ms, end_reason FROM session_summary WHERE session_id = " + db.id(s.id));
+  REQUIRE(r.size() == 1);
+  const double want[] = {2.0, 0.5, 1.5, 5.0, 9.5, 30.0, 2, 1, 5.0};
+  for (int i = 0; i < 9; ++i) {
+    CAPTURE(i);
+    REQUIRE(r[0][i].has_value());
+    CHECK(std::stod(*r[0][i]) == doctest::Approx(want[i]));
+  }
+  CHECK(*r[0][9] == "client_terminate");
+  CHECK(db.count("session_events WHERE session_id = " + db.id(s.id)) == 7);
+  const Rows f = db.query(
+      "SELECT tls_ms IS NULL, startup_ms, backend_ms, auth_ms IS NULL, connect_ms IS NULL, "
+      "executions, end_reason FROM session_summary WHERE session_id = " + db.id(failed.id));
+  REQUIRE(f.size() == 1);
+  CHECK(std::stod(*f[0][1]) == doctest::Approx(0.3));
+  CHECK(std::stod(*f[0][2]) == doctest::Approx(0.5));
+  CHECK(*f[0][5] == "0");
+  CHECK(*f[0][6] == "auth_failed");
+  for (int i : {0, 3, 4}) CHECK((*f[0][i] == "1" || *f[0][i] == "t"));
+  const Rows events = db.query("SELECT event FROM session_events WHERE session_id = " +
+                               db.id(failed.id) + " ORDER BY occurred_at");
+  CHECK(events == Rows{{"accepted"}, {"startup_received"}, {"backend_connected"}, {"closed"}});
+}
+
+}  // namespace
+
+TEST_CASE("session phases: columns, session_events and session_summary in both stores") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("phases.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check_session_phases("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_phases");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_session_phases(conninfo, db);
+  }
+}
+
 TEST_CASE("retention deletes old rows only, in small batches") {
   SUBCASE("SQLite") {
     TempDir dir;
