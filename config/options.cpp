@@ -1,5 +1,7 @@
 #include "config/options.hpp"
 
+#include "config/storage_spec.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -397,12 +399,13 @@ ParseResult parse(int argc, const char* const argv[]) {
     if (o.storage.empty()) o.storage = "none";
     // A libpq keyword string ("host=... dbname=...") is as valid as a URI. The value may
     // hold a password, so the error names the option without echoing it.
-    if (o.storage != "none" && o.storage.rfind("sqlite:", 0) != 0 &&
-        o.storage.rfind("postgresql://", 0) != 0 && o.storage.rfind("postgres://", 0) != 0 &&
-        o.storage.find('=') == std::string::npos)
+    try {
+      parse_storage_spec(o.storage);
+    } catch (const std::runtime_error&) {
       throw Invalid(
           "invalid value for --storage: expected sqlite:PATH, postgresql://..., a libpq "
           "connection string (host=... dbname=...) or none");
+    }
     o.metrics_listen = s("metrics-listen");
     if (!o.metrics_listen.empty()) check_address("metrics-listen", o.metrics_listen, false);
 

@@ -1,14 +1,18 @@
 // pglifecycle: parse options, open the store and the metrics, build one tracker per
 // session, serve until SIGTERM/SIGINT, then flush every queued record.
 #include <malloc.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <iostream>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "config/options.hpp"
+#include "explain/command.hpp"
 #include "lifecycle/debug_log_sink.hpp"
 #include "lifecycle/sink.hpp"
 #include "lifecycle/tracker.hpp"
@@ -45,6 +49,10 @@ int main(int argc, char** argv) {
   // top rather than trimming and growing again on every burst.
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+  // Subcommands read a store and never start the proxy (DESIGN §5).
+  if (argc > 1 && std::string_view(argv[1]) == "explain") {
+    return explain::run(argc - 1, argv + 1, std::cout, std::cerr, isatty(STDOUT_FILENO) == 1);
+  }
   auto parsed = config::parse(argc, argv);
   if (!parsed.options) {
     std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);

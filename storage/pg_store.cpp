@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "storage/pg_id.hpp"
 #include "storage/schema.hpp"
 #include "storage/text_row.hpp"
 #include "storage/text_util.hpp"
@@ -19,15 +20,6 @@ namespace pglc::storage {
 using lifecycle::WallMicros;
 
 namespace {
-
-// The smallest UUIDv7 of a record made at or after `t` (its millisecond, the rest zero).
-std::string uuid_floor(lifecycle::WallMicros t) {
-  const auto ms = static_cast<unsigned long long>(t < 0 ? 0 : t / 1000);
-  char hex[13];
-  std::snprintf(hex, sizeof hex, "%012llx", ms & 0xffffffffffffull);
-  const std::string h(hex);
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-0000-0000-000000000000";
-}
 
 // Any constant: serializes schema migrations of a fleet starting at once.
 constexpr long long kMigrationLock = 0x70676c63'73746f72;  // "pglcstor"

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "config/storage_spec.hpp"
 #include "storage/async_recorder.hpp"
 #include "storage/null_recorder.hpp"
 #include "storage/pg_store.hpp"
@@ -10,13 +11,6 @@
 #include "storage/sqlite_store.hpp"
 
 namespace pglc::storage {
-namespace {
-
-bool starts_with(std::string_view s, std::string_view prefix) {
-  return s.substr(0, prefix.size()) == prefix;
-}
-
-}  // namespace
 
 int schema_version() {
   return kSchemaVersion;
@@ -27,22 +21,17 @@ std::unique_ptr<Recorder> open_recorder(const config::Options& options) {
 }
 
 std::unique_ptr<Recorder> open_recorder(const config::Options& options, RecorderTuning tuning) {
-  const std::string& spec = options.storage;
-  if (spec == "none") return std::make_unique<NullRecorder>(options);
+  const config::StorageSpec spec = config::parse_storage_spec(options.storage);
   std::unique_ptr<Store> store;
-  if (starts_with(spec, "sqlite:")) {
-    const std::string path = spec.substr(7);
-    if (path.empty()) throw std::runtime_error("--storage sqlite: needs a file path");
-    store = std::make_unique<SqliteStore>(path, options);
-  } else if (starts_with(spec, "postgresql://") || starts_with(spec, "postgres://") ||
-             spec.find('=') != std::string::npos) {
-    store = std::make_unique<PgStore>(spec, options);
-  } else {
-    // The value is not echoed: a mistyped connection URI may hold a password.
-    throw std::runtime_error(
-        "--storage value is not understood: use sqlite:PATH, postgresql://... "
-        "(or a libpq connection string such as 'host=... dbname=...'), "
-        "or none");
+  switch (spec.kind) {
+    case config::StorageSpec::Kind::none:
+      return std::make_unique<NullRecorder>(options);
+    case config::StorageSpec::Kind::sqlite:
+      store = std::make_unique<SqliteStore>(spec.target, options);
+      break;
+    case config::StorageSpec::Kind::postgresql:
+      store = std::make_unique<PgStore>(spec.target, options);
+      break;
   }
   return std::make_unique<AsyncRecorder>(std::move(store), options, std::move(tuning));
 }

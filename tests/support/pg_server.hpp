@@ -121,6 +121,9 @@ class ProxyProcess {
   std::string log_path_;
 };
 
+// The pglifecycle binary under test (PGLC_PROXY_BINARY overrides the build's).
+std::string proxy_binary();
+
 // Runs a command (argv, PATH lookup, no shell), returns its exit status (128 + signal if
 // killed); stdout and stderr captured together into `out`. `env` holds "KEY=VALUE" entries
 // added to the environment. Killed after 120 s (status -1) so a hang fails the test.

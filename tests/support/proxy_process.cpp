@@ -25,11 +25,6 @@ namespace {
 constexpr int kStartTimeoutMs = 30000;
 constexpr int kMetricsSoftWaitMs = 5000;
 
-std::string proxy_binary() {
-  const char* env = std::getenv("PGLC_PROXY_BINARY");
-  return env != nullptr && *env != '\0' ? env : PGLC_PROXY_BINARY;
-}
-
 // Value of --name in args ("--name value" or "--name=value"); nullptr when absent.
 const std::string* find_option(const std::vector<std::string>& args, const std::string& name,
                                std::string* storage) {
@@ -97,6 +92,11 @@ bool process_listens_on(int pid, int port) {
 }
 
 }  // namespace
+
+std::string proxy_binary() {
+  const char* env = std::getenv("PGLC_PROXY_BINARY");
+  return env != nullptr && *env != '\0' ? env : PGLC_PROXY_BINARY;
+}
 
 ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::string> env) {
   std::string storage;

@@ -1,0 +1,406 @@
+#include "explain/render.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <vector>
+
+namespace pglc::explain {
+namespace {
+
+constexpr const char* kTee = "├─ ";
+constexpr const char* kElbow = "└─ ";
+constexpr const char* kPipe = "│  ";
+constexpr const char* kBlank = "   ";
+constexpr std::size_t kSqlWidth = 100;
+constexpr std::int64_t kVerdictCalls = 20;
+
+std::string ms(std::optional<double> v) {
+  if (!v) return "—";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f ms", *v);
+  return buf;
+}
+
+std::string timestamp(std::int64_t us) {
+  std::int64_t secs = us / 1000000, frac = us % 1000000;
+  if (frac < 0) frac += 1000000, secs -= 1;
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(frac));
+  return buf;
+}
+
+// One line of SQL: whitespace runs become one space, cut with an ellipsis.
+std::string one_line(const std::string& sql, std::size_t width = kSqlWidth) {
+  std::string out;
+  bool space = false;
+  for (char c : sql) {
+    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  if (out.size() > width) {
+    std::size_t cut = width;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
+    out = out.substr(0, cut) + "…";
+  }
+  return out;
+}
+
+std::string plural(std::int64_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+struct Paint {
+  bool on;
+  std::string red(const std::string& s) const { return on ? "\x1b[31m" + s + "\x1b[0m" : s; }
+  std::string dim(const std::string& s) const { return on ? "\x1b[2m" + s + "\x1b[0m" : s; }
+  std::string bold(const std::string& s) const { return on ? "\x1b[1m" + s + "\x1b[0m" : s; }
+};
+
+std::string outcome(const std::string& status, const std::string& sqlstate,
+                    const std::string& message, const Paint& p) {
+  if (status == "error" || status == "canceled") {
+    std::string s = status + " " + sqlstate;
+    if (!message.empty()) s += ": " + one_line(message, 80);
+    return p.red("✗ " + s);
+  }
+  if (status == "aborted") return p.red("⊘ aborted");
+  return status;
+}
+
+// A label padded to a column, then a value.
+std::string row(const std::string& label, const std::string& value, std::size_t width = 10) {
+  std::string s = label;
+  // Pad by characters, not bytes (labels are ASCII).
+  if (s.size() < width) s.append(width - s.size(), ' ');
+  return s + " " + value;
+}
+
+class Json {
+ public:
+  Json& key(const char* k) {
+    comma();
+    quoted(k);
+    out_.push_back(':');
+    fresh_ = true;
+    return *this;
+  }
+  Json& str(const std::string& v) {
+    comma();
+    quoted(v);
+    return *this;
+  }
+  Json& num(std::optional<double> v) {
+    comma();
+    if (!v) {
+      out_ += "null";
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3f", *v);
+      out_ += buf;
+    }
+    return *this;
+  }
+  Json& integer(std::optional<std::int64_t> v) {
+    comma();
+    out_ += v ? std::to_string(*v) : "null";
+    return *this;
+  }
+  Json& boolean(bool v) {
+    comma();
+    out_ += v ? "true" : "false";
+    return *this;
+  }
+  Json& open(char c) {
+    comma();
+    out_.push_back(c);
+    fresh_ = true;
+    return *this;
+  }
+  Json& close(char c) {
+    out_.push_back(c);
+    fresh_ = false;
+    return *this;
+  }
+  std::string done() { return out_ + "\n"; }
+
+ private:
+  void quoted(const std::string& v) {
+    out_.push_back('"');
+    for (unsigned char c : v) {
+      switch (c) {
+        case '"':
+          out_ += "\\\"";
+          break;
+        case '\\':
+          out_ += "\\\\";
+          break;
+        case '\n':
+          out_ += "\\n";
+          break;
+        case '\r':
+          out_ += "\\r";
+          break;
+        case '\t':
+          out_ += "\\t";
+          break;
+        default:
+          if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out_ += buf;
+          } else {
+            out_.push_back(static_cast<char>(c));
+          }
+      }
+    }
+    out_.push_back('"');
+  }
+  void comma() {
+    if (!fresh_ && !out_.empty()) out_.push_back(',');
+    fresh_ = false;
+  }
+  std::string out_;
+  bool fresh_ = true;
+};
+
+}  // namespace
+
+std::string render_text(const ExecutionView& e, bool colour) {
+  const Paint p{colour};
+  std::string out;
+  out += p.bold("execution " + e.id) + " · session " + e.session_id + " · statement " +
+         e.statement_id + "\n";
+  std::string who = (e.application.empty() ? std::string("(no application)") : e.application) +
+                    " · " + e.user + "@" + e.database + " · " + e.kind;
+  if (!e.statement_name.empty()) who += " \"" + e.statement_name + "\"";
+  out += who + " · timing " + e.timing + "\n";
+  out += one_line(e.sql) + "\n";
+  out +=
+      "began " + timestamp(e.began_us) + " · " + outcome(e.status, e.sqlstate, e.error_message, p);
+  if (!e.command_tag.empty()) out += " · " + e.command_tag;
+  out += " · " + plural(e.rows, "row", "rows") + " · " + plural(e.result_bytes, "byte", "bytes") +
+         " · " + plural(e.fetches, "fetch", "fetches") + "\n";
+  std::string total = "total " + ms(e.total_ms);
+  if (e.status == "aborted") total += " (never finished)";
+  if (e.p50_ms && e.p95_ms) {
+    total += " · this fingerprint: p50 " + ms(e.p50_ms) + ", p95 " + ms(e.p95_ms);
+    if (e.calls) total += " over " + plural(*e.calls, "call", "calls");
+    // A verdict only with calls enough for a percentile, and past the histogram's 1 %.
+    if (e.calls && *e.calls >= kVerdictCalls && e.total_ms) {
+      if (*e.total_ms > *e.p95_ms * 1.01) {
+        total += " → " + p.red("slower than its p95");
+      } else if (*e.total_ms > *e.p50_ms * 1.01) {
+        total += " → above its p50";
+      }
+    }
+  }
+  out += total + "\n";
+  std::vector<std::string> lines;
+  if (e.parse_ms) lines.push_back(row("parse", ms(e.parse_ms) + p.dim("  (its statement's)")));
+  if (e.kind == "extended") {
+    lines.push_back(
+        row("bind", e.bind_ms ? ms(e.bind_ms) : p.dim("not measured (timing " + e.timing + ")")));
+  }
+  lines.push_back(row(
+      "execute", ms(e.execute_ms) + (e.kind == "extended" && !e.bind_ms ? p.dim("  (from the Bind)")
+                                                                        : std::string())));
+  const std::string first_row = row("first row", "after " + ms(e.first_row_ms));
+  lines.push_back(row("deliver", ms(e.deliver_ms)));
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    const bool last = i + 1 == lines.size();
+    out += std::string(last ? kElbow : kTee) + lines[i] + "\n";
+    if (lines[i].rfind("execute", 0) == 0 && e.first_row_ms) {
+      out += std::string(kPipe) + kElbow + first_row + "\n";
+    }
+  }
+  return out;
+}
+
+std::string render_json(const ExecutionView& e) {
+  Json j;
+  j.open('{').key("execution").open('{');
+  j.key("id").str(e.id).key("session_id").str(e.session_id).key("statement_id").str(e.statement_id);
+  j.key("user").str(e.user).key("database").str(e.database).key("application").str(e.application);
+  j.key("kind").str(e.kind).key("statement_name").str(e.statement_name).key("sql").str(e.sql);
+  j.key("fingerprint").str(e.fingerprint).key("began_at").str(timestamp(e.began_us));
+  j.key("status").str(e.status).key("sqlstate").str(e.sqlstate);
+  j.key("error_message").str(e.error_message).key("command_tag").str(e.command_tag);
+  j.key("timing").str(e.timing);
+  j.key("rows").integer(e.rows).key("result_bytes").integer(e.result_bytes);
+  j.key("fetches").integer(e.fetches);
+  j.key("phases").open('{');
+  j.key("parse_ms").num(e.parse_ms).key("bind_ms").num(e.bind_ms);
+  j.key("first_row_ms").num(e.first_row_ms).key("execute_ms").num(e.execute_ms);
+  j.key("total_ms").num(e.total_ms).key("deliver_ms").num(e.deliver_ms);
+  j.close('}');
+  j.key("fingerprint_stats").open('{');
+  j.key("p50_ms").num(e.p50_ms).key("p95_ms").num(e.p95_ms).key("calls").integer(e.calls);
+  j.close('}');
+  j.close('}').close('}');
+  return j.done();
+}
+
+namespace {
+
+// Executions that overlap in time were pipelined (sent before the previous one's answer
+// came back): a group under one Sync, as Npgsql and libpq's pipeline mode send them.
+std::vector<std::vector<const SessionExecution*>> pipelines(
+    const std::vector<SessionExecution>& xs) {
+  std::vector<std::vector<const SessionExecution*>> groups;
+  std::int64_t group_end = 0;
+  for (const SessionExecution& x : xs) {
+    const std::int64_t end = x.finished_us.value_or(x.began_us);
+    if (!groups.empty() && x.began_us < group_end) {
+      groups.back().push_back(&x);
+      group_end = std::max(group_end, end);
+    } else {
+      groups.push_back({&x});
+      group_end = end;
+    }
+  }
+  return groups;
+}
+
+std::string execution_line(const SessionExecution& x, std::int64_t session_start, const Paint& p) {
+  char offset[32];
+  std::snprintf(offset, sizeof offset, "+%.3f ms",
+                static_cast<double>(x.began_us - session_start) / 1000.0);
+  std::string s = std::string(offset) + "  " + ms(x.total_ms) + "  " +
+                  outcome(x.status, x.sqlstate, x.error_message, p) + "  " + x.kind;
+  if (!x.statement_name.empty()) s += " \"" + x.statement_name + "\"";
+  return s + "  " + one_line(x.sql, 60) + "  " + p.dim("#" + x.id);
+}
+
+}  // namespace
+
+std::string render_text(const SessionView& s, bool colour) {
+  const Paint p{colour};
+  std::string out;
+  out += p.bold("session " + s.id) + " · " +
+         (s.application.empty() ? std::string("(no application)") : s.application) + " · " +
+         s.user + "@" + s.database + " · client " + s.client_addr + ":" +
+         std::to_string(s.client_port) + (s.client_tls ? " (TLS)" : "");
+  if (s.backend_pid) out += " · backend pid " + std::to_string(*s.backend_pid);
+  out += s.backend_tls ? " (TLS)" : "";
+  out += "\nconnected " + timestamp(s.connected_us);
+  if (s.disconnected_us) out += " · lasted " + ms(s.duration_ms);
+  out +=
+      " · " + (s.end_reason.empty() ? std::string("still open") : "ended " + s.end_reason) + "\n";
+  out += "connect " + ms(s.connect_ms) + (s.connect_ms ? "" : p.red("  (never ready)")) + "\n";
+  const std::pair<const char*, std::optional<double>> phases[] = {
+      {"tls", s.tls_ms}, {"startup", s.startup_ms}, {"backend", s.backend_ms}, {"auth", s.auth_ms}};
+  std::vector<std::string> lines;
+  for (const auto& [name, v] : phases) {
+    if (v || std::string(name) != "tls") lines.push_back(row(name, ms(v)));
+  }
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    out += std::string(i + 1 == lines.size() ? kElbow : kTee) + lines[i] + "\n";
+  }
+  std::int64_t errors = 0, aborted = 0;
+  for (const auto& x : s.executions) {
+    errors += x.status == "error" || x.status == "canceled";
+    aborted += x.status == "aborted";
+  }
+  out += plural(s.execution_count, "execution", "executions");
+  if (errors || aborted) {
+    out += " (" + plural(errors, "error", "errors") + ", " + std::to_string(aborted) + " aborted)";
+  }
+  if (static_cast<std::int64_t>(s.executions.size()) < s.execution_count) {
+    out += ", the first " + std::to_string(s.executions.size()) + " shown";
+  }
+  out += "\n";
+  const auto groups = pipelines(s.executions);
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const bool last = g + 1 == groups.size();
+    if (groups[g].size() == 1) {
+      out += std::string(last ? kElbow : kTee) + execution_line(*groups[g][0], s.connected_us, p) +
+             "\n";
+      continue;
+    }
+    out += std::string(last ? kElbow : kTee) + "pipeline of " + std::to_string(groups[g].size()) +
+           "\n";
+    for (std::size_t i = 0; i < groups[g].size(); ++i) {
+      out += std::string(last ? kBlank : kPipe) + (i + 1 == groups[g].size() ? kElbow : kTee) +
+             execution_line(*groups[g][i], s.connected_us, p) + "\n";
+    }
+  }
+  return out;
+}
+
+std::string render_json(const SessionView& s) {
+  Json j;
+  j.open('{').key("session").open('{');
+  j.key("id").str(s.id).key("proxy_instance").str(s.proxy_instance);
+  j.key("user").str(s.user).key("database").str(s.database).key("application").str(s.application);
+  j.key("client_addr").str(s.client_addr).key("client_port").integer(s.client_port);
+  j.key("client_tls").boolean(s.client_tls).key("backend_tls").boolean(s.backend_tls);
+  j.key("backend_pid").integer(s.backend_pid);
+  j.key("connected_at").str(timestamp(s.connected_us));
+  j.key("end_reason").str(s.end_reason).key("duration_ms").num(s.duration_ms);
+  j.key("connect").open('{');
+  j.key("tls_ms").num(s.tls_ms).key("startup_ms").num(s.startup_ms);
+  j.key("backend_ms").num(s.backend_ms).key("auth_ms").num(s.auth_ms);
+  j.key("connect_ms").num(s.connect_ms);
+  j.close('}');
+  j.key("execution_count").integer(s.execution_count);
+  j.key("pipelines").open('[');
+  for (const auto& group : pipelines(s.executions)) {
+    j.open('[');
+    for (const SessionExecution* x : group) {
+      j.open('{');
+      j.key("id").str(x->id).key("began_at").str(timestamp(x->began_us));
+      j.key("total_ms").num(x->total_ms).key("status").str(x->status);
+      j.key("sqlstate").str(x->sqlstate).key("kind").str(x->kind);
+      j.key("statement_name").str(x->statement_name).key("sql").str(x->sql);
+      j.key("timing").str(x->timing);
+      j.close('}');
+    }
+    j.close(']');
+  }
+  j.close(']');
+  j.close('}').close('}');
+  return j.done();
+}
+
+std::string render_text(const SlowestView& v, bool colour) {
+  const Paint p{colour};
+  std::string out = p.bold("the " + std::to_string(v.limit) + " slowest executions since " +
+                           timestamp(v.since_us)) +
+                    "\n";
+  if (v.rows.empty()) return out + "(none)\n";
+  for (std::size_t i = 0; i < v.rows.size(); ++i) {
+    const SlowRow& r = v.rows[i];
+    out += std::string(i + 1 == v.rows.size() ? kElbow : kTee) + ms(r.total_ms) + "  " +
+           timestamp(r.began_us) + "  " + outcome(r.status, r.sqlstate, "", p) + "  " +
+           (r.application.empty() ? "-" : r.application) + "  " + one_line(r.sql, 60) + "  " +
+           p.dim("#" + r.id) + "\n";
+  }
+  return out + p.dim("pglifecycle explain --execution ID draws one of them") + "\n";
+}
+
+std::string render_json(const SlowestView& v) {
+  Json j;
+  j.open('{').key("since").str(timestamp(v.since_us)).key("executions").open('[');
+  for (const SlowRow& r : v.rows) {
+    j.open('{');
+    j.key("id").str(r.id).key("began_at").str(timestamp(r.began_us));
+    j.key("total_ms").num(r.total_ms).key("status").str(r.status).key("sqlstate").str(r.sqlstate);
+    j.key("application").str(r.application).key("sql").str(r.sql);
+    j.close('}');
+  }
+  j.close(']').close('}');
+  return j.done();
+}
+
+}  // namespace pglc::explain

@@ -1,0 +1,264 @@
+// `pglifecycle explain` over a store filled by real traffic through the real proxy (psql,
+// libpq simple and extended queries, a libpq pipeline with an error), in both stores: the
+// text trees (the same, numbers masked, from either store), JSON read back with SQLite's
+// JSON functions, and the errors a user meets.
+#include <doctest/doctest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/pq.hpp"
+#include "tests/support/pg_server.hpp"
+
+using namespace pglc::test;
+
+namespace {
+
+std::string temp_dir() {
+  std::string tmpl = "/tmp/pglc-explain-XXXXXX";
+  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  return tmpl;
+}
+
+std::string fresh_store_database(const std::string& prefix) {
+  static int n = 0;
+  const std::string name = prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+  PgServer::shared().create_database(name);
+  return "postgresql://" + std::string(kSuperUser) + ":" + std::string(kSuperPassword) +
+         "@127.0.0.1:" + std::to_string(PgServer::shared().port()) + "/" + name;
+}
+
+// A value of a JSON document, as SQLite's json_extract gives it (nullopt: SQL NULL).
+std::optional<std::string> json_get(const std::string& json, const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(":memory:", &db);
+  sqlite3_stmt* st = nullptr;
+  std::optional<std::string> out;
+  if (sqlite3_prepare_v2(db, "SELECT json_valid(?1), json_extract(?1, ?2)", -1, &st, nullptr) ==
+      SQLITE_OK) {
+    sqlite3_bind_text(st, 1, json.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, path.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      REQUIRE_MESSAGE(sqlite3_column_int(st, 0) == 1, "not JSON: " << json);
+      if (sqlite3_column_type(st, 1) != SQLITE_NULL)
+        out = reinterpret_cast<const char*>(sqlite3_column_text(st, 1));
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+struct Explain {
+  int status = 0;
+  std::string out;
+};
+
+Explain explain(const std::string& storage, std::vector<std::string> args) {
+  std::vector<std::string> argv = {proxy_binary(), "explain", "--storage", storage};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Explain e;
+  e.status = run(argv, &e.out);
+  return e;
+}
+
+void wait_sessions_closed(const ProxyProcess& proxy) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (http_get(proxy.metrics_port(), "/metrics").find("\npglifecycle_client_connections 0\n") !=
+        std::string::npos)
+      return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL("the proxy still has open client sessions");
+}
+
+void drive(const ProxyProcess& proxy) {
+  Conn c = connect(
+      proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword, "application_name=explain_app"));
+  REQUIRE_MESSAGE(ok(c), error(c));
+  {
+    Result r(PQexec(c.get(), "SELECT pg_sleep(0.05) /* explain slow */"));
+    REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+  }
+  {
+    const char* v = "7";
+    Result r(PQexecParams(c.get(), "SELECT $1::int /* explain extended */", 1, nullptr, &v, nullptr,
+                          nullptr, 0));
+    REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+  }
+  // One pipeline, one Sync: a success, an error, and the execution the server skipped.
+  REQUIRE(PQenterPipelineMode(c.get()) == 1);
+  for (const char* sql : {"SELECT 1 /* p1 */", "SELECT 1/0 /* p2 */", "SELECT 2 /* p3 */"}) {
+    REQUIRE(PQsendQueryParams(c.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+  }
+  REQUIRE(PQpipelineSync(c.get()) == 1);
+  int syncs = 0;
+  while (syncs == 0) {
+    PGresult* r = PQgetResult(c.get());
+    if (r == nullptr) continue;
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) ++syncs;
+    PQclear(r);
+  }
+  REQUIRE(PQexitPipelineMode(c.get()) == 1);
+  std::string out;
+  REQUIRE(run({PgServer::shared().bin_dir() + "/psql", "-X", "-At", "-d", proxy.conninfo(), "-c",
+               "SELECT 42 /* explain psql */"},
+              &out) == 0);
+}
+
+// The output with what differs between runs and stores replaced: ids, times, durations,
+// ports, the backend pid.
+std::string mask(std::string s, const std::vector<std::pair<std::string, std::string>>& ids) {
+  for (const auto& [id, name] : ids) {
+    for (std::size_t at = s.find(id); at != std::string::npos; at = s.find(id, at)) {
+      s.replace(at, id.size(), name);
+    }
+  }
+  s = std::regex_replace(s, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00)"), "TS");
+  s = std::regex_replace(s, std::regex(R"(\d+\.\d{3} ms)"), "N ms");
+  s = std::regex_replace(s, std::regex(R"(127\.0\.0\.1:\d+)"), "ADDR");
+  s = std::regex_replace(s, std::regex(R"(pid \d+)"), "pid P");
+  s = std::regex_replace(s, std::regex(R"(\d+ bytes)"), "B bytes");
+  return s;
+}
+
+struct Outputs {
+  std::string execution, session;
+};
+
+Outputs check_store(const std::string& storage) {
+  Outputs masked;
+  // The slowest executions of the last hour, as JSON: where the ids come from.
+  const Explain slowest =
+      explain(storage, {"--slowest", "10", "--since", "1h", "--format", "json"});
+  REQUIRE_MESSAGE(slowest.status == 0, slowest.out);
+  CHECK(json_get(slowest.out, "$.executions[0].sql") == "SELECT pg_sleep(0.05) /* explain slow */");
+  const std::string slow_id = json_get(slowest.out, "$.executions[0].id").value_or("");
+  REQUIRE(!slow_id.empty());
+  CHECK(std::stod(json_get(slowest.out, "$.executions[0].total_ms").value_or("0")) >= 50);
+  // The error is among them; the aborted one never finished, so it has no total.
+  CHECK(slowest.out.find("\"sqlstate\":\"22012\"") != std::string::npos);
+  CHECK(slowest.out.find("/* p3 */") == std::string::npos);
+
+  const Explain text = explain(storage, {"--execution", slow_id});
+  REQUIRE_MESSAGE(text.status == 0, text.out);
+  const Explain json = explain(storage, {"--execution", slow_id, "--format", "json"});
+  REQUIRE_MESSAGE(json.status == 0, json.out);
+  const std::string session_id = json_get(json.out, "$.execution.session_id").value_or("");
+  const std::string statement_id = json_get(json.out, "$.execution.statement_id").value_or("");
+  CHECK(json_get(json.out, "$.execution.status") == "success");
+  CHECK(json_get(json.out, "$.execution.application") == "explain_app");
+  CHECK(json_get(json.out, "$.execution.kind") == "simple");
+  CHECK(std::stod(json_get(json.out, "$.execution.phases.total_ms").value_or("0")) >= 50);
+  CHECK(json_get(json.out, "$.execution.fingerprint_stats.calls") == "1");
+  const std::vector<std::pair<std::string, std::string>> ids = {
+      {slow_id, "EXEC"}, {session_id, "SESSION"}, {statement_id, "STMT"}};
+  masked.execution = mask(text.out, ids);
+  const std::string want_head =
+      "execution EXEC · session SESSION · statement STMT\n"
+      "explain_app · " +
+      std::string(kSuperUser) + "@" + std::string(kTestDatabase) +
+      " · simple · timing precise\n"
+      "SELECT pg_sleep(0.05) /* explain slow */\n"
+      "began TS · success · SELECT 1 · 1 row · B bytes · 1 fetch\n"
+      "total N ms · this fingerprint: p50 N ms, p95 N ms over 1 call";
+  CHECK(masked.execution.rfind(want_head, 0) == 0);
+  CHECK(masked.execution.find(
+            "\n├─ execute    N ms\n│  └─ first row  after N ms\n└─ deliver    N ms\n") !=
+        std::string::npos);
+
+  // The session: its connect, then its executions, the pipeline grouped.
+  const Explain session = explain(storage, {"--session", session_id});
+  REQUIRE_MESSAGE(session.status == 0, session.out);
+  std::vector<std::pair<std::string, std::string>> sids = {{session_id, "SESSION"}};
+  const Explain sjson = explain(storage, {"--session", session_id, "--format", "json"});
+  REQUIRE_MESSAGE(sjson.status == 0, sjson.out);
+  CHECK(json_get(sjson.out, "$.session.execution_count") == "5");
+  CHECK(json_get(sjson.out, "$.session.end_reason") == "client_terminate");
+  CHECK(std::stod(json_get(sjson.out, "$.session.connect.connect_ms").value_or("-1")) > 0);
+  CHECK(json_get(sjson.out, "$.session.pipelines[2][1].status") == "error");
+  CHECK(json_get(sjson.out, "$.session.pipelines[2][2].status") == "aborted");
+  for (int g = 0; g < 3; ++g) {
+    for (int i = 0; i < 3; ++i) {
+      const std::string base =
+          "$.session.pipelines[" + std::to_string(g) + "][" + std::to_string(i) + "]";
+      if (auto id = json_get(sjson.out, base + ".id"))
+        sids.push_back({*id, "X" + std::to_string(g) + std::to_string(i)});
+    }
+  }
+  masked.session = mask(session.out, sids);
+  const std::string want_session =
+      "connect N ms\n"
+      "├─ startup    N ms\n"
+      "├─ backend    N ms\n"
+      "└─ auth       N ms\n"
+      "5 executions (1 error, 1 aborted)\n"
+      "├─ +N ms  N ms  success  simple  SELECT pg_sleep(0.05) /* explain slow */  #X00\n"
+      "├─ +N ms  N ms  success  extended  SELECT $1::int /* explain extended */  #X10\n"
+      "└─ pipeline of 3\n"
+      "   ├─ +N ms  N ms  success  extended  SELECT 1 /* p1 */  #X20\n"
+      "   ├─ +N ms  N ms  ✗ error 22012: division by zero  extended  SELECT 1/0 /* p2 */  #X21\n"
+      "   └─ +N ms  —  ⊘ aborted  extended  SELECT 2 /* p3 */  #X22\n";
+  CHECK_MESSAGE(masked.session.find(want_session) != std::string::npos, masked.session);
+  CHECK(masked.session.rfind("session SESSION · explain_app · ", 0) == 0);
+
+  // What a user gets wrong: an unknown id, a store that is not there.
+  const Explain unknown =
+      explain(storage, {"--execution", storage.rfind("sqlite:", 0) == 0
+                                           ? "12345"
+                                           : "01900000-0000-7000-8000-000000000000"});
+  CHECK(unknown.status == 1);
+  CHECK(unknown.out.find("no execution") != std::string::npos);
+  const Explain both = explain(storage, {"--execution", "1", "--session", "2"});
+  CHECK(both.status == 2);
+  return masked;
+}
+
+}  // namespace
+
+TEST_CASE("explain draws an execution, a session and the slowest, alike from both stores") {
+  const std::string dir = temp_dir();
+  const std::string sqlite = "sqlite:" + dir + "/store.db";
+  const std::string pg = fresh_store_database("pglc_explain");
+  Outputs got[2];
+  int i = 0;
+  for (const std::string& storage : {sqlite, pg}) {
+    CAPTURE(storage);
+    {
+      ProxyProcess proxy({"--storage", storage});
+      drive(proxy);
+      wait_sessions_closed(proxy);
+      REQUIRE(proxy.terminate() == 0);
+    }
+    got[i++] = check_store(storage);
+  }
+  CHECK(got[0].execution == got[1].execution);
+  CHECK(got[0].session == got[1].session);
+
+  // A store of a newer schema, and a file that is not there.
+  std::filesystem::copy_file(dir + "/store.db", dir + "/newer.db");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((dir + "/newer.db").c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (99, 'x', 0)", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const Explain newer = explain("sqlite:" + dir + "/newer.db", {"--slowest", "1"});
+  CHECK(newer.status == 1);
+  CHECK(newer.out.find("schema version 99, newer than this pglifecycle") != std::string::npos);
+  const Explain missing = explain("sqlite:" + dir + "/missing.db", {"--slowest", "1"});
+  CHECK(missing.status == 1);
+  CHECK(missing.out.find("cannot open the SQLite store") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir + "/missing.db"));
+  if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}
