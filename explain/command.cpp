@@ -44,7 +44,8 @@ ExecutionView read_execution(StoreQuery& q, const std::string& id) {
           q.micros("began_at") +
           ", status, sqlstate, error_message, command_tag, rows, result_bytes, fetches, "
           "timing, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms, " +
-          q.micros("bound_at") + " FROM execution_summary WHERE " +
+          q.micros("bound_at") + ", " + q.micros("executed_at") + ", " + q.micros("finished_at") +
+          ", " + q.micros("delivered_at") + " FROM execution_summary WHERE " +
           q.id_equals("execution_id", "?1"),
       {id});
   if (rows.empty()) throw NotFound("no execution " + id + " in the " + q.describe());
@@ -59,6 +60,12 @@ ExecutionView read_execution(StoreQuery& q, const std::string& id) {
   e.fetches = integer(r[17]), e.timing = text(r[18]);
   e.bind_ms = number(r[19]), e.first_row_ms = number(r[20]), e.execute_ms = number(r[21]);
   e.total_ms = number(r[22]), e.deliver_ms = number(r[23]);
+  auto at = [](const QueryCell& c) -> std::optional<std::int64_t> {
+    if (!c) return std::nullopt;
+    return std::stoll(*c);
+  };
+  e.bound_us = at(r[24]), e.executed_us = at(r[25]), e.finished_us = at(r[26]);
+  e.delivered_us = at(r[27]);
   // The statement's parse time belongs to its first execution.
   const auto parse = q.query(
       "SELECT s.parse_ms, (SELECT count(*) FROM executions x WHERE x.statement_id = st.id AND "
@@ -70,13 +77,7 @@ ExecutionView read_execution(StoreQuery& q, const std::string& id) {
       {id});
   if (!parse.empty() && parse[0][1] && *parse[0][1] == "0") {
     e.parse_ms = number(parse[0][0]);
-    // Sent together (Parse, Bind, ...), the Bind waits for the parse: its phase starts when
-    // the statement was parsed, as the tracker's pipeline-aware phases do.
-    if (e.parse_ms && e.bind_ms && r[24] && parse[0][2]) {
-      const std::int64_t parsed = integer(parse[0][2]), bound = integer(r[24]);
-      if (parsed > e.began_us && bound >= parsed)
-        e.bind_ms = static_cast<double>(bound - parsed) / 1000.0;
-    }
+    if (e.parse_ms) e.parsed_us = at(parse[0][2]);  // NULL parse_ms: timed passively
   }
   if (!e.fingerprint.empty()) {
     const auto stats = q.query(
@@ -143,7 +144,7 @@ SlowestView read_slowest(StoreQuery& q, std::size_t n, std::int64_t since_us,
   }
   if (!application.empty()) {
     params.push_back(application);
-    where += " AND application_name = ?" + std::to_string(params.size());
+    where += " AND application_name LIKE ?" + std::to_string(params.size());
   }
   const auto rows = q.query("SELECT execution_id, " + q.micros("began_at") +
                                 ", total_ms, status, sqlstate, application_name, sql FROM "
@@ -184,7 +185,7 @@ int run(int argc, const char* const argv[], std::ostream& out, std::ostream& err
                                                      po::value<std::string>()->default_value(""),
                                                      "with --slowest: only this fingerprint")(
       "application", po::value<std::string>()->default_value(""),
-      "with --slowest: only this application_name")(
+      "with --slowest: only application_name LIKE this pattern (PowerBI%)")(
       "limit", po::value<std::size_t>()->default_value(1000),
       "with --session: show at most this many executions")(
       "format", po::value<std::string>()->default_value("text"), "text or json");

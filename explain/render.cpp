@@ -176,6 +176,32 @@ class Json {
 
 }  // namespace
 
+std::vector<Span> spans(const ExecutionView& e) {
+  std::vector<Span> out;
+  auto span = [&](const char* name, std::int64_t from, std::optional<std::int64_t> to,
+                  std::string note = {}) -> std::optional<std::int64_t> {
+    if (!to || *to < from) return std::nullopt;
+    out.push_back({name, static_cast<double>(*to - from) / 1000.0, std::move(note)});
+    return to;
+  };
+  std::int64_t at = e.began_us;
+  // A Parse sent with this execution's Bind (the statement's first execution): the Bind
+  // waited for it. A statement parsed earlier is not this execution's time.
+  if (e.parsed_us && *e.parsed_us > at) at = *span("parse", at, e.parsed_us);
+  // A passive bound_at marks a packet's arrival, not the server's bind.
+  if (e.timing == "precise" && e.bound_us) {
+    if (auto t = span("bind", at, e.bound_us)) at = *t;
+  }
+  const std::string rows =
+      plural(e.rows, "row", "rows") + " · " + plural(e.result_bytes, "byte", "bytes");
+  if (auto t = span("first row", at, e.executed_us, e.finished_us ? "" : rows)) {
+    at = *t;
+    if (auto f = span("rest of rows", at, e.finished_us, rows)) at = *f;
+  }
+  if (e.finished_us) span("delivered to client", *e.finished_us, e.delivered_us);
+  return out;
+}
+
 std::string render_text(const ExecutionView& e, bool colour) {
   const Paint p{colour};
   std::string out;
@@ -194,35 +220,34 @@ std::string render_text(const ExecutionView& e, bool colour) {
   std::string total = "total " + ms(e.total_ms);
   if (e.status == "aborted") total += " (never finished)";
   if (e.p50_ms && e.p95_ms) {
-    total += " · this fingerprint: p50 " + ms(e.p50_ms) + ", p95 " + ms(e.p95_ms);
-    if (e.calls) total += " over " + plural(*e.calls, "call", "calls");
+    char ratio[32] = "";
+    if (e.total_ms && *e.p50_ms > 0)
+      std::snprintf(ratio, sizeof ratio, ": %.1f×", *e.total_ms / *e.p50_ms);
+    total += "  (p50 of its fingerprint " + ms(e.p50_ms) + ratio + ", p95 " + ms(e.p95_ms);
+    if (e.calls) total += ", " + plural(*e.calls, "call", "calls");
+    total += ")";
     // A verdict only with calls enough for a percentile, and past the histogram's 1 %.
-    if (e.calls && *e.calls >= kVerdictCalls && e.total_ms) {
-      if (*e.total_ms > *e.p95_ms * 1.01) {
-        total += " → " + p.red("slower than its p95");
-      } else if (*e.total_ms > *e.p50_ms * 1.01) {
-        total += " → above its p50";
-      }
+    if (e.calls && *e.calls >= kVerdictCalls && e.total_ms && *e.total_ms > *e.p95_ms * 1.01) {
+      total += " " + p.red("slower than its p95");
     }
   }
   out += total + "\n";
-  std::vector<std::string> lines;
-  if (e.parse_ms) lines.push_back(row("parse", ms(e.parse_ms) + p.dim("  (its statement's)")));
-  if (e.kind == "extended") {
-    lines.push_back(
-        row("bind", e.bind_ms ? ms(e.bind_ms) : p.dim("not measured (timing " + e.timing + ")")));
-  }
-  lines.push_back(row(
-      "execute", ms(e.execute_ms) + (e.kind == "extended" && !e.bind_ms ? p.dim("  (from the Bind)")
-                                                                        : std::string())));
-  const std::string first_row = row("first row", "after " + ms(e.first_row_ms));
-  lines.push_back(row("deliver", ms(e.deliver_ms)));
-  for (std::size_t i = 0; i < lines.size(); ++i) {
-    const bool last = i + 1 == lines.size();
-    out += std::string(last ? kElbow : kTee) + lines[i] + "\n";
-    if (lines[i].rfind("execute", 0) == 0 && e.first_row_ms) {
-      out += std::string(kPipe) + kElbow + first_row + "\n";
+  const std::vector<Span> tree = spans(e);
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    std::string line = row(tree[i].name, ms(tree[i].ms), 19);
+    if (!tree[i].note.empty()) line += "   " + tree[i].note;
+    if (i + 1 == tree.size() && e.status != "aborted") {
+      line += "   status " + outcome(e.status, e.sqlstate, "", p);
     }
+    out += std::string(i + 1 == tree.size() ? kElbow : kTee) + line + "\n";
+  }
+  if (e.status == "aborted") {
+    out += std::string(kElbow) + p.red("⊘ aborted") +
+           ": the server skipped it after an earlier error of its pipeline, or the "
+           "connection was lost\n";
+  }
+  if (e.kind == "extended" && e.timing != "precise") {
+    out += p.dim("(bind not measured: timed passively, its time is in first row)") + "\n";
   }
   return out;
 }
@@ -244,6 +269,10 @@ std::string render_json(const ExecutionView& e) {
   j.key("first_row_ms").num(e.first_row_ms).key("execute_ms").num(e.execute_ms);
   j.key("total_ms").num(e.total_ms).key("deliver_ms").num(e.deliver_ms);
   j.close('}');
+  j.key("spans").open('[');
+  for (const Span& sp : spans(e))
+    j.open('{').key("name").str(sp.name).key("ms").num(sp.ms).close('}');
+  j.close(']');
   j.key("fingerprint_stats").open('{');
   j.key("p50_ms").num(e.p50_ms).key("p95_ms").num(e.p95_ms).key("calls").integer(e.calls);
   j.close('}');

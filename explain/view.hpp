@@ -15,12 +15,22 @@ struct ExecutionView {
   std::int64_t began_us = 0;
   std::string status, sqlstate, error_message, timing, command_tag;
   std::int64_t rows = 0, result_bytes = 0, fetches = 0;
-  // parse: the statement's, shown with its first execution only.
+  // The views' durations (parse: the statement's, kept with its first execution only).
   std::optional<double> parse_ms, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms;
+  // The event times the tree is drawn from (parsed: that first execution's statement's).
+  std::optional<std::int64_t> parsed_us, bound_us, executed_us, finished_us, delivered_us;
   // The fingerprint's figures from query_stats (all executions, from the rollups).
   std::optional<double> p50_ms, p95_ms;
   std::optional<std::int64_t> calls;
 };
+
+// One span of an execution's tree: consecutive, so that they add up to its total.
+struct Span {
+  std::string name;
+  double ms = 0;
+  std::string note;
+};
+std::vector<Span> spans(const ExecutionView&);
 
 struct SessionExecution {
   std::string id;

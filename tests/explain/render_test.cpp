@@ -15,47 +15,61 @@ ExecutionView extended() {
   e.statement_name = "s1", e.sql = "SELECT *\n  FROM orders\tWHERE id = $1";
   e.began_us = 1'800'000'000'000'000, e.status = "success", e.timing = "precise";
   e.command_tag = "SELECT 1", e.rows = 1, e.result_bytes = 24, e.fetches = 1;
-  e.parse_ms = 0.2, e.bind_ms = 0.3, e.execute_ms = 9.5, e.first_row_ms = 9.0;
-  e.total_ms = 10.0, e.deliver_ms = 0.05;
+  e.parse_ms = 0.2, e.bind_ms = 0.5, e.first_row_ms = 9.0, e.total_ms = 10.0, e.deliver_ms = 0.05;
+  // Parse, Bind, Execute, Sync sent together: parsed at +0.2 ms, bound at +0.5 ms.
+  e.parsed_us = e.began_us + 200, e.bound_us = e.began_us + 500;
+  e.executed_us = e.began_us + 9000, e.finished_us = e.began_us + 10000;
+  e.delivered_us = e.finished_us.value() + 50;
   e.p50_ms = 2.0, e.p95_ms = 8.0, e.calls = 500;
   return e;
 }
 
 }  // namespace
 
-TEST_CASE("an execution: header lines, then its phases as a tree") {
+TEST_CASE("an execution: header lines, then consecutive spans that add up to its total") {
   const std::string out = render_text(extended(), false);
   CHECK(out ==
         "execution 11 · session 10 · statement 12\n"
         "PowerBI · alice@shop · extended \"s1\" · timing precise\n"
         "SELECT * FROM orders WHERE id = $1\n"
         "began 2027-01-15 08:00:00.000000+00 · success · SELECT 1 · 1 row · 24 bytes · 1 fetch\n"
-        "total 10.000 ms · this fingerprint: p50 2.000 ms, p95 8.000 ms over 500 calls → slower "
-        "than its p95\n"
-        "├─ parse      0.200 ms  (its statement's)\n"
-        "├─ bind       0.300 ms\n"
-        "├─ execute    9.500 ms\n"
-        "│  └─ first row  after 9.000 ms\n"
-        "└─ deliver    0.050 ms\n");
+        "total 10.000 ms  (p50 of its fingerprint 2.000 ms: 5.0×, p95 8.000 ms, 500 calls) "
+        "slower than its p95\n"
+        "├─ parse               0.200 ms\n"
+        "├─ bind                0.300 ms\n"
+        "├─ first row           8.500 ms\n"
+        "├─ rest of rows        1.000 ms   1 row · 24 bytes\n"
+        "└─ delivered to client 0.050 ms   status success\n");
+  double sum = 0;
+  for (const Span& s : spans(extended())) sum += s.name == "delivered to client" ? 0 : s.ms;
+  CHECK(sum == doctest::Approx(10.0));
   CHECK(render_text(extended(), true).find("\x1b[31mslower than its p95\x1b[0m") !=
         std::string::npos);
 }
 
-TEST_CASE("an execution: passive timing, too few calls for a verdict, an abort, an error") {
+TEST_CASE("an execution: a statement parsed earlier, passive timing, few calls, abort, error") {
   ExecutionView e = extended();
-  e.timing = "passive", e.bind_ms.reset(), e.parse_ms.reset(), e.calls = 5;
+  e.parsed_us = e.began_us - 5000;  // prepared before: not this execution's time
+  e.timing = "passive", e.calls = 5;
   std::string out = render_text(e, false);
-  CHECK(out.find("├─ bind       not measured (timing passive)\n") != std::string::npos);
-  CHECK(out.find("├─ execute    9.500 ms  (from the Bind)\n") != std::string::npos);
-  CHECK(out.find("over 5 calls\n") != std::string::npos);  // no verdict on five calls
   CHECK(out.find("parse") == std::string::npos);
-  e.status = "aborted", e.total_ms.reset(), e.execute_ms.reset(), e.first_row_ms.reset();
+  CHECK(out.find("├─ bind") == std::string::npos);  // a passive bound_at is a packet's time
+  CHECK(out.find("├─ first row           9.000 ms\n") != std::string::npos);
+  CHECK(out.find("(bind not measured: timed passively, its time is in first row)") !=
+        std::string::npos);
+  CHECK(out.find("500 calls") == std::string::npos);
+  CHECK(out.find("slower") == std::string::npos);  // no verdict on five calls
+  e.status = "aborted", e.total_ms.reset(), e.executed_us.reset(), e.finished_us.reset();
+  e.delivered_us.reset();
   out = render_text(e, false);
   CHECK(out.find("· ⊘ aborted ·") != std::string::npos);
   CHECK(out.find("total — (never finished)") != std::string::npos);
+  CHECK(out.find("└─ ⊘ aborted: the server skipped it") != std::string::npos);
+  e = extended();
   e.status = "error", e.sqlstate = "42P01", e.error_message = "relation \"nope\" does not exist";
-  CHECK(render_text(e, false).find("✗ error 42P01: relation \"nope\" does not exist") !=
-        std::string::npos);
+  out = render_text(e, false);
+  CHECK(out.find("✗ error 42P01: relation \"nope\" does not exist") != std::string::npos);
+  CHECK(out.find("status ✗ error 42P01\n") != std::string::npos);
 }
 
 TEST_CASE("a session: connect phases, then executions with pipelines grouped") {
