@@ -2,12 +2,14 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <fstream>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
 
 #include "config/options.hpp"
 #include "explain/render.hpp"
+#include "explain/trace.hpp"
 #include "storage/store_query.hpp"
 
 namespace po = boost::program_options;
@@ -114,20 +116,35 @@ SessionView read_session(StoreQuery& q, const std::string& id, std::size_t limit
   s.tls_ms = number(r[12]), s.startup_ms = number(r[13]), s.backend_ms = number(r[14]);
   s.auth_ms = number(r[15]), s.connect_ms = number(r[16]), s.duration_ms = number(r[17]);
   s.execution_count = integer(r[18]), s.proxy_instance = text(r[19]);
-  const auto xs =
-      q.query("SELECT execution_id, " + q.micros("began_at") + ", " + q.micros("finished_at") +
-                  ", total_ms, status, sqlstate, error_message, kind, statement_name, sql, timing "
-                  "FROM execution_summary WHERE " +
-                  q.id_equals("session_id", "?1") + " ORDER BY began_at, execution_id LIMIT " +
-                  std::to_string(limit),
-              {id});
+  // A statement's parse is its first execution's, when it was timed precisely.
+  const auto xs = q.query(
+      "SELECT es.execution_id, " + q.micros("es.began_at") + ", " + q.micros("es.finished_at") +
+          ", es.total_ms, es.status, es.sqlstate, es.error_message, es.kind, "
+          "es.statement_name, es.sql, es.timing, es.fingerprint, es.rows, es.result_bytes, " +
+          q.micros("es.bound_at") + ", " + q.micros("es.executed_at") + ", " +
+          q.micros("es.delivered_at") +
+          ", CASE WHEN st.timing = 'precise' AND NOT EXISTS "
+          "(SELECT 1 FROM executions x WHERE x.statement_id = es.statement_id AND "
+          "x.id < es.execution_id) THEN " +
+          q.micros("st.parsed_at") +
+          " END FROM execution_summary es LEFT JOIN statements st ON st.id = es.statement_id "
+          "AND st.session_id = es.session_id WHERE " +
+          q.id_equals("es.session_id", "?1") + " ORDER BY es.began_at, es.execution_id LIMIT " +
+          std::to_string(limit),
+      {id});
+  auto at = [](const QueryCell& c) -> std::optional<std::int64_t> {
+    if (!c) return std::nullopt;
+    return std::stoll(*c);
+  };
   for (const QueryRow& x : xs) {
     SessionExecution e;
-    e.id = text(x[0]), e.began_us = integer(x[1]);
-    if (x[2]) e.finished_us = integer(x[2]);
+    e.id = text(x[0]), e.began_us = integer(x[1]), e.finished_us = at(x[2]);
     e.total_ms = number(x[3]), e.status = text(x[4]), e.sqlstate = text(x[5]);
     e.error_message = text(x[6]), e.kind = text(x[7]), e.statement_name = text(x[8]);
-    e.sql = text(x[9]), e.timing = text(x[10]);
+    e.sql = text(x[9]), e.timing = text(x[10]), e.fingerprint = text(x[11]);
+    e.rows = integer(x[12]), e.result_bytes = integer(x[13]);
+    e.bound_us = at(x[14]), e.executed_us = at(x[15]), e.delivered_us = at(x[16]);
+    e.parsed_us = at(x[17]);
     s.executions.push_back(std::move(e));
   }
   return s;
@@ -235,6 +252,92 @@ int run(int argc, const char* const argv[], std::ostream& out, std::ostream& err
     }
   } catch (const std::exception& e) {
     err << "pglifecycle explain: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace pglc::explain
+
+namespace pglc::explain {
+
+int run_trace(int argc, const char* const argv[], std::ostream& out, std::ostream& err) {
+  po::options_description desc(
+      "pglifecycle trace: sessions as a Chrome Trace Event file for ui.perfetto.dev or "
+      "chrome://tracing\n\n"
+      "  pglifecycle trace --session ID [--session ID ...] [-o trace.json]\n"
+      "  pglifecycle trace [--since 1h] [--application PATTERN] [--max-sessions 50] [-o FILE]\n\n"
+      "Options");
+  desc.add_options()("help,h", "this text")(
+      "storage", po::value<std::string>()->default_value("sqlite:pglifecycle.db"),
+      "the store, as the proxy's --storage: sqlite:PATH or postgresql://...")(
+      "session", po::value<std::vector<std::string>>()->composing(), "a session id (repeatable)")(
+      "since", po::value<std::string>()->default_value("1h"),
+      "without --session: sessions connected this recently (30m, 12h, 7d)")(
+      "application", po::value<std::string>()->default_value(""),
+      "without --session: only application_name LIKE this pattern (PowerBI%)")(
+      "max-sessions", po::value<std::size_t>()->default_value(50), "at most this many sessions")(
+      "limit", po::value<std::size_t>()->default_value(10000),
+      "at most this many executions per session")(
+      "output,o", po::value<std::string>()->default_value("-"), "the file to write (- : stdout)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);  // skips argv[0]
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    err << "pglifecycle trace: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    out << desc << "\n";
+    return 0;
+  }
+  try {
+    auto q = storage::open_store_query(vm["storage"].as<std::string>());
+    std::vector<std::string> ids;
+    if (vm.count("session")) {
+      ids = vm["session"].as<std::vector<std::string>>();
+    } else {
+      const auto since = config::parse_duration(vm["since"].as<std::string>());
+      if (!since) {
+        err << "pglifecycle trace: --since expects a duration such as 30m, 12h or 7d\n";
+        return 2;
+      }
+      const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      const std::int64_t from = now - since->count();
+      std::vector<std::string> params{std::to_string(from)};
+      std::string where = q->id_since("session_id", from) + " AND " + q->micros("connected_at") +
+                          " >= CAST(?1 AS BIGINT)";
+      if (const auto& app = vm["application"].as<std::string>(); !app.empty()) {
+        params.push_back(app);
+        where += " AND application_name LIKE ?2";
+      }
+      for (const auto& r : q->query("SELECT session_id FROM session_summary WHERE " + where +
+                                        " ORDER BY connected_at LIMIT " +
+                                        std::to_string(vm["max-sessions"].as<std::size_t>()),
+                                    params)) {
+        ids.push_back(text(r[0]));
+      }
+    }
+    std::vector<SessionView> sessions;
+    for (const std::string& id : ids) {
+      sessions.push_back(read_session(*q, id, vm["limit"].as<std::size_t>()));
+    }
+    const std::string trace = render_trace(sessions);
+    const std::string path = vm["output"].as<std::string>();
+    if (path == "-") {
+      out << trace;
+    } else {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f << trace;
+      if (!f.good()) throw std::runtime_error("cannot write " + path);
+      err << "pglifecycle trace: " << sessions.size() << " session(s) written to " << path
+          << " (open it in ui.perfetto.dev or chrome://tracing)\n";
+    }
+  } catch (const std::exception& e) {
+    err << "pglifecycle trace: " << e.what() << "\n";
     return 1;
   }
   return 0;

@@ -11,4 +11,7 @@ namespace pglc::explain {
 int run(int argc, const char* const argv[], std::ostream& out, std::ostream& err,
         bool out_is_terminal);
 
+// `pglifecycle trace` (explain/trace.hpp); argv[0] is "trace". The same exit statuses.
+int run_trace(int argc, const char* const argv[], std::ostream& out, std::ostream& err);
+
 }  // namespace pglc::explain

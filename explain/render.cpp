@@ -280,16 +280,15 @@ std::string render_json(const ExecutionView& e) {
   return j.done();
 }
 
-namespace {
+namespace {}  // namespace
 
-// Executions that overlap in time were pipelined (sent before the previous one's answer
-// came back): a group under one Sync, as Npgsql and libpq's pipeline mode send them.
 std::vector<std::vector<const SessionExecution*>> pipelines(
     const std::vector<SessionExecution>& xs) {
   std::vector<std::vector<const SessionExecution*>> groups;
   std::int64_t group_end = 0;
   for (const SessionExecution& x : xs) {
-    const std::int64_t end = x.finished_us.value_or(x.began_us);
+    const std::int64_t end =
+        std::max(x.finished_us.value_or(x.began_us), x.delivered_us.value_or(x.began_us));
     if (!groups.empty() && x.began_us < group_end) {
       groups.back().push_back(&x);
       group_end = std::max(group_end, end);
@@ -300,6 +299,19 @@ std::vector<std::vector<const SessionExecution*>> pipelines(
   }
   return groups;
 }
+
+ExecutionView as_execution(const SessionExecution& x) {
+  ExecutionView e;
+  e.id = x.id, e.kind = x.kind, e.statement_name = x.statement_name, e.sql = x.sql;
+  e.fingerprint = x.fingerprint, e.began_us = x.began_us, e.status = x.status;
+  e.sqlstate = x.sqlstate, e.error_message = x.error_message, e.timing = x.timing;
+  e.rows = x.rows, e.result_bytes = x.result_bytes, e.total_ms = x.total_ms;
+  e.parsed_us = x.parsed_us, e.bound_us = x.bound_us, e.executed_us = x.executed_us;
+  e.finished_us = x.finished_us, e.delivered_us = x.delivered_us;
+  return e;
+}
+
+namespace {
 
 std::string execution_line(const SessionExecution& x, std::int64_t session_start, const Paint& p) {
   char offset[32];

@@ -37,8 +37,18 @@ struct SessionExecution {
   std::int64_t began_us = 0;
   std::optional<std::int64_t> finished_us;
   std::optional<double> total_ms;
-  std::string status, sqlstate, error_message, kind, statement_name, sql, timing;
+  std::string status, sqlstate, error_message, kind, statement_name, sql, timing, fingerprint;
+  std::int64_t rows = 0, result_bytes = 0;
+  // For the trace's spans (parsed: when this is its statement's first, precisely timed).
+  std::optional<std::int64_t> parsed_us, bound_us, executed_us, delivered_us;
 };
+
+// The execution as explain's tree sees it, for spans().
+ExecutionView as_execution(const SessionExecution&);
+
+// Executions that overlap in time were pipelined (sent before the previous one's answer
+// came back, under one Sync, as Npgsql and libpq's pipeline mode send them).
+std::vector<std::vector<const SessionExecution*>> pipelines(const std::vector<SessionExecution>&);
 
 struct SessionView {
   std::string id, user, database, application, client_addr, end_reason, proxy_instance;

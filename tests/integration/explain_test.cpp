@@ -7,12 +7,17 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <regex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "tests/integration/pq.hpp"
@@ -55,6 +60,104 @@ std::optional<std::string> json_get(const std::string& json, const std::string& 
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
+}
+
+// Checks a Chrome Trace Event file as a viewer reads it: the event kinds this project
+// writes and their fields (µs integers), a process name for every process, complete
+// events ("X") that nest on each thread (no partial overlap: Perfetto's rule), and async
+// events ("b"/"e") that pair up and nest per id. Returns the problems, empty if none.
+std::vector<std::string> validate_trace(const std::string& json) {
+  std::vector<std::string> problems;
+  if (json_get(json, "$.traceEvents[0]") == std::nullopt) problems.push_back("no traceEvents");
+  struct Event {
+    std::string ph, name, cat, id;
+    long long pid = 0, tid = 0, ts = 0, dur = 0;
+  };
+  std::vector<Event> events;
+  sqlite3* db = nullptr;
+  sqlite3_open(":memory:", &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db,
+                     "SELECT json_extract(value, '$.ph'), json_extract(value, '$.name'), "
+                     "coalesce(json_extract(value, '$.cat'), ''), "
+                     "coalesce(json_extract(value, '$.id'), ''), json_type(value, '$.pid'), "
+                     "json_extract(value, '$.pid'), coalesce(json_extract(value, '$.tid'), 0), "
+                     "json_type(value, '$.ts'), coalesce(json_extract(value, '$.ts'), -1), "
+                     "json_type(value, '$.dur'), coalesce(json_extract(value, '$.dur'), -1) "
+                     "FROM json_each(?1, '$.traceEvents')",
+                     -1, &st, nullptr);
+  sqlite3_bind_text(st, 1, json.c_str(), -1, SQLITE_TRANSIENT);
+  auto col = [&](int i) {
+    const unsigned char* t = sqlite3_column_text(st, i);
+    return t ? std::string(reinterpret_cast<const char*>(t)) : std::string();
+  };
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    Event e{col(0), col(1), col(2), col(3)};
+    e.pid = sqlite3_column_int64(st, 5), e.tid = sqlite3_column_int64(st, 6);
+    e.ts = sqlite3_column_int64(st, 8), e.dur = sqlite3_column_int64(st, 10);
+    const std::string where = "event " + std::to_string(events.size()) + " (" + e.name + ")";
+    if (e.ph != "M" && e.ph != "X" && e.ph != "b" && e.ph != "e")
+      problems.push_back(where + ": unknown ph " + e.ph);
+    if (col(4) != "integer") problems.push_back(where + ": pid is not an integer");
+    if (e.name.empty()) problems.push_back(where + ": no name");
+    if (e.ph != "M" && (col(7) != "integer" || e.ts < 0))
+      problems.push_back(where + ": ts is not microseconds (an integer)");
+    if (e.ph == "X" && (col(9) != "integer" || e.dur < 0))
+      problems.push_back(where + ": dur is not microseconds (an integer >= 0)");
+    if ((e.ph == "b" || e.ph == "e") && (e.cat.empty() || e.id.empty()))
+      problems.push_back(where + ": async event without cat and id");
+    events.push_back(std::move(e));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  std::map<long long, bool> named;
+  for (const Event& e : events) {
+    if (e.ph == "M" && e.name == "process_name") named[e.pid] = true;
+  }
+  for (const Event& e : events) {
+    if (e.ph != "M" && !named.count(e.pid))
+      problems.push_back("pid " + std::to_string(e.pid) + " has no process_name");
+  }
+  // Complete events: per thread, sorted by start (longest first), each inside the one open.
+  std::map<std::pair<long long, long long>, std::vector<const Event*>> threads;
+  for (const Event& e : events) {
+    if (e.ph == "X") threads[{e.pid, e.tid}].push_back(&e);
+  }
+  for (auto& [key, xs] : threads) {
+    std::stable_sort(xs.begin(), xs.end(), [](const Event* a, const Event* b) {
+      return a->ts != b->ts ? a->ts < b->ts : a->dur > b->dur;
+    });
+    std::vector<long long> open;
+    for (const Event* e : xs) {
+      while (!open.empty() && open.back() <= e->ts) open.pop_back();
+      if (!open.empty() && e->ts + e->dur > open.back())
+        problems.push_back("X \"" + e->name + "\" overlaps its enclosing slice on pid " +
+                           std::to_string(key.first) + " tid " + std::to_string(key.second));
+      open.push_back(e->ts + e->dur);
+    }
+  }
+  // Async events: per id, in time order, a stack of names.
+  std::map<std::tuple<long long, std::string, std::string>, std::vector<const Event*>> asyncs;
+  for (const Event& e : events) {
+    if (e.ph == "b" || e.ph == "e") asyncs[{e.pid, e.cat, e.id}].push_back(&e);
+  }
+  for (auto& [key, xs] : asyncs) {
+    std::stable_sort(xs.begin(), xs.end(),
+                     [](const Event* a, const Event* b) { return a->ts < b->ts; });
+    std::vector<std::string> stack;
+    for (const Event* e : xs) {
+      if (e->ph == "b") {
+        stack.push_back(e->name);
+      } else if (stack.empty() || stack.back() != e->name) {
+        problems.push_back("async e \"" + e->name + "\" of id " + std::get<2>(key) +
+                           " does not end the innermost open b");
+      } else {
+        stack.pop_back();
+      }
+    }
+    if (!stack.empty()) problems.push_back("async id " + std::get<2>(key) + " left open");
+  }
+  return problems;
 }
 
 struct Explain {
@@ -212,6 +315,35 @@ Outputs check_store(const std::string& storage) {
   CHECK_MESSAGE(masked.session.find(want_session) != std::string::npos, masked.session);
   CHECK(masked.session.rfind("session SESSION · explain_app · ", 0) == 0);
 
+  // The same sessions as a trace, checked as a viewer would read it.
+  {
+    const std::string path = std::filesystem::temp_directory_path() /
+                             ("pglc-trace-" + std::to_string(::getpid()) + ".json");
+    std::vector<std::string> argv = {proxy_binary(), "trace", "--storage", storage,
+                                     "--since",      "1h",    "-o",        path};
+    std::string log;
+    REQUIRE_MESSAGE(run(argv, &log) == 0, log);
+    std::ifstream in(path);
+    const std::string trace((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::filesystem::remove(path);
+    const auto problems = validate_trace(trace);
+    for (const auto& p : problems) CHECK_MESSAGE(false, p);
+    CHECK(trace.find("explain_app · session " + session_id) != std::string::npos);
+    CHECK(trace.find(" psql · session ") != std::string::npos);
+    // The pipeline's three executions are async events, one id each; the others are slices.
+    std::size_t async_roots = 0;
+    for (const char* sql : {"SELECT 1 /* p1 */", "SELECT 1/0 /* p2 */", "SELECT 2 /* p3 */"}) {
+      if (trace.find("{\"ph\":\"b\",\"cat\":\"pipeline\"") != std::string::npos &&
+          trace.find(std::string("\"name\":\"") + sql + "\",\"ts\"") != std::string::npos)
+        ++async_roots;
+    }
+    CHECK(async_roots == 3);
+    CHECK(trace.find("\"ph\":\"X\",\"pid\":1,\"tid\":2,\"name\":\"SELECT pg_sleep(0.05) /* explain "
+                     "slow */\"") != std::string::npos);
+    CHECK(trace.find("\"sqlstate\":\"22012\"") != std::string::npos);
+    CHECK(trace.find("\"name\":\"connect\"") != std::string::npos);
+  }
+
   // What a user gets wrong: an unknown id, a store that is not there.
   const Explain unknown =
       explain(storage, {"--execution", storage.rfind("sqlite:", 0) == 0
@@ -262,4 +394,22 @@ TEST_CASE("explain draws an execution, a session and the slowest, alike from bot
   CHECK(missing.out.find("cannot open the SQLite store") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir + "/missing.db"));
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the trace validator catches what a viewer would reject") {
+  const std::string head = R"({"traceEvents":[{"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"p"}},)";
+  CHECK(validate_trace(head + R"({"ph":"X","pid":1,"tid":2,"name":"a","ts":0,"dur":10},
+                                  {"ph":"X","pid":1,"tid":2,"name":"b","ts":2,"dur":3}]})")
+            .empty());
+  CHECK(validate_trace(head + R"({"ph":"X","pid":1,"tid":2,"name":"a","ts":0,"dur":10},
+                                  {"ph":"X","pid":1,"tid":2,"name":"b","ts":5,"dur":10}]})")
+            .size() == 1);  // partial overlap on one thread
+  CHECK(validate_trace(head + R"({"ph":"X","pid":1,"tid":2,"name":"a","ts":0.5,"dur":10}]})")
+            .size() == 1);  // not integer microseconds
+  CHECK(validate_trace(head + R"({"ph":"b","cat":"c","id":"1","pid":1,"tid":2,"name":"a","ts":0},
+                                  {"ph":"b","cat":"c","id":"1","pid":1,"tid":2,"name":"x","ts":1},
+                                  {"ph":"e","cat":"c","id":"1","pid":1,"tid":2,"name":"a","ts":2}]})")
+            .size() == 2);  // ends the wrong one, and leaves one open
+  CHECK(validate_trace(R"({"traceEvents":[{"ph":"X","pid":7,"tid":2,"name":"a","ts":0,"dur":1}]})")
+            .size() == 1);  // no process name
 }
