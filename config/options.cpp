@@ -349,6 +349,13 @@ ParseResult parse(int argc, const char* const argv[]) {
   po::options_description misc("Metrics and logging");
   misc.add_options()("log-level", po::value<std::string>()->default_value("info"),
                      "debug | info | warning | error")(
+      "log-min-duration", po::value<std::string>()->default_value("-1"),
+      "log each execution whose total time is at least this (500ms, 2s) with its phases, "
+      "whatever --log-level; -1: off")(
+      "log-format", po::value<std::string>()->default_value("text"),
+      "text, or json: one object per line with ts, level and msg")(
+      "log-file", po::value<std::string>()->default_value(""),
+      "append log lines to this file instead of stderr")(
       "metric-labels", po::value<std::string>()->default_value(""),
       "extra metric labels, comma list of database,user,application")(
       "metric-label-limit", po::value<std::string>()->default_value(str(d.metric_label_limit)),
@@ -382,6 +389,8 @@ ParseResult parse(int argc, const char* const argv[]) {
       file_options.add(net).add(tls).add(relay).add(rec);
       // config/help/version make no sense inside the file; keep only the settings.
       file_options.add_options()("log-level", po::value<std::string>())(
+          "log-min-duration", po::value<std::string>())("log-format", po::value<std::string>())(
+          "log-file", po::value<std::string>())(
           "metric-labels", po::value<std::string>())("metric-label-limit",
                                                      po::value<std::string>());
       po::store(po::parse_config_file(file, file_options), vm);
@@ -525,6 +534,15 @@ ParseResult parse(int argc, const char* const argv[]) {
       o.log_level = LogLevel::error;
     else
       invalid("log-level", level, "debug, info, warning or error");
+    if (const std::string m = s("log-min-duration"); m != "-1") {
+      o.log_min_duration = to_duration("log-min-duration", m);
+    }
+    if (const std::string f = lower(s("log-format")); f == "json") {
+      o.log_json = true;
+    } else if (f != "text") {
+      invalid("log-format", f, "text or json");
+    }
+    o.log_file = s("log-file");
 
     std::string labels = s("metric-labels");
     std::stringstream ls(labels);

@@ -62,6 +62,10 @@ struct Options {
   double precise_sample_rate = 0.01;  // with sampled: other Parse/Bind timed precisely
   std::string instance_name;  // default host:port of --listen, filled by parse
   LogLevel log_level = LogLevel::info;
+  // --log-min-duration: executions at least this long are logged, whatever the level.
+  std::optional<std::chrono::microseconds> log_min_duration;
+  bool log_json = false;  // --log-format json
+  std::string log_file;   // --log-file; empty: stderr
 
   std::vector<std::string> metric_labels;  // subset of database,user,application
   std::size_t metric_label_limit = 100;

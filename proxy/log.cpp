@@ -1,8 +1,11 @@
 #include "proxy/log.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 #include <ctime>
 #include <mutex>
 
@@ -11,7 +14,36 @@ namespace pglc::proxy::log {
 namespace {
 std::atomic<int> g_level{static_cast<int>(config::LogLevel::info)};
 std::mutex g_mutex;
+bool g_json = false;       // set before any thread logs
+std::FILE* g_out = nullptr;  // nullptr: stderr
+
+void json_string(std::string& out, std::string_view v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+}
 }  // namespace
+
+void configure_output(bool json, const std::string& file) {
+  g_json = json;
+  if (file.empty()) return;
+  std::FILE* f = std::fopen(file.c_str(), "a");
+  if (f == nullptr) throw std::runtime_error("cannot open --log-file " + file + ": " + std::strerror(errno));
+  g_out = f;
+}
 
 std::string escape(std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -42,6 +74,10 @@ bool enabled(config::LogLevel level) {
 
 void write(config::LogLevel level, std::string_view message) {
   if (!enabled(level)) return;
+  write_always(level, message);
+}
+
+void write_always(config::LogLevel level, std::string_view message) {
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
   auto ms =
@@ -51,11 +87,20 @@ void write(config::LogLevel level, std::string_view message) {
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   std::string_view name = config::to_string(level);
+  char ts[48];
+  std::snprintf(ts, sizeof ts, "%s.%03dZ", stamp, static_cast<int>(ms));
+  std::string line;
+  if (g_json) {
+    line = "{\"ts\":\"" + std::string(ts) + "\",\"level\":\"" + std::string(name) + "\",\"msg\":";
+    json_string(line, message);
+    line += "}\n";
+  } else {
+    line = std::string(ts) + " " + std::string(name) + " " + std::string(message) + "\n";
+  }
+  std::FILE* out = g_out ? g_out : stderr;
   std::lock_guard lock(g_mutex);
-  std::fprintf(stderr, "%s.%03dZ %.*s %.*s\n", stamp, static_cast<int>(ms),
-               static_cast<int>(name.size()), name.data(), static_cast<int>(message.size()),
-               message.data());
-  std::fflush(stderr);
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fflush(out);
 }
 
 }  // namespace pglc::proxy::log

@@ -1,4 +1,5 @@
-// A small thread-safe logger: one line per call to stderr, UTC timestamp and level.
+// A small thread-safe logger: one line per call to stderr (or --log-file), UTC timestamp
+// and level, as text or as JSON.
 #pragma once
 
 #include <sstream>
@@ -12,6 +13,11 @@ namespace pglc::proxy::log {
 void set_level(config::LogLevel level);
 bool enabled(config::LogLevel level);
 void write(config::LogLevel level, std::string_view message);
+// Whatever the level (the slow-execution log, --log-min-duration).
+void write_always(config::LogLevel level, std::string_view message);
+// --log-format json (one object per line: ts, level, msg) and --log-file (appended; the
+// file is opened once, so logrotate's copytruncate works). Throws if it cannot be opened.
+void configure_output(bool json, const std::string& file);
 
 // A client-controlled value made safe for one log line: control characters, DEL and
 // backslash become \xNN / \\, so a newline in a user name cannot forge a line.

@@ -63,6 +63,12 @@ int main(int argc, char** argv) {
   }
   const config::Options& options = *parsed.options;
   proxy::log::set_level(options.log_level);
+  try {
+    proxy::log::configure_output(options.log_json, options.log_file);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pglifecycle: %s\n", e.what());
+    return 2;
+  }
   std::unique_ptr<storage::Recorder> recorder;
   try {
     storage::RecorderTuning tuning;
@@ -79,6 +85,13 @@ int main(int argc, char** argv) {
       debug_sink = std::make_unique<lifecycle::DebugLogSink>(
           [](std::string_view line) { proxy::log::write(config::LogLevel::debug, line); });
       sinks.push_back(debug_sink.get());
+    }
+    std::unique_ptr<lifecycle::DebugLogSink> slow_sink;
+    if (options.log_min_duration) {
+      slow_sink = std::make_unique<lifecycle::DebugLogSink>(
+          [](std::string_view line) { proxy::log::write_always(config::LogLevel::info, line); },
+          static_cast<double>(options.log_min_duration->count()) / 1e6);
+      sinks.push_back(slow_sink.get());
     }
     lifecycle::FanoutSink sink(std::move(sinks));
     lifecycle::TrackerFactory trackers(

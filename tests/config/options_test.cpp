@@ -48,6 +48,12 @@ TEST_CASE("defaults match DESIGN §5") {
   CHECK(o.backend_sslmode == BackendSslMode::prefer);
   CHECK(o.phase_timing == PhaseTiming::sampled);
   CHECK(o.precise_sample_rate == 0.01);
+  CHECK_FALSE(o.log_min_duration.has_value());
+  CHECK_FALSE(o.log_json);
+  CHECK(o.log_file.empty());
+  CHECK(parse_args({"--log-min-duration", "500ms"}).options->log_min_duration ==
+        std::chrono::milliseconds(500));
+  CHECK(parse_args({"--log-format", "JSON"}).options->log_json);
   CHECK(o.buffer_size == 1u << 20);
   CHECK(o.max_message_size == 1ull << 30);
   CHECK(o.shutdown_grace == 30s);
@@ -199,7 +205,8 @@ TEST_CASE("the example config file parses and documents every option") {
                           "log-level",
                           "metric-labels",
                           "metric-label-limit",
-                          "precise-sample-rate"}) {
+                          "precise-sample-rate", "log-min-duration",  "log-format",
+                          "log-file"}) {
     INFO(key);
     CHECK(text.find(std::string("\n# ") + key + " =") != std::string::npos);
   }
@@ -256,6 +263,8 @@ TEST_CASE("invalid values exit 2 with a message naming the option") {
       {{"--sample-rate", "1.5"}, "--sample-rate"},
       {{"--sample-rate", "abc"}, "--sample-rate"},
       {{"--precise-sample-rate", "-0.1"}, "--precise-sample-rate"},
+      {{"--log-min-duration", "slow"}, "--log-min-duration"},
+      {{"--log-format", "xml"}, "--log-format"},
       {{"--workers", "-1"}, "--workers"},
       {{"--log-level", "loud"}, "--log-level"},
       {{"--metric-labels", "user,host"}, "--metric-labels"},

@@ -11,6 +11,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -440,6 +441,48 @@ TEST_CASE("session phases: a TLS + SCRAM login has every phase in order; a faile
     CAPTURE(phase);
     CHECK(metrics.find("pglifecycle_connect_duration_seconds_count{phase=\"" + phase + "\"} 1") !=
           std::string::npos);
+  }
+  if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("--log-min-duration logs slow executions whatever the level; --log-format json") {
+  const std::string dir = temp_dir();
+  for (const std::string format : {"text", "json"}) {
+    CAPTURE(format);
+    const std::string log = dir + "/" + format + ".log";
+    ProxyProcess proxy({"--storage", "none", "--log-level", "error", "--log-min-duration", "40ms",
+                        "--log-format", format, "--log-file", log});
+    {
+      Conn c = connect(proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword,
+                                      "application_name=e2e_slowlog"));
+      REQUIRE_MESSAGE(ok(c), error(c));
+      for (const char* sql : {"SELECT pg_sleep(0.06) /* slow one */", "SELECT 1 /* fast */"}) {
+        Result r(PQexec(c.get(), sql));
+        REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+      }
+    }
+    REQUIRE(proxy.terminate() == 0);
+    std::ifstream in(log);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    // --log-level error: the slow execution is the only line (no "listening on", no close).
+    REQUIRE(lines.size() == 1);
+    CHECK(lines[0].find("slow execution kind=simple status=success") != std::string::npos);
+    CHECK(lines[0].find("app=e2e_slowlog sql=SELECT pg_sleep(0.06) /* slow one */") !=
+          std::string::npos);
+    const auto total = lines[0].find("total_ms=");
+    REQUIRE(total != std::string::npos);
+    CHECK(std::stod(lines[0].substr(total + 9)) >= 60);
+    if (format == "json") {
+      const Rows r = sqlite_rows(":memory:", "SELECT json_valid('" + lines[0] +
+                                                 "'), json_extract('" + lines[0] +
+                                                 "', '$.level'), json_type('" + lines[0] +
+                                                 "', '$.ts'), substr(json_extract('" + lines[0] +
+                                                 "', '$.msg'), 1, 15)");
+      CHECK(r == Rows{{"1", "info", "text", "slow execution "}});
+    } else {
+      CHECK(lines[0].find("Z info slow execution ") != std::string::npos);
+    }
   }
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }
