@@ -2,7 +2,9 @@
 
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <ctime>
 #include <fstream>
+#include <iomanip>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -10,6 +12,7 @@
 #include "config/options.hpp"
 #include "explain/render.hpp"
 #include "explain/trace.hpp"
+#include "storage/reset.hpp"
 #include "storage/store_query.hpp"
 
 namespace po = boost::program_options;
@@ -338,6 +341,90 @@ int run_trace(int argc, const char* const argv[], std::ostream& out, std::ostrea
     }
   } catch (const std::exception& e) {
     err << "pglifecycle trace: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace pglc::explain
+
+namespace pglc::explain {
+namespace {
+
+// "7d" (that long ago) or an ISO 8601 time in UTC ("2026-12-01", "2026-12-01T08:30:00Z",
+// "2026-12-01 08:30:00"). nullopt when it is neither.
+std::optional<std::int64_t> time_before(const std::string& text, std::int64_t now_us) {
+  if (auto d = config::parse_duration(text)) return now_us - d->count();
+  std::string t = text;
+  for (char& c : t) {
+    if (c == 'T') c = ' ';
+  }
+  if (!t.empty() && (t.back() == 'Z' || t.back() == 'z')) t.pop_back();
+  for (const char* fmt : {"%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"}) {
+    std::tm tm{};
+    std::istringstream in(t);
+    in >> std::get_time(&tm, fmt);
+    if (!in.fail() && in.peek() == std::char_traits<char>::eof()) {
+      return static_cast<std::int64_t>(timegm(&tm)) * 1'000'000;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+int run_reset(int argc, const char* const argv[], std::ostream& out, std::ostream& err) {
+  po::options_description desc(
+      "pglifecycle reset: clear what a store has seen (as pg_stat_statements_reset), in small "
+      "transactions, also while proxies write to it\n\n"
+      "  pglifecycle reset --all              every raw row and minute rollup, and the all-time\n"
+      "                                       totals of query_stats and error_stats\n"
+      "  pglifecycle reset --before TIME      raw rows and minute rollups older than TIME (7d,\n"
+      "                                       or 2026-12-01T08:00:00Z); the totals stay\n\n"
+      "Options");
+  desc.add_options()("help,h", "this text")(
+      "storage", po::value<std::string>()->default_value("sqlite:pglifecycle.db"),
+      "the store, as the proxy's --storage: sqlite:PATH or postgresql://...")(
+      "all", po::bool_switch(), "everything, the all-time totals included")(
+      "before", po::value<std::string>(), "only what is older than this");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);  // skips argv[0]
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    err << "pglifecycle reset: " << e.what() << "\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    out << desc << "\n";
+    return 0;
+  }
+  const bool all = vm["all"].as<bool>();
+  if (all == (vm.count("before") > 0)) {
+    err << "pglifecycle reset: give --all or --before TIME (see --help)\n";
+    return 2;
+  }
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  std::int64_t before = now;
+  if (!all) {
+    const auto t = time_before(vm["before"].as<std::string>(), now);
+    if (!t) {
+      err << "pglifecycle reset: --before expects a duration (7d) or a UTC time "
+             "(2026-12-01T08:00:00Z)\n";
+      return 2;
+    }
+    before = *t;
+  }
+  try {
+    const storage::ResetReport r =
+        storage::reset_store(vm["storage"].as<std::string>(), all, before, now);
+    out << "deleted " << r.raw_rows << " raw rows and " << r.minute_rows << " minute rollups"
+        << (r.totals ? "; the all-time totals start again now" : "; the all-time totals stay")
+        << "\n";
+  } catch (const std::exception& e) {
+    err << "pglifecycle reset: " << e.what() << "\n";
     return 1;
   }
   return 0;

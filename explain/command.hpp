@@ -14,4 +14,7 @@ int run(int argc, const char* const argv[], std::ostream& out, std::ostream& err
 // `pglifecycle trace` (explain/trace.hpp); argv[0] is "trace". The same exit statuses.
 int run_trace(int argc, const char* const argv[], std::ostream& out, std::ostream& err);
 
+// `pglifecycle reset` (storage/reset.hpp); argv[0] is "reset". The same exit statuses.
+int run_reset(int argc, const char* const argv[], std::ostream& out, std::ostream& err);
+
 }  // namespace pglc::explain

@@ -56,6 +56,9 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "trace") {
     return explain::run_trace(argc - 1, argv + 1, std::cout, std::cerr);
   }
+  if (argc > 1 && std::string_view(argv[1]) == "reset") {
+    return explain::run_reset(argc - 1, argv + 1, std::cout, std::cerr);
+  }
   auto parsed = config::parse(argc, argv);
   if (!parsed.options) {
     std::fputs(parsed.message.c_str(), parsed.exit_code == 0 ? stdout : stderr);

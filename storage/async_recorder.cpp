@@ -214,7 +214,14 @@ void AsyncRecorder::run() {
     RollupBook::Flush f = book_.take(before);
     if (f.minutes.empty()) return book_.empty();
     try {
-      guarded([&] { store_->write_rollups(instance_, f.minutes, f.totals, f.queries); });
+      if (!guarded(
+              [&] { return store_->write_rollups(instance_, f.minutes, f.totals, f.queries); })) {
+        book_.restore(std::move(f));
+        book_.forget_totals();
+        log(config::LogLevel::info,
+            "the totals in " + store_->describe() + " were reset; counting them afresh");
+        return false;
+      }
       book_.commit(f);
       stats_.rows_rollups.fetch_add(f.minutes.size(), std::memory_order_relaxed);
       if (!rollup_failure.empty()) {

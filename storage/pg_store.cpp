@@ -546,10 +546,10 @@ void copy_histograms(CopyRow& row, const RollupStats& st) {
 
 }  // namespace
 
-void PgStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+bool PgStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                             std::span<const RollupRow> totals,
                             std::span<const QueryTotal> queries) {
-  if (minutes.empty() && totals.empty()) return;
+  if (minutes.empty() && totals.empty()) return true;
   connect_migrated();
   std::string minute_rows, total_rows, query_rows;
   for (const QueryTotal& q : queries) {
@@ -583,6 +583,13 @@ void PgStore::write_rollups(const std::string& instance, std::span<const RollupR
     copy_histograms(row, r.stats);
   }
   exec("BEGIN", "BEGIN");
+  // FOR SHARE waits for a reset in progress (it updates this row first) and then reads
+  // what it committed; a reset that starts later waits for this transaction.
+  if (stats_reset_at(" FOR SHARE") != loaded_reset_) {
+    exec("ROLLBACK", "ROLLBACK");
+    loaded_reset_.reset();
+    return false;
+  }
   if (!minute_rows.empty()) copy_in("COPY rollups FROM STDIN", minute_rows);
   if (!total_rows.empty()) {
     exec(
@@ -618,6 +625,35 @@ void PgStore::write_rollups(const std::string& instance, std::span<const RollupR
         "writing query totals");
   }
   exec("COMMIT", "COMMIT");
+  return true;
+}
+
+std::optional<WallMicros> PgStore::stats_reset_at(const char* lock) {
+  const std::string sql = std::string(
+                              "SELECT (extract(epoch FROM reset_at) * 1000000)::bigint FROM "
+                              "stats_reset WHERE id = 1") +
+                          lock;
+  PGresult* r = PQexec(conn_, sql.c_str());
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    std::string msg = std::string("reading stats_reset: ") + PQresultErrorMessage(r);
+    const std::string state = sqlstate_of(r);
+    PQclear(r);
+    fail(msg, state.c_str());
+  }
+  std::optional<WallMicros> at;
+  if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+    at = std::strtoll(PQgetvalue(r, 0, 0), nullptr, 10);
+  PQclear(r);
+  return at;
+}
+
+void PgStore::reset_totals(WallMicros at) {
+  connect_migrated();
+  exec("BEGIN", "BEGIN");
+  exec("UPDATE stats_reset SET reset_at = '" + timestamp_text(at) + "' WHERE id = 1", "resetting");
+  exec("DELETE FROM rollup_totals", "resetting");
+  exec("DELETE FROM query_totals", "resetting");
+  exec("COMMIT", "COMMIT");
 }
 
 ExpireResult PgStore::expire_rollups(WallMicros cutoff, std::size_t limit) {
@@ -635,6 +671,9 @@ std::vector<RollupRow> PgStore::load_rollup_totals(const std::string& instance) 
   connect();
   if (!migrated_) throw StoreError("the store is not reachable yet", true);
   std::vector<RollupRow> out;
+  // The totals and the reset they follow, from one snapshot.
+  exec("BEGIN ISOLATION LEVEL REPEATABLE READ", "BEGIN");
+  loaded_reset_ = stats_reset_at("");
   const char* values[] = {instance.c_str()};
   PGresult* r = PQexecParams(
       conn_,
@@ -676,6 +715,7 @@ std::vector<RollupRow> PgStore::load_rollup_totals(const std::string& instance) 
     out.push_back(std::move(row));
   }
   PQclear(r);
+  exec("COMMIT", "COMMIT");
   return out;
 }
 
@@ -713,11 +753,11 @@ ExpireResult PgStore::expire(WallMicros cutoff, std::size_t limit) {
       exec_count("DELETE FROM executions WHERE id IN "
                  "(SELECT id FROM executions WHERE id < $1::uuid ORDER BY id LIMIT $2)",
                  {floor, lim}));
-  count(exec_count(
-      "DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
-      "id < $1::uuid AND received_at < $3 AND NOT EXISTS "
-      "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT $2)",
-      {floor, lim, ts}));
+  count(
+      exec_count("DELETE FROM statements WHERE id IN (SELECT id FROM statements s WHERE "
+                 "id < $1::uuid AND received_at < $3 AND NOT EXISTS "
+                 "(SELECT 1 FROM executions e WHERE e.statement_id = s.id) ORDER BY id LIMIT $2)",
+                 {floor, lim, ts}));
   count(exec_count(
       "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions s WHERE id < $1::uuid AND "
       "coalesce(disconnected_at, connected_at) < $3 AND "

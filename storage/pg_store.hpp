@@ -25,10 +25,11 @@ class PgStore final : public Store {
 
   RowCounts write(std::span<const Item* const> items) override;
   ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
-  void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+  bool write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                      std::span<const RollupRow> totals,
                      std::span<const QueryTotal> queries) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
+  void reset_totals(lifecycle::WallMicros at) override;
   ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
   std::string describe() const override {
     return "PostgreSQL store " + (where_.empty() ? std::string("(not reached yet)") : where_);
@@ -36,6 +37,8 @@ class PgStore final : public Store {
   std::string startup_problem() const override { return startup_problem_; }
 
  private:
+  std::optional<lifecycle::WallMicros> loaded_reset_;  // stats_reset of the last load
+  std::optional<lifecycle::WallMicros> stats_reset_at(const char* lock);
   void connect();  // throws StoreError (transient)
   void connect_migrated();
   void migrate();

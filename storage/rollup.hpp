@@ -133,6 +133,12 @@ class RollupBook {
 
   // The store's totals for this proxy, before anything of this run: merged in once.
   void set_base_totals(std::vector<RollupRow> rows);
+  // `pglifecycle reset` cleared the store's totals: forget ours; the next flush loads the
+  // store's (what came after the reset) and merges the pending minutes onto them.
+  void forget_totals() {
+    totals_.clear();
+    base_loaded_ = false;
+  }
   bool has_base_totals() const { return base_loaded_; }
   bool empty() const { return minutes_.empty(); }
   std::size_t pending_keys() const { return minutes_.size(); }

@@ -746,6 +746,17 @@ SELECT s.id AS session_id, s.proxy_instance, s.user_name, s.database_name,
 FROM sessions s;
 )sql";
 
+// v10: when `pglifecycle reset` last cleared the all-time totals (pg_stat_statements_info's
+// stats_reset). Each writer reads it in the transaction that writes its totals and
+// starts its totals afresh when it moved, so a reset holds while proxies run.
+constexpr const char* kV10 = R"sql(
+CREATE TABLE stats_reset (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  reset_at INTEGER NOT NULL
+);
+INSERT INTO stats_reset VALUES (1, 0);
+)sql";
+
 const std::vector<Migration>& migrations() {
   static const std::string v2 = std::string(kV2) + event_views();
   static const std::string v3 = std::string(kV3) + by_minute_view();
@@ -763,6 +774,7 @@ const std::vector<Migration>& migrations() {
       {8, "statements and executions record their timing; parse and bind from precise rows",
        v8().c_str()},
       {9, "session phases: columns of sessions, session_events and session_summary", kV9},
+      {10, "stats_reset: when the all-time totals were last reset", kV10},
   };
   return all;
 }

@@ -509,10 +509,10 @@ std::string column_text(sqlite3_stmt* st, int i) {
 
 }  // namespace
 
-void SqliteStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+bool SqliteStore::write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                                 std::span<const RollupRow> totals,
                                 std::span<const QueryTotal> queries) {
-  if (minutes.empty() && totals.empty()) return;
+  if (minutes.empty() && totals.empty()) return true;
   if (!rollup_insert_) {
     rollup_insert_ = std::make_unique<Stmt>(
         db_,
@@ -544,6 +544,12 @@ void SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
   };
   try {
     exec("BEGIN IMMEDIATE");
+    // Serialized with `pglifecycle reset` (its transaction is IMMEDIATE too).
+    if (stats_reset_at() != loaded_reset_) {
+      rollback_quietly();
+      loaded_reset_.reset();
+      return false;
+    }
     for (const RollupRow& r : minutes) {
       Stmt& q = *rollup_insert_;
       std::string json[4];
@@ -587,6 +593,29 @@ void SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
     rollback_quietly();
     throw;
   }
+  return true;
+}
+
+std::optional<WallMicros> SqliteStore::stats_reset_at() {
+  Stmt q(db_, "SELECT reset_at FROM stats_reset WHERE id = 1");
+  std::optional<WallMicros> at;
+  if (sqlite3_step(q.get()) == SQLITE_ROW) at = sqlite3_column_int64(q.get(), 0);
+  return at;
+}
+
+void SqliteStore::reset_totals(WallMicros at) {
+  try {
+    exec("BEGIN IMMEDIATE");
+    Stmt u(db_, "UPDATE stats_reset SET reset_at = ?1 WHERE id = 1");
+    u.integer(1, at);
+    if (const int rc = u.run(); rc != SQLITE_OK) fail(rc, "resetting");
+    exec("DELETE FROM rollup_totals");
+    exec("DELETE FROM query_totals");
+    exec("COMMIT");
+  } catch (...) {
+    rollback_quietly();
+    throw;
+  }
 }
 
 ExpireResult SqliteStore::expire_rollups(WallMicros cutoff, std::size_t limit) {
@@ -603,6 +632,13 @@ ExpireResult SqliteStore::expire_rollups(WallMicros cutoff, std::size_t limit) {
 
 std::vector<RollupRow> SqliteStore::load_rollup_totals(const std::string& instance) {
   std::vector<RollupRow> out;
+  // The totals and the reset they follow, in one read transaction.
+  exec("BEGIN");
+  struct End {
+    SqliteStore& s;
+    ~End() { s.rollback_quietly(); }
+  } end{*this};
+  loaded_reset_ = stats_reset_at();
   Stmt q(db_,
          "SELECT fingerprint, user_name, database_name, application_name, status, sqlstate, "
          "normalized_sql, calls, rows, total_us, timed, min_us, max_us, first_at, last_at, "

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -24,14 +25,17 @@ class SqliteStore final : public Store {
 
   RowCounts write(std::span<const Item* const> items) override;
   ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) override;
-  void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+  bool write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                      std::span<const RollupRow> totals,
                      std::span<const QueryTotal> queries) override;
   std::vector<RollupRow> load_rollup_totals(const std::string& instance) override;
+  void reset_totals(lifecycle::WallMicros at) override;
   ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) override;
   std::string describe() const override { return "SQLite store " + shown_path_; }
 
  private:
+  std::optional<lifecycle::WallMicros> loaded_reset_;  // stats_reset of the last load
+  std::optional<lifecycle::WallMicros> stats_reset_at();
   class Stmt;
   template <typename Row>
   class Batch;

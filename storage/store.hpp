@@ -46,15 +46,21 @@ class Store {
   // Deletes up to `limit` rows per table older than `cutoff`, in short transactions.
   virtual ExpireResult expire(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
   // In one transaction: appends the minute rows and replaces this proxy's totals rows
-  // (the writer merged them). Throws StoreError and leaves nothing written.
-  virtual void write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
+  // (the writer merged them onto what load_rollup_totals read). Returns false, writing
+  // nothing, when the totals were reset (stats_reset) since that load: the writer starts
+  // its totals again from a new load. Throws StoreError and leaves nothing written.
+  virtual bool write_rollups(const std::string& instance, std::span<const RollupRow> minutes,
                              std::span<const RollupRow> totals,
                              std::span<const QueryTotal> queries) = 0;
   // Deletes up to `limit` minute rollups (of every proxy) that started before `cutoff`.
   // The all-time totals stay.
   virtual ExpireResult expire_rollups(lifecycle::WallMicros cutoff, std::size_t limit) = 0;
-  // This proxy's all-time totals as stored (merged into by the next write_rollups).
+  // This proxy's all-time totals as stored (merged into by the next write_rollups), and
+  // the stats_reset time they belong to, read together.
   virtual std::vector<RollupRow> load_rollup_totals(const std::string& instance) = 0;
+  // `pglifecycle reset`: in one transaction, moves stats_reset to `at` and deletes every
+  // proxy's all-time totals. Raw rows and minute rollups go through expire*.
+  virtual void reset_totals(lifecycle::WallMicros at) = 0;
   // For log lines: never contains a password.
   virtual std::string describe() const = 0;
   // Why the store could not be opened at start although the proxy serves (empty: no

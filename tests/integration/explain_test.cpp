@@ -393,6 +393,16 @@ TEST_CASE("explain draws an execution, a session and the slowest, alike from bot
   CHECK(missing.status == 1);
   CHECK(missing.out.find("cannot open the SQLite store") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(dir + "/missing.db"));
+
+  // pglifecycle reset on the same store: nothing is left to explain.
+  std::string out;
+  CHECK(run({proxy_binary(), "reset", "--storage", sqlite}, &out) == 2);  // --all or --before
+  CHECK(run({proxy_binary(), "reset", "--storage", sqlite, "--before", "soon"}, &out) == 2);
+  REQUIRE(run({proxy_binary(), "reset", "--storage", sqlite, "--all"}, &out) == 0);
+  CHECK(out.find("minute rollups; the all-time totals start again now") != std::string::npos);
+  const Explain after = explain(sqlite, {"--slowest", "10", "--format", "json"});
+  CHECK(after.status == 0);
+  CHECK(json_get(after.out, "$.executions[0]") == std::nullopt);
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }
 

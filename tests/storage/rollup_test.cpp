@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "storage/recorder.hpp"
+#include "storage/reset.hpp"
 #include "storage/rollup.hpp"
 #include "tests/storage/scenario.hpp"
 #include "tests/storage/store_reader.hpp"
@@ -252,4 +253,104 @@ TEST_CASE("--rollup-retention deletes old minutes, keeps the totals") {
   CHECK(db.count("rollups") >= 1);
   const Expected x = expected(100);
   CHECK(db.value("SELECT sum(calls) FROM query_stats") == std::to_string(2 * x.ran));
+}
+
+namespace {
+
+// pglifecycle reset while a proxy writes: its next totals write sees stats_reset move,
+// forgets its totals and counts from the store's (empty) ones, so the reset holds.
+void check_reset_while_writing(const std::string& storage, StoreReader& db) {
+  const WallMicros start = lifecycle::to_wall(lifecycle::now()) / kMinute * kMinute - 30 * kMinute;
+  Load load(start, 1);
+  auto run = [&](storage::Recorder& rec, int minute, int n) {
+    for (int i = 0; i < n; ++i) {
+      ExecutionRecord e =
+          make_execution(load.statements[0], start + minute * kMinute + i * 1000, 0, 0, 0, 0);
+      e.finished_at = e.began_at + 2000;
+      rec.execution(e);
+    }
+  };
+  {
+    auto first = storage::open_recorder(options_for(storage));
+    first->start();
+    first->session_opened(load.session);
+    first->statement(load.statements[0]);
+    run(*first, 0, 30);
+    first->stop();
+  }
+  storage::RecorderTuning tuning;
+  tuning.rollup_interval = std::chrono::milliseconds(20);
+  auto rec = storage::open_recorder(options_for(storage), tuning);
+  rec->start();
+  run(*rec, 1, 10);
+  auto calls = [&] { return db.value("SELECT coalesce(sum(calls), 0) FROM query_stats"); };
+  // It loaded 30 and wrote 40; its raw rows are in too (what is still queued when a reset
+  // runs is written after it).
+  REQUIRE(eventually([&] { return calls() == "40" && db.count("executions") == 40; }));
+  const WallMicros now = lifecycle::to_wall(lifecycle::now());
+  const storage::ResetReport report = storage::reset_store(storage, true, now, now);
+  CHECK(report.totals);
+  CHECK(report.raw_rows >= 40);  // the executions, and their statement, text and session
+  CHECK(calls() == "0");
+  CHECK(db.count("executions") == 0);
+  run(*rec, 2, 5);
+  CHECK(eventually([&] { return calls() == "5"; }));
+  rec->stop();
+  CHECK(calls() == "5");  // not 45: the proxy's stale totals did not come back
+  CHECK(db.count("executions") == 5);
+  CHECK(db.count("stats_reset WHERE id = 1") == 1);
+}
+
+}  // namespace
+
+TEST_CASE("reset --all while a proxy writes: the totals start again and stay reset") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("reset.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check_reset_while_writing("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_reset");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_reset_while_writing(conninfo, db);
+  }
+}
+
+TEST_CASE("reset --before deletes older raw rows and minutes, keeps the totals") {
+  TempDir dir;
+  const std::string path = dir.file("before.db");
+  const WallMicros now = lifecycle::to_wall(lifecycle::now());
+  const WallMicros old_start = now / kMinute * kMinute - 3 * 24 * 60 * kMinute;
+  {
+    auto rec = storage::open_recorder(options_for("sqlite:" + path));
+    rec->start();
+    for (WallMicros t0 : {old_start, now / kMinute * kMinute - 30 * kMinute}) {
+      Load load(t0, 1);
+      rec->session_opened(load.session);
+      rec->statement(load.statements[0]);
+      for (int i = 0; i < 10; ++i) {
+        ExecutionRecord e = make_execution(load.statements[0], t0 + i * 1000, 0, 0, 0, 0);
+        e.finished_at = e.began_at + 2000;
+        rec->execution(e);
+      }
+      SessionRecord closed = load.session;
+      closed.disconnected_at = t0 + 20000;
+      rec->session_closed(closed);
+    }
+    rec->stop();
+  }
+  SqliteReader db(path);
+  REQUIRE(db.count("executions") == 20);
+  REQUIRE(db.count("rollups") == 2);
+  const storage::ResetReport r =
+      storage::reset_store("sqlite:" + path, false, now - 24 * 60 * kMinute, now);
+  CHECK_FALSE(r.totals);
+  CHECK(r.minute_rows == 1);
+  CHECK(db.count("executions") == 10);
+  CHECK(db.count("sessions") == 1);
+  CHECK(db.count("rollups") == 1);
+  CHECK(db.value("SELECT calls FROM query_stats") == "20");  // the all-time totals stay
 }
