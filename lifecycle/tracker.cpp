@@ -653,9 +653,14 @@ class Tracker final : public SessionObserver {
     }
   }
 
-  void pop(MonoTime t) {
+  // `advance`: the answer's arrival says when the server was done with it, so the next
+  // message's phase starts there (DESIGN §2). Not so for answers the server kept in its
+  // buffer: a passively timed ParseComplete / BindComplete, or a Describe's answer (never
+  // flushed on its own), arrive with whatever the server flushed next — counting from
+  // them would leave a passive execution's total near zero.
+  void pop(MonoTime t, bool advance = true) {
     Pending p = take_front();
-    last_done_ = t;
+    if (advance) last_done_ = t;
     if (p.exec) release(p.exec);
   }
 
@@ -669,7 +674,7 @@ class Tracker final : public SessionObserver {
       stmt_event(*p.stmt, StatementEvent::parsed, t);
       p.stmt->parse_seconds = seconds(start_of(p), t);
     }
-    pop(t);
+    pop(t, !p.stmt || p.stmt->timing == Timing::precise);
   }
 
   void on_bind_complete(MonoTime t) {
@@ -680,7 +685,7 @@ class Tracker final : public SessionObserver {
       p.exec->start = start_of(p);
       p.exec->bound = t;
     }
-    pop(t);
+    pop(t, !p.exec || p.exec->rec.timing == Timing::precise);
   }
 
   void on_close_complete(MonoTime t) {
@@ -696,7 +701,7 @@ class Tracker final : public SessionObserver {
     Pending& p = pending_.front();
     timed(p, t);
     if (p.stmt) stmt_event(*p.stmt, StatementEvent::described, t);
-    pop(t);
+    pop(t, false);
   }
 
   void on_completion(MonoTime t, std::uint64_t offset, std::string_view tag, std::int64_t rows) {

@@ -77,7 +77,9 @@ TEST_CASE("Npgsql-style batch of 3 statements with one Sync") {
   CHECK(s.sink.timed_of(MessageKind::parse)[1] == milliseconds(20 - 12));
   CHECK(s.sink.timed_of(MessageKind::bind)[1] == milliseconds(1));
   CHECK(s.sink.timed_of(MessageKind::describe)[1] == milliseconds(1));
-  CHECK(s.sink.timed_of(MessageKind::execute)[1] == milliseconds(2));
+  // From the BindComplete: a Describe's answer is never flushed on its own, so its arrival
+  // does not mark the server's progress.
+  CHECK(s.sink.timed_of(MessageKind::execute)[1] == milliseconds(3));
   CHECK(s.sink.timed_of(MessageKind::sync) == std::vector{std::chrono::nanoseconds(0)});
 }
 
@@ -553,4 +555,22 @@ TEST_CASE("--phase-timing precise and passive: every Parse/Bind alike") {
     CHECK(s.sink.statements[1].timing == want);
     CHECK(s.sink.executions[0].parse_seconds.has_value() == precise);
   }
+}
+
+TEST_CASE("a passively timed execution's total starts at its Bind, not at answers bundled with it") {
+  pglc::lifecycle::TrackerConfig config;
+  config.timing = pglc::lifecycle::TimingMode::passive;
+  Session s(config);
+  s.start();
+  // Without the proxy's Flush the server sends ParseComplete, BindComplete and the result
+  // in one packet: they all carry its arrival time.
+  s.fe(cat({parse("", "SELECT 1"), bind("", ""), describe('P', ""), execute(""), sync_msg()}), 10);
+  s.be(cat({parse_complete(), bind_complete(), row_description({"a"}), data_row({"1"}),
+            command_complete("SELECT 1"), ready('I')}),
+       14);
+  REQUIRE(s.sink.executions.size() == 1);
+  const auto& e = s.sink.executions[0];
+  CHECK(e.timing == pglc::lifecycle::Timing::passive);
+  CHECK(ms(e.total_seconds) == doctest::Approx(4.0));  // was 0: counted from the bundle
+  CHECK(ms(e.first_row_seconds) == doctest::Approx(4.0));
 }
