@@ -69,10 +69,4 @@ class ObserverFactory {
   virtual std::unique_ptr<SessionObserver> create() = 0;
 };
 
-// Until a tracker is configured: frames are still produced, nobody listens.
-class NullObserverFactory final : public ObserverFactory {
- public:
-  std::unique_ptr<SessionObserver> create() override { return std::make_unique<SessionObserver>(); }
-};
-
 }  // namespace pglc::lifecycle

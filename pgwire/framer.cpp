@@ -19,9 +19,6 @@ std::string_view describe(FrameError e) {
 Framer::Framer(Direction direction, std::uint64_t max_message_size, std::uint32_t retain_limit)
     : direction_(direction), max_message_size_(max_message_size), retain_limit_(retain_limit) {}
 
-Framer::Framer(std::uint64_t max_message_size, std::uint32_t retain_limit)
-    : Framer(Direction::backend, max_message_size, retain_limit) {}
-
 FrameError Framer::start_body() {
   type_ = static_cast<char>(header_[0]);
   length_ = (std::uint32_t{header_[1]} << 24) | (std::uint32_t{header_[2]} << 16) |

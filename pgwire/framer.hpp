@@ -34,9 +34,6 @@ class Framer {
   // but DataRow from a server (not retained across reads).
   explicit Framer(Direction direction, std::uint64_t max_message_size = 1ull << 30,
                   std::uint32_t retain_limit = kDefaultRetainLimit);
-  // Backend direction, kept for callers written before Direction existed.
-  explicit Framer(std::uint64_t max_message_size = 1ull << 30,
-                  std::uint32_t retain_limit = kDefaultRetainLimit);
 
   // Scans `chunk`, calling on_frame(const Frame&, std::size_t end) for each message
   // that completes inside it; `end` is the offset in `chunk` just past that message.
@@ -80,9 +77,6 @@ class Framer {
 // and needed whole by the decoders.
 inline bool retains_body_across_reads(Direction direction, char type) {
   return type != 'd' && (direction == Direction::frontend || type != 'D');
-}
-inline bool retains_body_across_reads(char type) {
-  return retains_body_across_reads(Direction::backend, type);
 }
 
 template <class OnFrame>

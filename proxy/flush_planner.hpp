@@ -10,6 +10,8 @@
 #include <optional>
 #include <vector>
 
+#include "pgwire/frontend.hpp"
+
 namespace pglc::proxy {
 
 class FlushPlanner {
@@ -26,8 +28,9 @@ class FlushPlanner {
   // A frontend message of `type` completed at `end` (offset in the chunk just past it);
   // `timed`: a Parse or Bind to be timed precisely (lifecycle's TimingPolicy).
   void on_frame(char type, std::size_t end, bool timed = true) {
-    if (pending_ && type != 'H' && type != 'S') offsets_.push_back(pending_end_);
-    pending_ = timed && (type == 'P' || type == 'B');
+    using namespace pgwire::fe;
+    if (pending_ && type != kFlush && type != kSync) offsets_.push_back(pending_end_);
+    pending_ = timed && (type == kParse || type == kBind);
     pending_end_ = end;
   }
 
@@ -37,7 +40,9 @@ class FlushPlanner {
   // its buffer until it gets more input, and neither side would move: a Flush goes
   // there, in every timing mode.
   void flush_before_pause(std::size_t end, char last_type) {
-    if (last_type != 'S' && last_type != 'H' && last_type != 'Q' && last_type != 'F') {
+    using namespace pgwire::fe;
+    if (last_type != kSync && last_type != kFlush && last_type != kQuery &&
+        last_type != kFunctionCall) {
       pause_end_ = end;
     }
   }

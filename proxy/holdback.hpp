@@ -24,6 +24,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "pgwire/backend.hpp"
+#include "pgwire/frontend.hpp"
+
 namespace pglc::proxy {
 
 class HoldBack {
@@ -40,34 +43,34 @@ class HoldBack {
     const bool was_after_pb = after_pb_;
     after_pb_ = false;
     switch (type) {
-      case 'P':
-      case 'B':
+      case pgwire::fe::kParse:
+      case pgwire::fe::kBind:
         unsynced_ = true;
         if (unsure_) return;
         if (size_ == kCapacity) return give_up();
         ring_[(head_ + size_++) % kCapacity] = Entry{syncs_, type, timed};
         after_pb_ = timed;
         return;
-      case 'S':
+      case pgwire::fe::kSync:
         if (was_after_pb) back().injected = false;
         ++syncs_;
         unsynced_ = false;
         return;
-      case 'H':
+      case pgwire::fe::kFlush:
         if (was_after_pb) back().injected = false;
         // What the server answers in this epoch may be flushed by this Flush.
         own_flush_epoch_ = syncs_ + 1;
         return;
-      case 'Q':
-      case 'F':
+      case pgwire::fe::kQuery:
+      case pgwire::fe::kFunctionCall:
         // Amid unsynced extended messages the server may be skipping until Sync and then
         // discards this one without a ReadyForQuery: the epochs would drift.
         if (unsynced_) give_up();
         ++syncs_;
         return;
-      case 'D':
-      case 'E':
-      case 'C':
+      case pgwire::fe::kDescribe:
+      case pgwire::fe::kExecute:
+      case pgwire::fe::kClose:
         unsynced_ = true;
         return;
       default:
@@ -81,11 +84,12 @@ class HoldBack {
     holdable_ = false;
     if (unsure_) return;
     switch (type) {
-      case '1':
-      case '2': {
+      case pgwire::be::kParseComplete:
+      case pgwire::be::kBindComplete: {
         if (size_ == 0) return give_up();
         const Entry e = ring_[head_];
-        if (e.type != (type == '1' ? 'P' : 'B')) return give_up();
+        if (e.type != (type == pgwire::be::kParseComplete ? pgwire::fe::kParse : pgwire::fe::kBind))
+          return give_up();
         pop();
         holdable_ = e.injected && e.epoch < syncs_ && own_flush_epoch_ != e.epoch + 1;
         // Not held: without the proxy the client might have it now (its own Flush).
@@ -93,24 +97,25 @@ class HoldBack {
         return;
       }
       // Results the server keeps in its buffer until the next flush.
-      case 'T':
-      case 'D':
-      case 'C':
-      case 'n':
-      case 't':
-      case 's':
-      case 'I':
-      case '3':
+      case pgwire::be::kRowDescription:
+      case pgwire::be::kDataRow:
+      case pgwire::be::kCommandComplete:
+      case pgwire::be::kNoData:
+      case pgwire::be::kParameterDescription:
+      case pgwire::be::kPortalSuspended:
+      case pgwire::be::kEmptyQueryResponse:
+      case pgwire::be::kCloseComplete:
         return;
-      case 'Z':
+      case pgwire::be::kReadyForQuery:
         ++readies_;
         must_send_ = true;
         if (readies_ > syncs_) return give_up();
         while (size_ > 0 && ring_[head_].epoch < readies_) pop();
         return;
-      case 'G':  // CopyInResponse: the server ignores Sync and Flush until CopyDone/Fail
-      case 'H':  // CopyOutResponse
-      case 'W':  // CopyBothResponse
+      case pgwire::be::kCopyInResponse:   // CopyInResponse: the server ignores Sync and Flush until
+                                          // CopyDone/Fail
+      case pgwire::be::kCopyOutResponse:  // CopyOutResponse
+      case pgwire::be::kCopyBothResponse:  // CopyBothResponse
         return give_up();
       default:
         // ErrorResponse, NoticeResponse, notifications...: the server flushes these, so

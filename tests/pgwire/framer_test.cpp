@@ -154,8 +154,8 @@ TEST_CASE("framer: frontend Describe and Close are assembled, backend DataRow is
   CHECK_FALSE(retains_body_across_reads(Direction::backend, 'D'));
   CHECK_FALSE(retains_body_across_reads(Direction::backend, 'd'));
   CHECK(retains_body_across_reads(Direction::backend, 'T'));
-  // The pre-Direction constructor keeps backend semantics.
-  Framer legacy;
+  // A backend framer hands a DataRow split across reads over without its body.
+  Framer legacy(Direction::backend);
   const ByteVec row = Msg('D').i16(1).param("abc").bytes();
   std::vector<std::size_t> sizes;
   legacy.feed(Bytes(row.data(), 7), [&](const Frame&, std::size_t) {});
