@@ -68,6 +68,10 @@ void LiteralShape::on_token(const SqlToken& t) {
   switch (t.kind) {
     case SqlTokenKind::string:
       kind = t.unterminated ? 0 : string_kind(text);
+      // Backslash escapes in an E'' string can fail the parse (an octal or hex escape
+      // making invalid UTF-8, a bad Unicode escape): such a constant is not "just any
+      // constant" of its shape.
+      if (kind == 'e' && text.find('\\') != std::string_view::npos) kind = 0;
       break;
     case SqlTokenKind::number:
       kind = number_kind(text);

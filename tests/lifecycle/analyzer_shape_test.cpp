@@ -164,6 +164,13 @@ TEST_CASE("texts that differ only inside their constants match the uncached anal
       {"INSERT INTO t VALUES (1, 'a'), (2, 'b')", "INSERT INTO t VALUES (3, 'c'), (4, 'd')"},
       {"SELECT 'unterminated", "SELECT 'other"},
       {"SELECT /* 'not a constant' */ 1", "SELECT /* 'not a constant' */ 2"},
+      // Found by the fuzzer: an E'' string's escapes can make the parse fail (an octal
+      // escape giving invalid UTF-8, a bad Unicode escape), so such a string is no cached
+      // constant.
+      {"INSERT INTO t (a, b) VALUES (1, E'it''s\\n') RETURNING id",
+       "INSERT INTO t (a, b) VALUES (1, E'it''s\\\222\322x') RETURNING id"},
+      {"SELECT E'\\t', 1", "SELECT E'\\u00zz', 2"},
+      {"SELECT E'ok', 1", "SELECT E'\\xff', 2"},
   };
   for (int round = 0; round < 2; ++round) {
     for (const auto& [a, b] : pairs) {
