@@ -50,7 +50,8 @@ ExecutionView read_execution(StoreQuery& q, const std::string& id) {
           ", status, sqlstate, error_message, command_tag, rows, result_bytes, fetches, "
           "timing, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms, " +
           q.micros("bound_at") + ", " + q.micros("executed_at") + ", " + q.micros("finished_at") +
-          ", " + q.micros("delivered_at") + " FROM execution_summary WHERE " +
+          ", " + q.micros("delivered_at") +
+          ", statement_type, origin FROM execution_summary WHERE " +
           q.id_equals("execution_id", "?1"),
       {id});
   if (rows.empty()) throw NotFound("no execution " + id + " in the " + q.describe());
@@ -71,6 +72,7 @@ ExecutionView read_execution(StoreQuery& q, const std::string& id) {
   };
   e.bound_us = at(r[24]), e.executed_us = at(r[25]), e.finished_us = at(r[26]);
   e.delivered_us = at(r[27]);
+  e.statement_type = text(r[28]), e.origin = text(r[29]);
   // The statement's parse time belongs to its first execution.
   const auto parse = q.query(
       "SELECT s.parse_ms, (SELECT count(*) FROM executions x WHERE x.statement_id = st.id AND "
@@ -126,7 +128,7 @@ SessionView read_session(StoreQuery& q, const std::string& id, std::size_t limit
           "es.statement_name, es.sql, es.timing, es.fingerprint, es.rows, es.result_bytes, " +
           q.micros("es.bound_at") + ", " + q.micros("es.executed_at") + ", " +
           q.micros("es.delivered_at") +
-          ", CASE WHEN st.timing = 'precise' AND NOT EXISTS "
+          ", es.origin, CASE WHEN st.timing = 'precise' AND NOT EXISTS "
           "(SELECT 1 FROM executions x WHERE x.statement_id = es.statement_id AND "
           "x.id < es.execution_id) THEN " +
           q.micros("st.parsed_at") +
@@ -147,7 +149,7 @@ SessionView read_session(StoreQuery& q, const std::string& id, std::size_t limit
     e.sql = text(x[9]), e.timing = text(x[10]), e.fingerprint = text(x[11]);
     e.rows = integer(x[12]), e.result_bytes = integer(x[13]);
     e.bound_us = at(x[14]), e.executed_us = at(x[15]), e.delivered_us = at(x[16]);
-    e.parsed_us = at(x[17]);
+    e.origin = text(x[17]), e.parsed_us = at(x[18]);
     s.executions.push_back(std::move(e));
   }
   return s;

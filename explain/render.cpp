@@ -210,6 +210,8 @@ std::string render_text(const ExecutionView& e, bool colour) {
   std::string who = (e.application.empty() ? std::string("(no application)") : e.application) +
                     " · " + e.user + "@" + e.database + " · " + e.kind;
   if (!e.statement_name.empty()) who += " \"" + e.statement_name + "\"";
+  if (!e.statement_type.empty()) who += " · " + e.statement_type;
+  if (e.origin == "driver") who += " · " + p.dim("driver statement");
   out += who + " · timing " + e.timing + "\n";
   out += one_line(e.sql) + "\n";
   out +=
@@ -261,7 +263,8 @@ std::string render_json(const ExecutionView& e) {
   j.key("fingerprint").str(e.fingerprint).key("began_at").str(timestamp(e.began_us));
   j.key("status").str(e.status).key("sqlstate").str(e.sqlstate);
   j.key("error_message").str(e.error_message).key("command_tag").str(e.command_tag);
-  j.key("timing").str(e.timing);
+  j.key("timing").str(e.timing).key("statement_type").str(e.statement_type);
+  j.key("origin").str(e.origin);
   j.key("rows").integer(e.rows).key("result_bytes").integer(e.result_bytes);
   j.key("fetches").integer(e.fetches);
   j.key("phases").open('{');
@@ -320,6 +323,7 @@ std::string execution_line(const SessionExecution& x, std::int64_t session_start
   std::string s = std::string(offset) + "  " + ms(x.total_ms) + "  " +
                   outcome(x.status, x.sqlstate, x.error_message, p) + "  " + x.kind;
   if (!x.statement_name.empty()) s += " \"" + x.statement_name + "\"";
+  if (x.origin == "driver") s += " " + p.dim("[driver]");
   return s + "  " + one_line(x.sql, 60) + "  " + p.dim("#" + x.id);
 }
 
@@ -404,7 +408,7 @@ std::string render_json(const SessionView& s) {
       j.key("total_ms").num(x->total_ms).key("status").str(x->status);
       j.key("sqlstate").str(x->sqlstate).key("kind").str(x->kind);
       j.key("statement_name").str(x->statement_name).key("sql").str(x->sql);
-      j.key("timing").str(x->timing);
+      j.key("timing").str(x->timing).key("origin").str(x->origin);
       j.close('}');
     }
     j.close(']');

@@ -14,6 +14,7 @@ struct ExecutionView {
   std::string user, database, application, kind, statement_name, sql, fingerprint;
   std::int64_t began_us = 0;
   std::string status, sqlstate, error_message, timing, command_tag;
+  std::string statement_type, origin;  // statement classes (DESIGN §2)
   std::int64_t rows = 0, result_bytes = 0, fetches = 0;
   // The views' durations (parse: the statement's, kept with its first execution only).
   std::optional<double> parse_ms, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms;
@@ -38,6 +39,7 @@ struct SessionExecution {
   std::optional<std::int64_t> finished_us;
   std::optional<double> total_ms;
   std::string status, sqlstate, error_message, kind, statement_name, sql, timing, fingerprint;
+  std::string origin;
   std::int64_t rows = 0, result_bytes = 0;
   // For the trace's spans (parsed: when this is its statement's first, precisely timed).
   std::optional<std::int64_t> parsed_us, bound_us, executed_us, delivered_us;

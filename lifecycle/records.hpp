@@ -96,6 +96,7 @@ struct SqlText {
   std::string sql;   // cut at max_sql_length bytes
   std::optional<std::string> normalized_sql;  // NULL when the parser rejects the text
   std::optional<std::string> fingerprint;     // libpg_query fingerprint, hex
+  std::string_view statement_type{};          // statement_class.hpp; empty with fingerprint
   // Set when the tracker left normalization and fingerprinting to the consumer
   // (TrackerConfig::defer_sql_analysis): `sql` then holds the whole text, and
   // lifecycle::analyze_sql(sql) gives the two fields, e.g. on the storage writer's thread.

@@ -1,6 +1,7 @@
 #include "lifecycle/sql_analyzer.hpp"
 
 #include "lifecycle/literal_shape.hpp"
+#include "lifecycle/statement_class.hpp"
 #include "lifecycle/parser_stack.hpp"
 
 #include <openssl/evp.h>
@@ -167,10 +168,14 @@ SetCache<AnalyzedQuery>& query_cache() {
   return cache;
 }
 
-// Fingerprints by normalized text: `pgbench -M simple` and PowerBI send one shape with
-// ever-new literals, and the fingerprint parse costs more than the normalize parse.
-SetCache<std::string>& shape_cache() {
-  thread_local SetCache<std::string> cache;
+// Fingerprints (and statement types) by normalized text: `pgbench -M simple` and PowerBI
+// send one shape with ever-new literals, and those parses cost more than the normalize.
+struct ShapeEntry {
+  std::string fingerprint;
+  std::string_view statement_type;
+};
+SetCache<ShapeEntry>& shape_cache() {
+  thread_local SetCache<ShapeEntry> cache;
   return cache;
 }
 
@@ -436,6 +441,7 @@ std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
   SqlAnalysis a = analyze_sql(sql, max_len);
   text->normalized_sql = std::move(a.normalized_sql);
   text->fingerprint = std::move(a.fingerprint);
+  text->statement_type = a.statement_type;
   if (text->credentials && text->normalized_sql) text->sql = *text->normalized_sql;
   return text;
 }
@@ -456,6 +462,7 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
     if (auto hit = literal_cache().find(literal_key, 0)) {
       out.fingerprint = hit->fingerprint;
       out.normalized_sql = std::string(cut_utf8(*hit->normalized_sql, max_sql_length));
+      out.statement_type = hit->statement_type;
       return out;
     }
   }
@@ -472,29 +479,34 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
   Digest shape{};
   if (by_shape) {
     shape = digest_of(normalized);
-    if (auto hit = shape_cache().find(shape, 0)) out.fingerprint = *hit;
+    if (auto hit = shape_cache().find(shape, 0)) {
+      out.fingerprint = hit->fingerprint;
+      out.statement_type = hit->statement_type;
+    }
   }
   if (!out.fingerprint) {
     PgQueryFingerprintResult f = pg_query_fingerprint(z.c_str());
     if (f.error == nullptr && f.fingerprint_str != nullptr) out.fingerprint = f.fingerprint_str;
     pg_query_free_fingerprint_result(f);
+    if (out.fingerprint) out.statement_type = statement_type(sql);
     if (out.fingerprint && by_shape) {
-      auto fp = std::make_shared<const std::string>(*out.fingerprint);
-      const std::size_t bytes = sizeof(std::string) + 16 + string_bytes(*fp);
-      shape_cache().insert(shape, 0, std::move(fp), bytes);
+      auto entry = std::make_shared<const ShapeEntry>(ShapeEntry{*out.fingerprint, out.statement_type});
+      const std::size_t bytes = sizeof(ShapeEntry) + 16 + string_bytes(entry->fingerprint);
+      shape_cache().insert(shape, 0, std::move(entry), bytes);
     }
   }
   // Normalize replaced exactly the constants the lexer sees: every text of this literal
   // shape normalizes to the same text, and (a query, by_shape) fingerprints alike.
   if (out.fingerprint && by_shape && literals.cacheable() && normalized == literals.substituted()) {
-    auto entry =
-        std::make_shared<const SqlAnalysis>(SqlAnalysis{std::string(normalized), out.fingerprint});
+    auto entry = std::make_shared<const SqlAnalysis>(
+        SqlAnalysis{std::string(normalized), out.fingerprint, out.statement_type});
     const std::size_t bytes = sizeof(SqlAnalysis) + 16 + string_bytes(*entry->normalized_sql) +
                               string_bytes(*entry->fingerprint);
     literal_cache().insert(literal_key, 0, std::move(entry), bytes);
   }
   // Both or neither, as stored.
   if (out.fingerprint) out.normalized_sql = std::string(cut_utf8(normalized, max_sql_length));
+  if (!out.fingerprint) out.statement_type = {};
   pg_query_free_normalize_result(n);
   return out;
 }
@@ -515,6 +527,7 @@ SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_lengt
     pg_query_free_fingerprint_result(f);
   }
   if (!out.fingerprint) out.normalized_sql.reset();
+  if (out.fingerprint) out.statement_type = statement_type(sql);
   return out;
 }
 

@@ -35,6 +35,8 @@ struct SqlAnalysis {
   // Both empty when the parser rejects the text or it is beyond the analyzer's bounds.
   std::optional<std::string> normalized_sql;
   std::optional<std::string> fingerprint;
+  // lifecycle/statement_class.hpp's statement_type; empty with the two above.
+  std::string_view statement_type{};
 };
 
 // The analyzer's bounds: texts longer than this, or with more set operations (UNION /

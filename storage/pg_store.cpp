@@ -39,7 +39,8 @@ constexpr Table kSessions{"sessions",
 constexpr Table kSqlTexts{"sql_texts", "hash, sql, normalized_sql, fingerprint, last_used"};
 constexpr Table kStatements{"statements",
                             "id, session_id, kind, name, position, sql_hash, param_types, "
-                            "received_at, parsed_at, described_at, closed_at, timing"};
+                            "received_at, parsed_at, described_at, closed_at, timing, "
+                            "statement_type, origin"};
 constexpr Table kExecutions{"executions",
                             "id, statement_id, session_id, portal, params, began_at, "
                             "finished_at, status, sqlstate, error_message, command_tag, rows, "
@@ -367,7 +368,10 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
         }
       }
       const StatementTimes& times = fold_.times(st->id);
-      CopyRow(statements)
+      const TextClasses cls =
+          st->sql ? text_classes(*st->sql, max_sql_length_) : TextClasses{{}, "application"};
+      CopyRow row(statements);
+      row
           .text(st->id)
           .text(st->session_id)
           .text(lifecycle::to_string(st->kind))
@@ -380,6 +384,12 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           .opt_ts(times.described)
           .opt_ts(times.closed)
           .text(lifecycle::to_string(st->timing));
+      if (cls.statement_type.empty()) {
+        row.null();
+      } else {
+        row.text(cls.statement_type);
+      }
+      row.text(cls.origin);
       ++c.statements;
       ++c.statement_events;  // received
     } else if (const auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {

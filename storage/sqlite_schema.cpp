@@ -212,13 +212,13 @@ DROP TABLE statement_events;
 
 // statement_summary as version 2 made it; `timed` (version 8): with the timing column,
 // and parse_ms of precisely timed statements only.
-std::string statement_summary_view(bool timed) {
+std::string statement_summary_view(bool timed, bool classes = false) {
   return std::string(R"sql(CREATE VIEW statement_summary AS
 SELECT st.id AS statement_id, st.session_id,
        s.proxy_instance, s.user_name, s.database_name, s.application_name,
        st.kind, st.name, st.position, t.sql, t.normalized_sql, t.fingerprint, st.param_types,
        st.received_at, st.parsed_at, st.described_at, st.closed_at,
-)sql") +
+)sql") + (classes ? "       st.statement_type, st.origin,\n" : "") +
          (timed ? R"sql(       st.timing,
        (CASE WHEN st.timing = 'precise' THEN st.parsed_at END - st.received_at) / 1000.0
          AS parse_ms,
@@ -238,7 +238,8 @@ LEFT JOIN sessions s ON s.id = st.session_id;
 // finds an execution's statement (version 6 adds the session to it).
 // `timed` (version 8): with the timing column, and bind times of precisely timed rows
 // only: a passive bound_at marks when a packet arrived, so execute_ms starts at the Bind.
-std::string execution_summary_view(const char* statement_join, bool timed) {
+std::string execution_summary_view(const char* statement_join, bool timed,
+                                   bool classes = false) {
   return std::string(R"sql(CREATE VIEW execution_summary AS
 SELECT e.id AS execution_id, e.session_id, e.statement_id,
        s.proxy_instance, s.user_name, s.database_name, e.application_name,
@@ -247,7 +248,7 @@ SELECT e.id AS execution_id, e.session_id, e.statement_id,
        e.began_at, e.bound_at, e.executed_at, e.finished_at, e.delivered_at,
        e.status, e.sqlstate, e.error_message, e.command_tag, e.rows, e.result_bytes,
        e.fetches, e.sample_rate,
-)sql") +
+)sql") + (classes ? "       st.statement_type, st.origin,\n" : "") +
          (timed ? R"sql(       e.timing,
        (CASE WHEN e.timing = 'precise' THEN e.bound_at END - e.began_at) / 1000.0 AS bind_ms,
        (e.executed_at - e.began_at) / 1000.0 AS first_row_ms,
@@ -757,6 +758,22 @@ CREATE TABLE stats_reset (
 INSERT INTO stats_reset VALUES (1, 0);
 )sql";
 
+// v11: statement classes (DESIGN §2): statement_type from the parse tree, origin `driver`
+// or `application` (lifecycle/statement_class.cpp); the views show both.
+const std::string& v11() {
+  static const std::string sql =
+      R"sql(
+ALTER TABLE statements ADD COLUMN statement_type TEXT;
+ALTER TABLE statements ADD COLUMN origin TEXT NOT NULL DEFAULT 'application';
+DROP VIEW execution_summary;
+DROP VIEW statement_summary;
+)sql" +
+      execution_summary_view("st.id = e.statement_id AND st.session_id = e.session_id", true,
+                             true) +
+      statement_summary_view(true, true);
+  return sql;
+}
+
 const std::vector<Migration>& migrations() {
   static const std::string v2 = std::string(kV2) + event_views();
   static const std::string v3 = std::string(kV3) + by_minute_view();
@@ -775,6 +792,7 @@ const std::vector<Migration>& migrations() {
        v8().c_str()},
       {9, "session phases: columns of sessions, session_events and session_summary", kV9},
       {10, "stats_reset: when the all-time totals were last reset", kV10},
+      {11, "statement classes: statement_type and origin of each statement", v11().c_str()},
   };
   return all;
 }

@@ -241,8 +241,9 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
     statements_ = std::make_unique<Batch<StatementRow>>(
         db_,
         "INSERT OR IGNORE INTO statements (id, session_id, kind, name, position, sql_hash, "
-        "param_types, received_at, parsed_at, described_at, closed_at, timing) VALUES ",
-        "", 12, kStatementChunk,
+        "param_types, received_at, parsed_at, described_at, closed_at, timing, "
+        "statement_type, origin) VALUES ",
+        "", 14, kStatementChunk,
         [](Stmt& s, int b, const StatementRow& row) {
           const lifecycle::StatementRecord* r = row.record;
           s.integer(b + 1, sqlite_id(r->id))
@@ -257,6 +258,12 @@ SqliteStore::SqliteStore(std::string path, const config::Options& options)
               .opt_integer(b + 10, row.times->described)
               .opt_integer(b + 11, row.times->closed)
               .name(b + 12, lifecycle::to_string(r->timing));
+          if (row.classes.statement_type.empty()) {
+            s.null(b + 13);
+          } else {
+            s.name(b + 13, row.classes.statement_type);
+          }
+          s.name(b + 14, row.classes.origin);
         },
         "inserting a statement");
     // The first time of each event wins, as min(occurred_at) did when events were rows.
@@ -417,7 +424,9 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
     if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
     ++c.sql_texts;
   }
-  if (const int rc = statements_->add({&r, &fold_.times(r.id)}); rc != SQLITE_OK) {
+  const TextClasses classes =
+      r.sql ? text_classes(*r.sql, max_sql_length_) : TextClasses{{}, "application"};
+  if (const int rc = statements_->add({&r, &fold_.times(r.id), classes}); rc != SQLITE_OK) {
     fail(rc, statements_->what());
   }
   ++c.statements;

@@ -11,6 +11,7 @@
 #include "storage/event_times.hpp"
 #include "storage/sql_text_cache.hpp"
 #include "storage/store.hpp"
+#include "storage/text_row.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -48,6 +49,7 @@ class SqliteStore final : public Store {
   struct StatementRow {
     const lifecycle::StatementRecord* record;
     const StatementTimes* times;
+    TextClasses classes;
   };
   void migrate();
   void exec(const char* sql);

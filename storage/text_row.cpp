@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "lifecycle/sql_analyzer.hpp"
+#include "lifecycle/statement_class.hpp"
 #include "storage/text_util.hpp"
 
 namespace pglc::storage {
@@ -15,8 +16,19 @@ const TextAnalysis& deferred_analysis(const lifecycle::SqlText& text, std::size_
   if (auto it = memo.find(text.hash); it != memo.end()) return it->second;
   if (memo.size() >= kMemo) memo = {};
   lifecycle::SqlAnalysis a = lifecycle::analyze_sql(text.sql, max_sql_length);
-  return memo.emplace(text.hash, TextAnalysis{std::move(a.normalized_sql), std::move(a.fingerprint)})
+  const std::string_view origin = lifecycle::origin_of(a.normalized_sql.value_or(""));
+  return memo
+      .emplace(text.hash, TextAnalysis{std::move(a.normalized_sql), std::move(a.fingerprint),
+                                       a.statement_type, origin})
       .first->second;
+}
+
+TextClasses text_classes(const lifecycle::SqlText& text, std::size_t max_sql_length) {
+  if (text.analysis_deferred) {
+    const TextAnalysis& a = deferred_analysis(text, max_sql_length);
+    return {a.statement_type, a.origin};
+  }
+  return {text.statement_type, lifecycle::origin_of(text.normalized_sql.value_or(""))};
 }
 
 TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length) {

@@ -19,6 +19,14 @@ struct TextRow {
   std::optional<std::string> fingerprint;
 };
 
+// A text's statement classes (lifecycle/statement_class.hpp), as statements rows store
+// them: statement_type empty (NULL) when unanalysed.
+struct TextClasses {
+  std::string_view statement_type;
+  std::string_view origin;
+};
+TextClasses text_classes(const lifecycle::SqlText& text, std::size_t max_sql_length);
+
 TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length);
 
 // Normalized text and fingerprint of a text whose analysis was deferred, through a
@@ -27,6 +35,8 @@ TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length);
 struct TextAnalysis {
   std::optional<std::string> normalized_sql;
   std::optional<std::string> fingerprint;
+  std::string_view statement_type;
+  std::string_view origin;
 };
 const TextAnalysis& deferred_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length);
 

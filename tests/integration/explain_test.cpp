@@ -271,7 +271,7 @@ Outputs check_store(const std::string& storage) {
       "execution EXEC · session SESSION · statement STMT\n"
       "explain_app · " +
       std::string(kSuperUser) + "@" + std::string(kTestDatabase) +
-      " · simple · timing precise\n"
+      " · simple · select · timing precise\n"
       "SELECT pg_sleep(0.05) /* explain slow */\n"
       "began TS · success · SELECT 1 · 1 row · B bytes · 1 fetch\n"
       "total N ms  (p50 of its fingerprint N ms: R×, p95 N ms, 1 call)\n"

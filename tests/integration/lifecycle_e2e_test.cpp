@@ -486,3 +486,26 @@ TEST_CASE("--log-min-duration logs slow executions whatever the level; --log-for
   }
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("statement classes through the proxy: types from the parse tree, a pool reset is driver") {
+  const std::string dir = temp_dir();
+  const std::string db = dir + "/classes.db";
+  {
+    ProxyProcess proxy({"--storage", "sqlite:" + db});
+    std::string out;
+    // psql's own \d query is the user's; DISCARD ALL is what pools send on their own.
+    REQUIRE(run({PgServer::shared().bin_dir() + "/psql", "-X", "-At", "-d",
+                 proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword,
+                                "application_name=e2e_classes"),
+                 "-c", "SELECT 1 /* classes */", "-c", "SET work_mem = '8MB'", "-c",
+                 "DISCARD ALL", "-c", "\\dt pg_class"},
+                &out) == 0);
+    REQUIRE(proxy.terminate() == 0);
+  }
+  const Rows r = sqlite_rows(db,
+                             "SELECT statement_type, origin, count(*) FROM execution_summary "
+                             "WHERE application_name = 'e2e_classes' GROUP BY 1, 2 ORDER BY 1, 2");
+  CHECK(r == Rows{{"discard", "driver", "1"}, {"select", "application", "2"},
+                  {"set", "application", "1"}});
+  if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
+}

@@ -74,6 +74,7 @@ void check_same(const std::string& sql) {
   const SqlAnalysis got = analyze_sql(sql, 65536);
   CHECK(got.normalized_sql == want.normalized_sql);
   CHECK(got.fingerprint == want.fingerprint);
+  CHECK(got.statement_type == want.statement_type);  // the caches keep it too
   // The cut applies to normalized_sql whether or not the shape was known.
   const SqlAnalysis cut = analyze_sql(sql, 12);
   CHECK(cut.normalized_sql == analyze_sql_uncached(sql, 12).normalized_sql);

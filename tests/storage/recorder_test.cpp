@@ -499,6 +499,62 @@ TEST_CASE("session phases: columns, session_events and session_summary in both s
   }
 }
 
+namespace {
+
+// Statement classes (DESIGN §2) in statements and the views; a driver's pool reset is
+// `driver`, the rest `application`; an unanalysed text has no statement_type.
+void check_statement_classes(const std::string& storage, StoreReader& db) {
+  const auto t0 = wall_now();
+  const SessionRecord s = make_session(t0);
+  auto with_type = [](std::shared_ptr<const lifecycle::SqlText> t, std::string_view type) {
+    auto copy = std::make_shared<lifecycle::SqlText>(*t);
+    copy->statement_type = type;
+    return std::shared_ptr<const lifecycle::SqlText>(std::move(copy));
+  };
+  const StatementRecord sel = make_statement(
+      s.id, StatementKind::simple,
+      with_type(text("c1", "SELECT 1", "SELECT $1", "fpc1"), "select"), t0);
+  const StatementRecord reset = make_statement(
+      s.id, StatementKind::simple,
+      with_type(text("c2", "DISCARD ALL", "DISCARD ALL", "fpc2"), "discard"), t0 + 10);
+  const StatementRecord junk = make_statement(s.id, StatementKind::simple,
+                                              text("c3", "SELEC x", std::nullopt, std::nullopt),
+                                              t0 + 20);
+  auto rec = storage::open_recorder(options_for(storage));
+  rec->start();
+  rec->session_opened(s);
+  for (const auto* st : {&sel, &reset, &junk}) {
+    rec->statement(*st);
+    rec->execution(make_execution(*st, st->received_at, 0, st->received_at + 5,
+                                  st->received_at + 9, 0));
+  }
+  rec->stop();
+  const Rows r = db.query(
+      "SELECT sql, statement_type, origin FROM statement_summary ORDER BY received_at");
+  CHECK(r == Rows{{"SELECT 1", "select", "application"},
+                  {"DISCARD ALL", "discard", "driver"},
+                  {"SELEC x", std::nullopt, "application"}});
+  CHECK(db.count("execution_summary WHERE origin = 'driver' AND statement_type = 'discard'") == 1);
+}
+
+}  // namespace
+
+TEST_CASE("statement classes: statement_type and origin in both stores") {
+  SUBCASE("SQLite") {
+    TempDir dir;
+    const std::string path = dir.file("classes.db");
+    storage::open_recorder(options_for("sqlite:" + path));
+    SqliteReader db(path);
+    check_statement_classes("sqlite:" + path, db);
+  }
+  SUBCASE("PostgreSQL") {
+    const std::string conninfo = fresh_pg_database("pglc_classes");
+    storage::open_recorder(options_for(conninfo));
+    PgReader db(conninfo);
+    check_statement_classes(conninfo, db);
+  }
+}
+
 TEST_CASE("retention deletes old rows only, in small batches") {
   SUBCASE("SQLite") {
     TempDir dir;

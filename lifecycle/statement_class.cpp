@@ -1,0 +1,123 @@
+#include "lifecycle/statement_class.hpp"
+
+#include <pg_query.h>
+
+#include <array>
+#include <string>
+
+namespace pglc::lifecycle {
+namespace {
+
+struct NodeType {
+  std::string_view node, type;
+};
+
+// libpg_query's statement nodes (PostgreSQL 15's parsenodes.h) and their class. Any other
+// node whose name says it creates, alters, drops, renames, grants or comments on an object
+// is `ddl`; the rest `other`.
+constexpr std::array<NodeType, 22> kNodes = {{
+    {"SelectStmt", "select"},
+    {"InsertStmt", "insert"},
+    {"UpdateStmt", "update"},
+    {"DeleteStmt", "delete"},
+    {"MergeStmt", "merge"},
+    {"CopyStmt", "copy"},
+    {"TransactionStmt", "transaction"},
+    {"VariableSetStmt", "set"},
+    {"VariableShowStmt", "show"},
+    {"DiscardStmt", "discard"},
+    {"PrepareStmt", "prepare"},
+    {"ExecuteStmt", "execute"},
+    {"DeallocateStmt", "deallocate"},
+    {"CallStmt", "call"},
+    {"ExplainStmt", "explain"},
+    {"CreateTableAsStmt", "ddl"},
+    {"TruncateStmt", "ddl"},
+    {"IndexStmt", "ddl"},
+    {"ViewStmt", "ddl"},
+    {"GrantStmt", "ddl"},
+    {"GrantRoleStmt", "ddl"},
+    {"RenameStmt", "ddl"},
+}};
+
+// Whitespace runs as one space, leading and trailing ones dropped.
+std::string folded(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  bool space = false;
+  for (char c : s) {
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  return out;
+}
+
+// What drivers send on their own. psql's \d queries are the user's (asked for), and so is
+// a BEGIN or SET that an application may as well send itself.
+constexpr std::array<DriverStatement, 8> kDrivers = {{
+    {"DISCARD ALL", false, "Npgsql, PgBouncer",
+     "connection pool reset when a pooled connection is handed back"},
+    {"SELECT ns.nspname, t.oid, t.typname, t.typtype, t.typnotnull, t.elemtypoid", true,
+     "Npgsql", "type loading after connecting (Npgsql 4.1 and later)"},
+    {"SELECT ns.nspname, a.typname, a.oid, a.typrelid, a.typbasetype,", true, "Npgsql",
+     "type loading after connecting (Npgsql 4.0)"},
+    {"-- Load field definitions for (free-standing) composite types", true, "Npgsql",
+     "composite type loading after connecting"},
+    {"-- Load enum fields", true, "Npgsql", "enum label loading after connecting"},
+    {"SET extra_float_digits = $1", false, "pgjdbc", "session setup after connecting"},
+    {"SET application_name = $1", false, "pgjdbc",
+     "session setup after connecting (older pgjdbc; newer send it in the startup packet)"},
+    {"select oid, typbasetype from pg_type where typname = $1", false, "pgjdbc",
+     "type lookup for a parameter or result type"},
+}};
+
+}  // namespace
+
+std::string_view statement_type_of_tree(std::string_view json) {
+  // {"version":150001,"stmts":[{"stmt":{"SelectStmt":{...
+  constexpr std::string_view kStmt = "\"stmt\":{\"";
+  const auto at = json.find(kStmt);
+  if (at == std::string_view::npos) return {};
+  const auto begin = at + kStmt.size();
+  const auto end = json.find('"', begin);
+  if (end == std::string_view::npos) return {};
+  const std::string_view node = json.substr(begin, end - begin);
+  for (const NodeType& n : kNodes) {
+    if (n.node == node) return n.type;
+  }
+  for (std::string_view p : {"Create", "Alter", "Drop", "Comment", "Define", "Reindex",
+                             "Cluster", "Vacuum", "Refresh", "Sec"}) {
+    if (node.substr(0, p.size()) == p) return "ddl";
+  }
+  return "other";
+}
+
+std::string_view statement_type(std::string_view sql) {
+  const std::string z(sql);
+  PgQueryParseResult r = pg_query_parse(z.c_str());
+  std::string_view type;
+  if (r.error == nullptr && r.parse_tree != nullptr) type = statement_type_of_tree(r.parse_tree);
+  pg_query_free_parse_result(r);
+  return type;
+}
+
+std::span<const DriverStatement> driver_statements() {
+  return kDrivers;
+}
+
+std::string_view origin_of(std::string_view normalized_sql) {
+  if (normalized_sql.empty()) return "application";
+  const std::string text = folded(normalized_sql);
+  for (const DriverStatement& d : kDrivers) {
+    const std::string want = folded(d.normalized);
+    if (d.prefix ? text.rfind(want, 0) == 0 : text == want) return "driver";
+  }
+  return "application";
+}
+
+}  // namespace pglc::lifecycle
