@@ -3,6 +3,8 @@
 // Relations are not declared as foreign keys (see sqlite_schema.cpp for why).
 #include "storage/schema.hpp"
 
+#include <stdexcept>
+
 #include <string>
 #include <vector>
 
@@ -661,7 +663,27 @@ DROP VIEW statement_summary;
   return sql;
 }
 
+// v12: query_stats says whether a fingerprint is a driver's own (lifecycle/statement_class:
+// the writer stores `origin` with each total, from its normalized text). The view is
+// version 5's with the one column added: built from its text, so that the two cannot
+// drift apart.
+std::string v12() {
+  const std::string v5 = kV5;
+  std::string view = v5.substr(v5.find("DROP VIEW query_stats;"));
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = view.find(from);
+    if (at == std::string::npos) throw std::logic_error("schema v12: no '" + from + "'");
+    view.replace(at, from.size(), to);
+  };
+  replace("         max(last_at) AS last_seen\n  FROM rollup_totals",
+          "         max(last_at) AS last_seen,\n         min(origin) AS origin\n  FROM rollup_totals");
+  replace("       t.first_seen, t.last_seen\n", "       t.first_seen, t.last_seen, t.origin\n");
+  return "ALTER TABLE rollup_totals ADD COLUMN origin text NOT NULL DEFAULT 'application';\n" +
+         view;
+}
+
 const std::vector<Migration>& migrations() {
+  static const std::string v12_sql = v12();
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::vector<Migration> all = {
       {1, "lifecycle tables and views", kV1},
@@ -677,6 +699,7 @@ const std::vector<Migration>& migrations() {
       {9, "session phases: columns of sessions, session_events and session_summary", kV9},
       {10, "stats_reset: when the all-time totals were last reset", kV10},
       {11, "statement classes: statement_type and origin of each statement", v11().c_str()},
+      {12, "query_stats shows the origin of each fingerprint", v12_sql.c_str()},
   };
   return all;
 }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "lifecycle/statement_class.hpp"
 #include "storage/pg_id.hpp"
 #include "storage/schema.hpp"
 #include "storage/text_row.hpp"
@@ -532,7 +533,7 @@ namespace {
 constexpr const char* kRollupTotalColumns =
     "proxy_instance, fingerprint, user_name, database_name, application_name, status, sqlstate, "
     "normalized_sql, calls, rows, total_us, timed, min_us, max_us, first_at, last_at, "
-    "last_error, hist_total, hist_first_row, hist_bind, hist_parse";
+    "last_error, hist_total, hist_first_row, hist_bind, hist_parse, origin";
 
 void copy_stats(CopyRow& row, const RollupStats& st) {
   row.integer(static_cast<std::int64_t>(st.calls))
@@ -591,6 +592,7 @@ bool PgStore::write_rollups(const std::string& instance, std::span<const RollupR
     copy_stats(row, r.stats);
     row.text_or_null(r.stats.last_error);
     copy_histograms(row, r.stats);
+    row.text(lifecycle::origin_of(r.normalized_sql));
   }
   exec("BEGIN", "BEGIN");
   // FOR SHARE waits for a reset in progress (it updates this row first) and then reads
@@ -618,7 +620,8 @@ bool PgStore::write_rollups(const std::string& instance, std::span<const RollupR
              "min_us = EXCLUDED.min_us, max_us = EXCLUDED.max_us, first_at = EXCLUDED.first_at, "
              "last_at = EXCLUDED.last_at, last_error = EXCLUDED.last_error, "
              "hist_total = EXCLUDED.hist_total, hist_first_row = EXCLUDED.hist_first_row, "
-             "hist_bind = EXCLUDED.hist_bind, hist_parse = EXCLUDED.hist_parse",
+             "hist_bind = EXCLUDED.hist_bind, hist_parse = EXCLUDED.hist_parse, "
+             "origin = EXCLUDED.origin",
          "writing rollup totals");
   }
   if (!query_rows.empty()) {

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "lifecycle/statement_class.hpp"
 #include "storage/schema.hpp"
 #include "storage/text_row.hpp"
 #include "storage/text_util.hpp"
@@ -530,7 +531,7 @@ bool SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
     rollup_total_ = std::make_unique<Stmt>(
         db_,
         "INSERT OR REPLACE INTO rollup_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-        "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)");
+        "?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)");
     query_total_ = std::make_unique<Stmt>(
         db_, "INSERT OR REPLACE INTO query_totals VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
   }
@@ -579,6 +580,7 @@ bool SqliteStore::write_rollups(const std::string& instance, std::span<const Rol
       bind_stats(q, 9, r.stats, json);
       q.text_or_null(17, r.stats.last_error);
       for (int i = 0; i < 4; ++i) q.text(18 + i, json[i]);
+      q.name(22, lifecycle::origin_of(r.normalized_sql));
       if (const int rc = q.run(); rc != SQLITE_OK) fail(rc, "writing rollup totals");
     }
     for (const QueryTotal& t : queries) {

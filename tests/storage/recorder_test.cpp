@@ -535,6 +535,11 @@ void check_statement_classes(const std::string& storage, StoreReader& db) {
                   {"DISCARD ALL", "discard", "driver"},
                   {"SELEC x", std::nullopt, "application"}});
   CHECK(db.count("execution_summary WHERE origin = 'driver' AND statement_type = 'discard'") == 1);
+  // query_stats too (from the rollups): `WHERE origin = 'application'` leaves the pool's
+  // resets out.
+  CHECK(db.value("SELECT normalized_sql FROM query_stats WHERE origin = 'driver'") ==
+        "DISCARD ALL");
+  CHECK(db.count("query_stats WHERE origin = 'application'") == 2);
 }
 
 }  // namespace
