@@ -5,8 +5,12 @@
 #include <ctime>
 #include <vector>
 
+#include "lifecycle/text_format.hpp"
+
 namespace pglc::explain {
 namespace {
+
+using lifecycle::one_line;
 
 constexpr const char* kTee = "├─ ";
 constexpr const char* kElbow = "└─ ";
@@ -33,27 +37,6 @@ std::string timestamp(std::int64_t us) {
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<long long>(frac));
   return buf;
-}
-
-// One line of SQL: whitespace runs become one space, cut with an ellipsis.
-std::string one_line(const std::string& sql, std::size_t width = kSqlWidth) {
-  std::string out;
-  bool space = false;
-  for (char c : sql) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-  }
-  if (out.size() > width) {
-    std::size_t cut = width;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;  // UTF-8
-    out = out.substr(0, cut) + "…";
-  }
-  return out;
 }
 
 std::string plural(std::int64_t n, const char* one, const char* many) {
@@ -213,7 +196,7 @@ std::string render_text(const ExecutionView& e, bool colour) {
   if (!e.statement_type.empty()) who += " · " + e.statement_type;
   if (e.origin == "driver") who += " · " + p.dim("driver statement");
   out += who + " · timing " + e.timing + "\n";
-  out += one_line(e.sql) + "\n";
+  out += one_line(e.sql, kSqlWidth) + "\n";
   out +=
       "began " + timestamp(e.began_us) + " · " + outcome(e.status, e.sqlstate, e.error_message, p);
   if (!e.command_tag.empty()) out += " · " + e.command_tag;

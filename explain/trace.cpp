@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "lifecycle/text_format.hpp"
+
 namespace pglc::explain {
 namespace {
 
@@ -11,42 +13,6 @@ constexpr int kConnectThread = 1;
 constexpr int kExecutionThread = 2;
 constexpr std::size_t kNameWidth = 60;
 constexpr std::size_t kSqlArgWidth = 1000;
-
-void quoted(std::string& out, const std::string& v) {
-  out.push_back('"');
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  out.push_back('"');
-}
-
-// A text cut at `width` bytes on a UTF-8 character boundary, whitespace runs as one space.
-std::string cut(const std::string& s, std::size_t width) {
-  std::string out;
-  bool space = false;
-  for (char c : s) {
-    if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-  }
-  if (out.size() <= width) return out;
-  std::size_t n = width;
-  while (n > 0 && (static_cast<unsigned char>(out[n]) & 0xC0) == 0x80) --n;
-  return out.substr(0, n) + "…";
-}
 
 std::int64_t us_of(double ms) {
   return static_cast<std::int64_t>(std::llround(ms * 1000.0));
@@ -60,7 +26,7 @@ class Events {
     begin();
     out_ += "{\"ph\":\"M\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) +
             ",\"name\":\"" + what + "\",\"args\":{\"name\":";
-    quoted(out_, name);
+    lifecycle::append_json_string(out_, name);
     out_ += "}}";
   }
   void complete(int pid, int tid, const std::string& name, std::int64_t ts, std::int64_t dur,
@@ -68,7 +34,7 @@ class Events {
     begin();
     out_ += "{\"ph\":\"X\",\"pid\":" + std::to_string(pid) + ",\"tid\":" + std::to_string(tid) +
             ",\"name\":";
-    quoted(out_, name);
+    lifecycle::append_json_string(out_, name);
     out_ += ",\"ts\":" + std::to_string(ts) +
             ",\"dur\":" + std::to_string(std::max<std::int64_t>(dur, 0)) + ",\"args\":" + args +
             "}";
@@ -79,9 +45,9 @@ class Events {
     out_ += std::string("{\"ph\":\"") + ph +
             "\",\"cat\":\"pipeline\",\"pid\":" + std::to_string(pid) +
             ",\"tid\":" + std::to_string(kExecutionThread) + ",\"id\":";
-    quoted(out_, id);
+    lifecycle::append_json_string(out_, id);
     out_ += ",\"name\":";
-    quoted(out_, name);
+    lifecycle::append_json_string(out_, name);
     out_ += ",\"ts\":" + std::to_string(ts) + ",\"args\":" + args + "}";
   }
 
@@ -96,19 +62,19 @@ class Events {
 
 std::string execution_args(const SessionExecution& x) {
   std::string a = "{\"id\":";
-  quoted(a, x.id);
+  lifecycle::append_json_string(a, x.id);
   a += ",\"sql\":";
-  quoted(a, cut(x.sql, kSqlArgWidth));
+  lifecycle::append_json_string(a, lifecycle::one_line(x.sql, kSqlArgWidth));
   a += ",\"fingerprint\":";
-  quoted(a, x.fingerprint);
+  lifecycle::append_json_string(a, x.fingerprint);
   a += ",\"status\":";
-  quoted(a, x.status);
+  lifecycle::append_json_string(a, x.status);
   a += ",\"sqlstate\":";
-  quoted(a, x.sqlstate);
+  lifecycle::append_json_string(a, x.sqlstate);
   a += ",\"kind\":";
-  quoted(a, x.kind);
+  lifecycle::append_json_string(a, x.kind);
   a += ",\"timing\":";
-  quoted(a, x.timing);
+  lifecycle::append_json_string(a, x.timing);
   a += ",\"rows\":" + std::to_string(x.rows) + ",\"bytes\":" + std::to_string(x.result_bytes) + "}";
   return a;
 }
@@ -152,7 +118,7 @@ void connect_events(Events& ev, int pid, const SessionView& s) {
   end = std::max(end, at);
   std::string args = "{\"connect_ms\":" + (s.connect_ms ? std::to_string(*s.connect_ms) : "null") +
                      ",\"end_reason\":";
-  quoted(args, s.end_reason);
+  lifecycle::append_json_string(args, s.end_reason);
   args += "}";
   ev.complete(pid, kConnectThread, s.connect_ms ? "connect" : "connect (never ready)",
               s.connected_us, end - s.connected_us, args);
@@ -178,7 +144,7 @@ std::string render_trace(const std::vector<SessionView>& sessions) {
       for (const SessionExecution* x : group) {
         const std::vector<Piece> ps = pieces(*x);
         const std::int64_t end = end_of(*x, ps);
-        const std::string name = cut(x->sql, kNameWidth);
+        const std::string name = lifecycle::one_line(x->sql, kNameWidth);
         if (group.size() == 1) {
           ev.complete(pid, kExecutionThread, name, x->began_us, end - x->began_us,
                       execution_args(*x));

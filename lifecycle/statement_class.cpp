@@ -5,6 +5,8 @@
 #include <array>
 #include <string>
 
+#include "lifecycle/text_format.hpp"
+
 namespace pglc::lifecycle {
 namespace {
 
@@ -39,23 +41,6 @@ constexpr std::array<NodeType, 22> kNodes = {{
     {"GrantRoleStmt", "ddl"},
     {"RenameStmt", "ddl"},
 }};
-
-// Whitespace runs as one space, leading and trailing ones dropped.
-std::string folded(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  bool space = false;
-  for (char c : s) {
-    if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-  }
-  return out;
-}
 
 // What drivers send on their own. psql's \d queries are the user's (asked for), and so is
 // a BEGIN or SET that an application may as well send itself.
@@ -112,9 +97,9 @@ std::span<const DriverStatement> driver_statements() {
 
 std::string_view origin_of(std::string_view normalized_sql) {
   if (normalized_sql.empty()) return "application";
-  const std::string text = folded(normalized_sql);
+  const std::string text = fold_whitespace(normalized_sql);
   for (const DriverStatement& d : kDrivers) {
-    const std::string want = folded(d.normalized);
+    const std::string want = fold_whitespace(d.normalized);
     if (d.prefix ? text.rfind(want, 0) == 0 : text == want) return "driver";
   }
   return "application";

@@ -11,6 +11,7 @@
 
 #include "lifecycle/ring.hpp"
 #include "lifecycle/sql_analyzer.hpp"
+#include "lifecycle/text_format.hpp"
 #include "lifecycle/uuid.hpp"
 #include "pgwire/backend.hpp"
 #include "pgwire/frontend.hpp"
@@ -140,25 +141,6 @@ std::pair<std::string_view, std::string_view> leading_cstrings(pgwire::Bytes bod
   std::string_view rest = s.substr(a + 1);
   std::size_t b = rest.find('\0');
   return {first, rest.substr(0, b)};
-}
-
-void append_json_string(std::string& out, std::string_view v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : v) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xf]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
 }
 
 class Tracker final : public SessionObserver {

@@ -1,5 +1,7 @@
 #include "proxy/log.hpp"
 
+#include "lifecycle/text_format.hpp"
+
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -17,24 +19,6 @@ std::mutex g_mutex;
 bool g_json = false;       // set before any thread logs
 std::FILE* g_out = nullptr;  // nullptr: stderr
 
-void json_string(std::string& out, std::string_view v) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (char c : v) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (u < 0x20) {
-      out += "\\u00";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 0xf]);
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
 }  // namespace
 
 void configure_output(bool json, const std::string& file) {
@@ -92,7 +76,7 @@ void write_always(config::LogLevel level, std::string_view message) {
   std::string line;
   if (g_json) {
     line = "{\"ts\":\"" + std::string(ts) + "\",\"level\":\"" + std::string(name) + "\",\"msg\":";
-    json_string(line, message);
+    lifecycle::append_json_string(line, message);
     line += "}\n";
   } else {
     line = std::string(ts) + " " + std::string(name) + " " + std::string(message) + "\n";

@@ -27,20 +27,6 @@ using namespace pglc::test;
 
 namespace {
 
-std::string temp_dir() {
-  std::string tmpl = "/tmp/pglc-explain-XXXXXX";
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  return tmpl;
-}
-
-std::string fresh_store_database(const std::string& prefix) {
-  static int n = 0;
-  const std::string name = prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-  PgServer::shared().create_database(name);
-  return "postgresql://" + std::string(kSuperUser) + ":" + std::string(kSuperPassword) +
-         "@127.0.0.1:" + std::to_string(PgServer::shared().port()) + "/" + name;
-}
-
 // A value of a JSON document, as SQLite's json_extract gives it (nullopt: SQL NULL).
 std::optional<std::string> json_get(const std::string& json, const std::string& path) {
   sqlite3* db = nullptr;
@@ -171,17 +157,6 @@ Explain explain(const std::string& storage, std::vector<std::string> args) {
   Explain e;
   e.status = run(argv, &e.out);
   return e;
-}
-
-void wait_sessions_closed(const ProxyProcess& proxy) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (http_get(proxy.metrics_port(), "/metrics").find("\npglifecycle_client_connections 0\n") !=
-        std::string::npos)
-      return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  FAIL("the proxy still has open client sessions");
 }
 
 void drive(const ProxyProcess& proxy) {
@@ -359,9 +334,10 @@ Outputs check_store(const std::string& storage) {
 }  // namespace
 
 TEST_CASE("explain draws an execution, a session and the slowest, alike from both stores") {
-  const std::string dir = temp_dir();
+  const std::string dir = make_temp_dir("pglc-explain");
+  REQUIRE(!dir.empty());
   const std::string sqlite = "sqlite:" + dir + "/store.db";
-  const std::string pg = fresh_store_database("pglc_explain");
+  const std::string pg = fresh_store_uri("pglc_explain");
   Outputs got[2];
   int i = 0;
   for (const std::string& storage : {sqlite, pg}) {
@@ -369,7 +345,7 @@ TEST_CASE("explain draws an execution, a session and the slowest, alike from bot
     {
       ProxyProcess proxy({"--storage", storage});
       drive(proxy);
-      wait_sessions_closed(proxy);
+      REQUIRE_MESSAGE(sessions_closed(proxy), "the proxy still has open client sessions");
       REQUIRE(proxy.terminate() == 0);
     }
     got[i++] = check_store(storage);

@@ -102,17 +102,6 @@ void drive(const ProxyProcess& proxy) {
   REQUIRE(PQresultStatus(err.get()) == PGRES_FATAL_ERROR);
 }
 
-void wait_sessions_closed(const ProxyProcess& proxy) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (http_get(proxy.metrics_port(), "/metrics").find("\npglifecycle_client_connections 0\n") !=
-        std::string::npos)
-      return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  FAIL("the proxy still has open client sessions");
-}
-
 double num(const std::optional<std::string>& v) {
   REQUIRE(v.has_value());
   return std::stod(*v);
@@ -121,21 +110,17 @@ double num(const std::optional<std::string>& v) {
 }  // namespace
 
 TEST_CASE("the README's queries run as written on both stores, with sane results") {
-  std::string tmpl = "/tmp/pglc-queries-XXXXXX";
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+  const std::string tmpl = make_temp_dir("pglc-queries");
+  REQUIRE(!tmpl.empty());
   const std::string sqlite_path = tmpl + "/store.db";
-  const std::string pg_name = "pglc_queries_" + std::to_string(::getpid());
-  PgServer::shared().create_database(pg_name);
-  const std::string pg = "postgresql://" + std::string(kSuperUser) + ":" +
-                         std::string(kSuperPassword) + "@127.0.0.1:" +
-                         std::to_string(PgServer::shared().port()) + "/" + pg_name;
+  const std::string pg = fresh_store_uri("pglc_queries");
   for (const std::string store : {"sqlite", "postgresql"}) {
     CAPTURE(store);
     const std::string spec = store == "sqlite" ? "sqlite:" + sqlite_path : pg;
     {
       ProxyProcess proxy({"--storage", spec});
       drive(proxy);
-      wait_sessions_closed(proxy);
+      REQUIRE_MESSAGE(sessions_closed(proxy), "the proxy still has open client sessions");
       REQUIRE(proxy.terminate() == 0);
     }
     auto q = [&](const std::string& file) {

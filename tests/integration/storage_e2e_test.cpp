@@ -20,34 +20,6 @@ using namespace pglc::test;
 
 namespace {
 
-std::string temp_dir() {
-  std::string tmpl = "/tmp/pglc-e2e-store-XXXXXX";
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  return tmpl;
-}
-
-// As a postgresql:// URI, the form --storage documents.
-std::string fresh_store_database(const std::string& prefix) {
-  static int n = 0;
-  const std::string name = prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
-  PgServer::shared().create_database(name);
-  return "postgresql://" + std::string(kSuperUser) + ":" + std::string(kSuperPassword) +
-         "@127.0.0.1:" + std::to_string(PgServer::shared().port()) + "/" + name;
-}
-
-// Every client has gone and the proxy has closed its sessions (their session_closed
-// records are queued): the gauge on /metrics says so. SIGTERM before that would race the
-// proxy's own handling of the clients' Terminate.
-void wait_sessions_closed(const ProxyProcess& proxy) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (std::chrono::steady_clock::now() < deadline) {
-    const std::string body = http_get(proxy.metrics_port(), "/metrics");
-    if (body.find("\npglifecycle_client_connections 0\n") != std::string::npos) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  FAIL("the proxy still has open client sessions");
-}
-
 void exec_ok(PGconn* c, const char* sql, ExecStatusType expected = PGRES_TUPLES_OK) {
   Result r(PQexec(c, sql));
   CHECK_MESSAGE(PQresultStatus(r.get()) == expected, sql, ": ", PQresultErrorMessage(r.get()));
@@ -204,7 +176,7 @@ void run_store(const std::string& storage, StoreReader* (*open_reader)(const std
                const std::string& reader_arg) {
   ProxyProcess proxy({"--storage", storage, "--instance-name", "e2e-proxy"});
   drive(proxy);
-  wait_sessions_closed(proxy);
+  REQUIRE_MESSAGE(sessions_closed(proxy), "the proxy still has open client sessions");
   CHECK(proxy.terminate() == 0);
   std::unique_ptr<StoreReader> db(open_reader(reader_arg));
   check_store(*db);
@@ -250,7 +222,7 @@ void check_nothing_lost(const std::string& storage, StoreReader* (*open_reader)(
     }
     CHECK(results == kN);
   }
-  wait_sessions_closed(proxy);
+  REQUIRE_MESSAGE(sessions_closed(proxy), "the proxy still has open client sessions");
   CHECK(proxy.terminate() == 0);
   std::unique_ptr<StoreReader> db(open_reader(reader_arg));
   CHECK(db->count("executions WHERE status = 'success'") == kN);
@@ -260,20 +232,22 @@ void check_nothing_lost(const std::string& storage, StoreReader* (*open_reader)(
 }  // namespace
 
 TEST_CASE("SQLite store after real psql and libpq traffic, then SIGTERM") {
-  const std::string dir = temp_dir();
+  const std::string dir = make_temp_dir("pglc-e2e-store");
+  REQUIRE(!dir.empty());
   run_store("sqlite:" + dir + "/e2e.db", sqlite_reader, dir + "/e2e.db");
   if (!getenv("KEEP")) std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("PostgreSQL store after real psql and libpq traffic, then SIGTERM") {
-  const std::string conninfo = fresh_store_database("pglc_e2e_store");
+  const std::string conninfo = fresh_store_uri("pglc_e2e_store");
   run_store(conninfo, pg_reader, conninfo);
 }
 
 TEST_CASE("SIGTERM right after the traffic loses no record (both stores)") {
-  const std::string dir = temp_dir();
+  const std::string dir = make_temp_dir("pglc-e2e-store");
+  REQUIRE(!dir.empty());
   check_nothing_lost("sqlite:" + dir + "/lost.db", sqlite_reader, dir + "/lost.db");
   std::filesystem::remove_all(dir);
-  const std::string conninfo = fresh_store_database("pglc_e2e_lost");
+  const std::string conninfo = fresh_store_uri("pglc_e2e_lost");
   check_nothing_lost(conninfo, pg_reader, conninfo);
 }

@@ -5,9 +5,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "tests/support/pg_server.hpp"
 
@@ -98,6 +101,33 @@ std::string http_get(int port, std::string_view path, int* status) {
   for (auto& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (headers.find("transfer-encoding: chunked") != std::string::npos) return dechunk(body);
   return body;
+}
+
+}  // namespace pglc::test
+
+namespace pglc::test {
+
+std::string make_temp_dir(const std::string& prefix) {
+  std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+  return mkdtemp(tmpl.data()) != nullptr ? tmpl : std::string();
+}
+
+std::string fresh_store_uri(const std::string& prefix) {
+  static std::atomic<int> n{0};
+  const std::string name = prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(++n);
+  PgServer::shared().create_database(name);
+  return "postgresql://" + std::string(kSuperUser) + ":" + std::string(kSuperPassword) +
+         "@127.0.0.1:" + std::to_string(PgServer::shared().port()) + "/" + name;
+}
+
+bool sessions_closed(const ProxyProcess& proxy) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const std::string body = http_get(proxy.metrics_port(), "/metrics");
+    if (body.find("\npglifecycle_client_connections 0\n") != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 }  // namespace pglc::test

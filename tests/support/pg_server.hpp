@@ -135,6 +135,18 @@ int run(const std::vector<std::string>& argv, std::string* out, const std::vecto
 // True when a TCP connection to 127.0.0.1:port succeeds right now.
 bool can_connect(int port);
 
+// A new directory /tmp/<prefix>-XXXXXX (mkdtemp); "" if it cannot be made.
+std::string make_temp_dir(const std::string& prefix);
+
+// A new database on PgServer::shared() named <prefix>_<pid>_<n>, as the postgresql:// URI
+// that --storage documents.
+std::string fresh_store_uri(const std::string& prefix);
+
+// Every client has gone and the proxy has closed its sessions (their session_closed
+// records are queued), as its /metrics gauge says; false if not within 20 s. SIGTERM
+// before that would race the proxy's own handling of the clients' Terminate.
+bool sessions_closed(const ProxyProcess& proxy);
+
 // GET http://127.0.0.1:port/path over a plain socket; returns the body ("" on failure)
 // and the status code in *status when given.
 std::string http_get(int port, std::string_view path, int* status = nullptr);
