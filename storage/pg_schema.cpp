@@ -664,26 +664,9 @@ DROP VIEW statement_summary;
 }
 
 // v12: query_stats says whether a fingerprint is a driver's own (lifecycle/statement_class:
-// the writer stores `origin` with each total, from its normalized text). The view is
-// version 5's with the one column added: built from its text, so that the two cannot
-// drift apart.
-std::string v12() {
-  const std::string v5 = kV5;
-  std::string view = v5.substr(v5.find("DROP VIEW query_stats;"));
-  auto replace = [&](const std::string& from, const std::string& to) {
-    const auto at = view.find(from);
-    if (at == std::string::npos) throw std::logic_error("schema v12: no '" + from + "'");
-    view.replace(at, from.size(), to);
-  };
-  replace("         max(last_at) AS last_seen\n  FROM rollup_totals",
-          "         max(last_at) AS last_seen,\n         min(origin) AS origin\n  FROM rollup_totals");
-  replace("       t.first_seen, t.last_seen\n", "       t.first_seen, t.last_seen, t.origin\n");
-  return "ALTER TABLE rollup_totals ADD COLUMN origin text NOT NULL DEFAULT 'application';\n" +
-         view;
-}
-
+// the writer stores `origin` with each total, from its normalized text).
 const std::vector<Migration>& migrations() {
-  static const std::string v12_sql = v12();
+  static const std::string v12_sql = query_stats_with_origin(kV5, "text");
   static const std::string v3 = std::string(kV3) + by_minute_view();
   static const std::vector<Migration> all = {
       {1, "lifecycle tables and views", kV1},

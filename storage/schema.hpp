@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 
 namespace pglc::storage {
 
@@ -27,5 +28,10 @@ struct Migration {
 
 std::span<const Migration> sqlite_migrations();
 std::span<const Migration> pg_migrations();
+
+// Version 12 of either store: rollup_totals gains `origin` (of SQL type `text_type`) and
+// query_stats shows it — the store's version-5 query_stats with that column added, built
+// from its text (`v5`) so that the two cannot drift apart.
+std::string query_stats_with_origin(const std::string& v5, const char* text_type);
 
 }  // namespace pglc::storage
