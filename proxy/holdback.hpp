@@ -8,16 +8,16 @@
 //
 // The answers are matched to the Parse/Bind messages in order (a small ring, no
 // allocation). After an ErrorResponse the server skips messages until Sync, so entries
-// carry their sync epoch (count of Sync/Query/FunctionCall forwarded before them) and
+// carry their sync epoch (pgwire::Ledger's count of Sync/Query/FunctionCall forwarded
+// before them, read from the session's one ledger, which is fed each frame first) and
 // are dropped when the ReadyForQuery ending their epoch arrives. A hold also needs a Sync
 // forwarded after the answered message: the server then still owes a ReadyForQuery, so
 // more backend bytes will come without the client doing anything. Nothing the client
 // would have had at once is held with them: a ReadyForQuery, an ErrorResponse or other
 // message the server flushes itself, or answers in an epoch where the client sent a
 // Flush of its own. In any state where the
-// counting could be wrong (COPY, a Query amid unsynced extended messages, an unexpected
-// answer, a full ring) holding stops for the rest of the session: it is an optimisation,
-// never a requirement.
+// counting could be wrong (COPY, the ledger unsure, an unexpected answer, a full ring) holding
+// stops for the rest of the session: it is an optimisation, never a requirement.
 #pragma once
 
 #include <array>
@@ -26,6 +26,7 @@
 
 #include "pgwire/backend.hpp"
 #include "pgwire/frontend.hpp"
+#include "pgwire/ledger.hpp"
 
 namespace pglc::proxy {
 
@@ -33,45 +34,35 @@ class HoldBack {
  public:
   static constexpr std::size_t kCapacity = 64;
 
+  explicit HoldBack(const pgwire::Ledger& ledger) : ledger_(ledger) {}
+
   // A new forwarded frontend chunk starts (FlushPlanner::begin's counterpart: a Flush
   // or Sync opening the next chunk does not undo the Flush injected at this one's end).
   void begin_chunk() { after_pb_ = false; }
 
-  // A frontend message of `type` was forwarded, in order, with FlushPlanner's rule for
-  // where a Flush is injected (`timed`: as passed to FlushPlanner::on_frame).
+  // A frontend message of `type` was forwarded, in order, after the ledger counted it,
+  // with FlushPlanner's rule for where a Flush is injected (`timed`: as passed to
+  // FlushPlanner::on_frame).
   void on_frontend(char type, bool timed = true) {
     const bool was_after_pb = after_pb_;
     after_pb_ = false;
+    if (ledger_.unsure() && !unsure_) give_up();
     switch (type) {
       case pgwire::fe::kParse:
       case pgwire::fe::kBind:
-        unsynced_ = true;
         if (unsure_) return;
         if (size_ == kCapacity) return give_up();
-        ring_[(head_ + size_++) % kCapacity] = Entry{syncs_, type, timed};
+        // Neither message moves the epoch: the ledger's count is the one before it.
+        ring_[(head_ + size_++) % kCapacity] = Entry{ledger_.requests(), type, timed};
         after_pb_ = timed;
         return;
       case pgwire::fe::kSync:
-        if (was_after_pb) back().injected = false;
-        ++syncs_;
-        unsynced_ = false;
+        if (was_after_pb && size_ > 0) back().injected = false;
         return;
       case pgwire::fe::kFlush:
-        if (was_after_pb) back().injected = false;
+        if (was_after_pb && size_ > 0) back().injected = false;
         // What the server answers in this epoch may be flushed by this Flush.
-        own_flush_epoch_ = syncs_ + 1;
-        return;
-      case pgwire::fe::kQuery:
-      case pgwire::fe::kFunctionCall:
-        // Amid unsynced extended messages the server may be skipping until Sync and then
-        // discards this one without a ReadyForQuery: the epochs would drift.
-        if (unsynced_) give_up();
-        ++syncs_;
-        return;
-      case pgwire::fe::kDescribe:
-      case pgwire::fe::kExecute:
-      case pgwire::fe::kClose:
-        unsynced_ = true;
+        own_flush_epoch_ = ledger_.requests() + 1;
         return;
       default:
         return;
@@ -82,6 +73,7 @@ class HoldBack {
   // bytes read since the last client write, ending with it, may be held.
   void on_backend(char type) {
     holdable_ = false;
+    if (ledger_.unsure() && !unsure_) give_up();
     if (unsure_) return;
     switch (type) {
       case pgwire::be::kParseComplete:
@@ -91,7 +83,7 @@ class HoldBack {
         if (e.type != (type == pgwire::be::kParseComplete ? pgwire::fe::kParse : pgwire::fe::kBind))
           return give_up();
         pop();
-        holdable_ = e.injected && e.epoch < syncs_ && own_flush_epoch_ != e.epoch + 1;
+        holdable_ = e.injected && e.epoch < ledger_.requests() && own_flush_epoch_ != e.epoch + 1;
         // Not held: without the proxy the client might have it now (its own Flush).
         if (!holdable_) must_send_ = true;
         return;
@@ -107,10 +99,8 @@ class HoldBack {
       case pgwire::be::kCloseComplete:
         return;
       case pgwire::be::kReadyForQuery:
-        ++readies_;
         must_send_ = true;
-        if (readies_ > syncs_) return give_up();
-        while (size_ > 0 && ring_[head_].epoch < readies_) pop();
+        while (size_ > 0 && ring_[head_].epoch < ledger_.readies()) pop();
         return;
       case pgwire::be::kCopyInResponse:   // CopyInResponse: the server ignores Sync and Flush until
                                           // CopyDone/Fail
@@ -152,13 +142,11 @@ class HoldBack {
     size_ = 0;
   }
 
+  const pgwire::Ledger& ledger_;
   std::array<Entry, kCapacity> ring_{};
   std::size_t head_ = 0;
   std::size_t size_ = 0;
-  std::uint64_t syncs_ = 0;
-  std::uint64_t readies_ = 0;
   bool after_pb_ = false;
-  bool unsynced_ = false;
   bool unsure_ = false;
   bool holdable_ = false;
   bool must_send_ = false;

@@ -54,7 +54,16 @@ const std::uint8_t* bytes(const std::string& s) {
 // One session's relay as far as hold-back is concerned: the frontend chunks are framed
 // and planned as up_on_read does, backend chunks framed as down_chunk does.
 struct Relay {
-  HoldBack hb;
+  pglc::pgwire::Ledger ledger = logged_in();
+  HoldBack hb{ledger};
+
+  // The ledger of a session whose login ended with ReadyForQuery.
+  static pglc::pgwire::Ledger logged_in() {
+    pglc::pgwire::Ledger l;
+    const std::string z = ready();
+    l.on_backend(pglc::pgwire::Frame{'Z', 5, pglc::pgwire::Bytes(bytes(z) + 5, 1)});
+    return l;
+  }
   FlushPlanner planner;
   pglc::pgwire::Framer fe{pglc::pgwire::Direction::frontend};
   pglc::pgwire::Framer be{pglc::pgwire::Direction::backend};
@@ -66,6 +75,7 @@ struct Relay {
     auto err = fe.feed(pglc::pgwire::Bytes(bytes(chunk), chunk.size()),
                        [&](const pglc::pgwire::Frame& f, std::size_t end) {
                          planner.on_frame(f.type, end);
+                         ledger.on_frontend(f.type);
                          hb.on_frontend(f.type);
                        });
     REQUIRE(err == pglc::pgwire::FrameError::none);
@@ -75,7 +85,10 @@ struct Relay {
   // Whether the relay may hold a backend chunk that ends here.
   bool server_sends(const std::string& chunk) {
     auto err = be.feed(pglc::pgwire::Bytes(bytes(chunk), chunk.size()),
-                       [&](const pglc::pgwire::Frame& f, std::size_t) { hb.on_backend(f.type); });
+                       [&](const pglc::pgwire::Frame& f, std::size_t) {
+                         ledger.on_backend(f);
+                         hb.on_backend(f.type);
+                       });
     REQUIRE(err == pglc::pgwire::FrameError::none);
     const bool held = hb.holdable();
     if (!held) hb.written();  // the relay writes all it read so far
