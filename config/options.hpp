@@ -9,11 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "config/log_level.hpp"
+
 namespace pglc::config {
 
 enum class PhaseTiming { precise, passive, sampled };
 enum class BackendSslMode { disable, prefer, require, verify_full };
-enum class LogLevel { debug, info, warning, error };
 
 struct Options {
   std::string listen = "127.0.0.1:6432";

@@ -33,8 +33,8 @@ namespace {
 using lifecycle::ExecutionRecord;
 using lifecycle::ExecutionStatus;
 using lifecycle::MessageKind;
-using lifecycle::StatementKind;
 using lifecycle::SessionRecord;
+using lifecycle::StatementKind;
 using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
@@ -51,17 +51,7 @@ constexpr std::array<std::string_view, 2> kDirections = {"to_backend", "to_clien
 // lifecycle::ConnectPhases, in its order.
 constexpr std::array<std::string_view, 5> kConnectPhases = {"tls", "startup", "backend", "auth",
                                                             "total"};
-// RelayStats::connection_result values; anything else is counted as "other".
-constexpr std::array<std::string_view, 10> kResults = {"ok",
-                                                       "auth_failed",
-                                                       "backend_unavailable",
-                                                       "protocol_error",
-                                                       "tls_required",
-                                                       "tls_unavailable",
-                                                       "cancel_request",
-                                                       "client_closed",
-                                                       "too_many_clients",
-                                                       "other"};
+
 constexpr std::array<std::string_view, 3> kIdentityLabels = {"database", "user", "application"};
 
 constexpr std::size_t kKindCount = kKinds.size();
@@ -200,7 +190,7 @@ class Collector final : public prometheus::Collectable {
 
 class MetricsImpl final : public Metrics {
  public:
-  MetricsImpl(const config::Options& options, const storage::RecorderStats* recorder)
+  MetricsImpl(const MetricsConfig& options, const storage::RecorderStats* recorder)
       : recorder_(recorder),
         shards_(default_shard_count()),
         label_limit_(options.metric_label_limit),
@@ -280,10 +270,8 @@ class MetricsImpl final : public Metrics {
   // --- RelayStats ---
   void connection_opened() override { open_connections_.fetch_add(1, std::memory_order_relaxed); }
   void connection_closed() override { open_connections_.fetch_sub(1, std::memory_order_relaxed); }
-  void connection_result(std::string_view result) override {
-    std::size_t i = 0;
-    while (i + 1 < kResults.size() && kResults[i] != result) ++i;
-    connection_results_[i].fetch_add(1, std::memory_order_relaxed);
+  void connection_result(ConnectionResult result) override {
+    connection_results_[static_cast<std::size_t>(result)].fetch_add(1, std::memory_order_relaxed);
   }
   void bytes(Direction d, std::size_t n) override {
     bytes_[index_of(d, kDirections.size())].add(n);
@@ -369,7 +357,7 @@ class MetricsImpl final : public Metrics {
   std::vector<AtomicHistogram> proxy_latency_;  // [Direction]
   std::vector<ShardedCounter> bytes_;           // [Direction]
   std::atomic<std::int64_t> open_connections_{0};
-  std::array<std::atomic<std::uint64_t>, kResults.size()> connection_results_{};
+  std::array<std::atomic<std::uint64_t>, kConnectionResults> connection_results_{};
 
   std::shared_ptr<Collector> collector_;
   std::unique_ptr<prometheus::Exposer> exposer_;
@@ -473,10 +461,10 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
   auto results =
       family("pglifecycle_client_connections_total",
              "Accepted client connections by how their startup ended.", MetricType::Counter);
-  for (std::size_t i = 0; i < kResults.size(); ++i) {
-    auto n = connection_results_[i].load(std::memory_order_relaxed);
-    if (kResults[i] == "other" && n == 0) continue;
-    add_value(results, {label("result", kResults[i])}, static_cast<double>(n));
+  for (std::size_t i = 0; i < kConnectionResults; ++i) {
+    const auto n = connection_results_[i].load(std::memory_order_relaxed);
+    add_value(results, {label("result", to_string(static_cast<ConnectionResult>(i)))},
+              static_cast<double>(n));
   }
   out.push_back(std::move(results));
 
@@ -573,7 +561,7 @@ std::vector<MetricFamily> MetricsImpl::collect() const {
 
 }  // namespace
 
-std::unique_ptr<Metrics> Metrics::create(const config::Options& options,
+std::unique_ptr<Metrics> Metrics::create(const MetricsConfig& options,
                                          const storage::RecorderStats* recorder) {
   return std::make_unique<MetricsImpl>(options, recorder);
 }

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "config/options.hpp"
+#include "metrics/metrics_config.hpp"
 #include "lifecycle/sink.hpp"
 #include "metrics/relay_stats.hpp"
 #include "storage/recorder_stats.hpp"
@@ -19,7 +19,7 @@ class Metrics : public lifecycle::Sink, public RelayStats {
   // options.metrics_listen takes civetweb's syntax: "127.0.0.1:9464", "localhost:9464",
   // "9464" (every interface); port 0 picks a free port (see port()). Debian's civetweb
   // is built without IPv6, so "[::1]:9464" fails.
-  static std::unique_ptr<Metrics> create(const config::Options& options,
+  static std::unique_ptr<Metrics> create(const MetricsConfig& options,
                                          const storage::RecorderStats* recorder);
 
   // The port the exposer listens on; 0 when the exposer is off.

@@ -76,7 +76,7 @@ awaitable<bool> BackendLink::connect_endpoint(Endpoint& e, bool allow_tls) {
     log::warning() << "connection from " << c.describe() << " user=" << c.user << ": backend "
                    << where << " unavailable: " << why;
     session_.fail("08006", "pglifecycle: could not connect to backend " + where + ": " + why,
-                  "backend_unavailable");
+                  Result::backend_unavailable);
     return false;
   };
   auto endpoints = co_await resolver_.async_resolve(ctx_.backend_host, ctx_.backend_port,
@@ -138,7 +138,7 @@ awaitable<bool> BackendLink::send_startup(std::span<const std::uint8_t> packet) 
   session_.fail(
       "08006",
       "pglifecycle: lost the connection to backend " + ctx_.options.backend + ": " + ec.message(),
-      "backend_unavailable");
+      Result::backend_unavailable);
   co_return false;
 }
 

@@ -7,16 +7,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <stdexcept>
 #include <ctime>
 #include <mutex>
+#include <stdexcept>
 
 namespace pglc::proxy::log {
 
 namespace {
 std::atomic<int> g_level{static_cast<int>(config::LogLevel::info)};
 std::mutex g_mutex;
-bool g_json = false;       // set before any thread logs
+bool g_json = false;         // set before any thread logs
 std::FILE* g_out = nullptr;  // nullptr: stderr
 
 }  // namespace
@@ -25,7 +25,8 @@ void configure_output(bool json, const std::string& file) {
   g_json = json;
   if (file.empty()) return;
   std::FILE* f = std::fopen(file.c_str(), "a");
-  if (f == nullptr) throw std::runtime_error("cannot open --log-file " + file + ": " + std::strerror(errno));
+  if (f == nullptr)
+    throw std::runtime_error("cannot open --log-file " + file + ": " + std::strerror(errno));
   g_out = f;
 }
 

@@ -76,13 +76,14 @@ awaitable<bool> Login::startup(MonoTime accepted) {
       log::info() << "connection from " << identity_.describe()
                   << " closed after asking for TLS, which this proxy does not offer (start it "
                      "with --tls-cert and --tls-key for clients with sslmode=require)";
-      session_.set_result("tls_unavailable");
+      session_.set_result(Result::tls_unavailable);
     }
     // Closed before a startup packet: result client_closed.
     if (ec || session_.stopping()) co_return false;
     auto len = pgwire::startup_packet_length(pgwire::Bytes(header, 4));
     if (!len) {
-      session_.fail("08P01", "pglifecycle: invalid length of startup packet", "protocol_error");
+      session_.fail("08P01", "pglifecycle: invalid length of startup packet",
+                    Result::protocol_error);
       co_return false;
     }
     startup_packet_.resize(*len);
@@ -92,7 +93,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
     const MonoTime t = lifecycle::now();
     auto parsed = pgwire::parse_startup_packet(startup_packet_);
     if (!parsed.packet) {
-      session_.fail("08P01", "pglifecycle: " + parsed.error, "protocol_error");
+      session_.fail("08P01", "pglifecycle: " + parsed.error, Result::protocol_error);
       co_return false;
     }
     const pgwire::StartupPacket& p = *parsed.packet;
@@ -101,7 +102,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
       if (client_.tls) {
         session_.fail("08P01",
                       "pglifecycle: encryption request received on an encrypted connection",
-                      "protocol_error");
+                      Result::protocol_error);
         co_return false;
       }
       const bool accept = p.kind == Kind::ssl_request && ctx_.client_tls;
@@ -116,7 +117,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
         if (ec || session_.stopping()) {
           log::info() << "connection from " << identity_.describe()
                       << ": TLS handshake failed: " << ec.message();
-          session_.set_result("protocol_error");
+          session_.set_result(Result::protocol_error);
           co_return false;
         }
         tls_at_ = lifecycle::now();
@@ -124,7 +125,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
       continue;
     }
     if (p.kind == Kind::cancel_request) {
-      session_.set_result("cancel_request");
+      session_.set_result(Result::cancel_request);
       co_await forward_cancel(p.cancel_pid, p.cancel_key);
       co_return false;
     }
@@ -140,7 +141,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
       session_.fail(
           "28000",
           "pglifecycle: TLS is required for every connection; connect with sslmode=require",
-          "tls_required");
+          Result::tls_required);
       co_return false;
     }
     std::optional<scram::Verifier> verifier;
@@ -173,7 +174,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
                        << ": lost backend " << ctx_.options.backend << " during startup";
         session_.fail("08006",
                       "pglifecycle: lost the connection to backend " + ctx_.options.backend,
-                      "backend_unavailable");
+                      Result::backend_unavailable);
         co_return false;
       }
       if (first == BackendLink::FirstAuth::scram_plus &&
@@ -211,7 +212,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
         }
         log::info() << "connection from " << identity_.describe() << " user=" << identity_.user
                     << ": SCRAM authentication failed: " << out.message;
-        session_.fail(out.sqlstate, out.message, "auth_failed");
+        session_.fail(out.sqlstate, out.message, Result::auth_failed);
         session_.end(EndReason::auth_failed, false);
         co_return false;
       }
@@ -224,7 +225,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
         session_.fail("08006",
                       "pglifecycle: lost the connection to backend " + ctx_.options.backend + ": " +
                           ec.message(),
-                      "backend_unavailable");
+                      Result::backend_unavailable);
         session_.end(EndReason::backend_closed, false);
         co_return false;
       }
@@ -242,7 +243,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
         log::warning() << "session " << identity_.describe() << " user=" << identity_.user
                        << ": SCRAM login to the backend failed: " << why;
         session_.fail(out.io_error ? "08006" : out.sqlstate, "pglifecycle: " + why,
-                      "backend_unavailable");
+                      Result::backend_unavailable);
         session_.end(out.io_error ? EndReason::backend_closed : EndReason::auth_failed, false);
         co_return false;
       }
@@ -275,7 +276,7 @@ awaitable<bool> Login::find_verifier(const std::string& role, const std::string&
     log::warning() << "connection from " << identity_.describe() << " user=" << identity_.user
                    << ": --auth-query lookup failed: " << why;
     session_.fail(out.io_error ? "08006" : out.sqlstate, "pglifecycle: SCRAM termination: " + why,
-                  "backend_unavailable");
+                  Result::backend_unavailable);
     co_return false;
   }
   if (!verifier) {
@@ -360,9 +361,9 @@ awaitable<bool> Login::relay_auth(std::vector<std::uint8_t>& rest) {
               session_.on_backend_key(CancelKey{k.value.pid, k.value.key});
           } else if (f.type == pgwire::be::kErrorResponse) {
             session_.note_reason(EndReason::auth_failed);
-            session_.set_result("auth_failed");
+            session_.set_result(Result::auth_failed);
           } else if (f.type == pgwire::be::kReadyForQuery) {
-            session_.set_result("ok");
+            session_.set_result(Result::ok);
             session_.on_authenticated();
             authenticated = true;
             return false;
@@ -374,7 +375,7 @@ awaitable<bool> Login::relay_auth(std::vector<std::uint8_t>& rest) {
       log::warning() << "session " << identity_.describe()
                      << ": invalid message from the backend during authentication";
       session_.fail("08P01", "pglifecycle: invalid message from the backend during authentication",
-                    "protocol_error");
+                    Result::protocol_error);
       session_.end(EndReason::protocol_error, false);
       co_return false;
     }

@@ -227,7 +227,7 @@ void Relay::up_forward(std::size_t from, std::size_t to, MonoTime t) {
         "own certificate and the link to the server is TLS too. Connect with "
         "channel_binding=disable, or run the proxy with --backend-sslmode prefer, or with "
         "the server's own certificate and key as --tls-cert/--tls-key",
-        "auth_failed");
+        Result::auth_failed);
     session_.end(EndReason::auth_failed, false);
     return loop_done();
   }
@@ -240,7 +240,7 @@ void Relay::up_forward(std::size_t from, std::size_t to, MonoTime t) {
     const ClientIdentity& c = session_.client();
     log::info() << "session " << c.describe() << " user=" << c.user
                 << ": protocol violation: " << why;
-    session_.fail("08P01", "pglifecycle: " + why, "protocol_error");
+    session_.fail("08P01", "pglifecycle: " + why, Result::protocol_error);
     session_.end(EndReason::protocol_error, false);
     return loop_done();
   }
@@ -433,7 +433,7 @@ void Relay::down_chunk(std::size_t n, MonoTime t) {
     session_.fail(
         "08P01",
         "pglifecycle: invalid message from the backend: " + std::string(pgwire::describe(err)),
-        "protocol_error");
+        Result::protocol_error);
     session_.end(EndReason::protocol_error, false);
     return loop_done();
   }

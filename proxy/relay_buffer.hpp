@@ -1,13 +1,13 @@
 // One direction's read buffer: small while traffic is small, `max` bytes during bursts
 // (a large result, a COPY, a pipelined batch), and small again once a read shows the
 // burst is over, so that a session does not keep its peak for the rest of its life.
-// Buffers of `max` size come from mmap (main.cpp fixes malloc's mmap threshold), so
+// Buffers of `max` size come from mmap (app/main.cpp fixes malloc's mmap threshold), so
 // shrinking gives the pages back to the system.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -22,7 +22,9 @@ class RelayBuffer {
   RelayBuffer() = default;
   // Starts at `initial` bytes (kSmall or max), growing up to `max`.
   RelayBuffer(std::size_t initial, std::size_t max)
-      : small_(std::min(kSmall, max)), max_(max), size_(initial),
+      : small_(std::min(kSmall, max)),
+        max_(max),
+        size_(initial),
         data_(new std::uint8_t[initial]) {}  // uninitialised: untouched pages stay free
 
   std::uint8_t* data() { return data_.get(); }

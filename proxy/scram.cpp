@@ -142,8 +142,8 @@ std::string server_end_point(const unsigned char* der, std::size_t len) {
   int md_nid = NID_undef, pk_nid = NID_undef;
   std::string out;
   if (OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, &pk_nid) == 1) {
-    const EVP_MD* md = (md_nid == NID_md5 || md_nid == NID_sha1) ? EVP_sha256()
-                                                                  : EVP_get_digestbynid(md_nid);
+    const EVP_MD* md =
+        (md_nid == NID_md5 || md_nid == NID_sha1) ? EVP_sha256() : EVP_get_digestbynid(md_nid);
     unsigned char hash[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
     if (md != nullptr && X509_digest(cert, md, hash, &n) == 1) {
@@ -157,7 +157,9 @@ std::string server_end_point(const unsigned char* der, std::size_t len) {
 // ---- the proxy as server ----------------------------------------------------------------
 
 ServerExchange::ServerExchange(const Verifier& v, std::string binding, std::string nonce)
-    : v_(v), binding_(std::move(binding)), nonce_(nonce.empty() ? random_nonce() : std::move(nonce)) {}
+    : v_(v),
+      binding_(std::move(binding)),
+      nonce_(nonce.empty() ? random_nonce() : std::move(nonce)) {}
 
 ServerExchange::~ServerExchange() {
   OPENSSL_cleanse(client_key_.data(), client_key_.size());
@@ -214,8 +216,8 @@ std::optional<std::string> ServerExchange::client_first(std::string_view mechani
     return std::nullopt;
   }
   combined_nonce_ = std::string(*r) + nonce_;
-  server_first_ = "r=" + combined_nonce_ + ",s=" + base64(v_.salt) +
-                  ",i=" + std::to_string(v_.iterations);
+  server_first_ =
+      "r=" + combined_nonce_ + ",s=" + base64(v_.salt) + ",i=" + std::to_string(v_.iterations);
   return server_first_;
 }
 
@@ -248,7 +250,8 @@ std::optional<std::string> ServerExchange::client_final(std::string_view m, std:
       client_first_bare_ + "," + server_first_ + "," + std::string(m.substr(0, proof_at));
   const Key signature = hmac(v_.stored_key, auth_message);
   for (std::size_t i = 0; i < 32; ++i) {
-    client_key_[i] = static_cast<std::uint8_t>(static_cast<std::uint8_t>((*proof)[i]) ^ signature[i]);
+    client_key_[i] =
+        static_cast<std::uint8_t>(static_cast<std::uint8_t>((*proof)[i]) ^ signature[i]);
   }
   OPENSSL_cleanse(proof->data(), proof->size());
   const Key stored = sha256(client_key_.data(), client_key_.size());

@@ -164,8 +164,8 @@ awaitable<LoginOutcome> lookup_verifier(Endpoint& lookup, const std::string& aut
             lookup.tls ? binding_of_peer_certificate(lookup.tls->native_handle()) : std::string();
         sx.emplace(auth_password, binding);
         const std::string mechanism = sx->mechanism(offers_plus(m->body));
-        if (!co_await send(pgwire::sasl_initial_response(mechanism,
-                                                         sx->client_first(mechanism == kPlus)))) {
+        if (!co_await send(
+                pgwire::sasl_initial_response(mechanism, sx->client_first(mechanism == kPlus)))) {
           co_return io_failure();
         }
         break;
@@ -199,7 +199,8 @@ awaitable<LoginOutcome> lookup_verifier(Endpoint& lookup, const std::string& aut
       // int16 columns, int32 length of the first, its bytes (-1: NULL)
       const std::int32_t len = be32(m->body, 2);
       if (len >= 0 && m->body.size() >= 6 + static_cast<std::size_t>(len)) {
-        value.emplace(reinterpret_cast<const char*>(m->body.data()) + 6, static_cast<std::size_t>(len));
+        value.emplace(reinterpret_cast<const char*>(m->body.data()) + 6,
+                      static_cast<std::size_t>(len));
       }
       OPENSSL_cleanse(m->body.data(), m->body.size());
     }
@@ -300,8 +301,8 @@ awaitable<LoginOutcome> authenticate_to_server(Endpoint& backend, const scram::V
             backend.tls ? binding_of_peer_certificate(backend.tls->native_handle()) : std::string();
         cx.emplace(v, key, binding);
         const std::string mechanism = cx->mechanism(offers_plus(m->body));
-        if (!co_await send(pgwire::sasl_initial_response(mechanism,
-                                                         cx->client_first(mechanism == kPlus)))) {
+        if (!co_await send(
+                pgwire::sasl_initial_response(mechanism, cx->client_first(mechanism == kPlus)))) {
           co_return io_failure();
         }
         break;

@@ -35,8 +35,8 @@ std::string binding_of_peer_certificate(SSL* ssl);
 // session is passed through).
 asio::awaitable<LoginOutcome> lookup_verifier(Endpoint& lookup, const std::string& auth_user,
                                               const std::string& auth_password,
-                                              const std::string& database,
-                                              const std::string& query, const std::string& role,
+                                              const std::string& database, const std::string& query,
+                                              const std::string& role,
                                               std::optional<scram::Verifier>& verifier);
 
 // With the client, after its StartupMessage: AuthenticationSASL, its answers checked against

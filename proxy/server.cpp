@@ -263,7 +263,7 @@ struct Server::Impl {
             log::warning() << "connection refused (" << refused << " so far): " << max_sessions
                            << " sessions open, --max-client-connections";
           }
-          context.stats.connection_result("too_many_clients");
+          context.stats.connection_result(metrics::ConnectionResult::too_many_clients);
           asio::co_spawn(worker, refuse(std::move(sock), too_many),
                          [this](std::exception_ptr) { --refusing; });
         }

@@ -95,17 +95,17 @@ void Session::end(EndReason r, bool close_client) {
     client_.sock.cancel(ec);
 }
 
-void Session::fail(std::string_view sqlstate, const std::string& message, const char* result) {
+void Session::fail(std::string_view sqlstate, const std::string& message, Result result) {
   pending_error_ = pgwire::error_response(sqlstate, message);
   result_ = result;
   // Later failures are logged where they happen, with the session's context.
-  if (!observer_ && std::string_view(result) == "protocol_error")
+  if (!observer_ && result == Result::protocol_error)
     log::info() << "connection from " << identity_.describe() << " refused: " << message;
 }
 
 void Session::clear_failure() {
   pending_error_.clear();
-  result_ = "client_closed";
+  result_ = Result::client_closed;
 }
 
 void Session::begin(const lifecycle::SessionStart& start, MonoTime t) {

@@ -56,8 +56,8 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   bool stopping() const override { return phase_ == Phase::closing; }
   void note_reason(lifecycle::EndReason r) override;
   void end(lifecycle::EndReason r, bool close_client) override;
-  void fail(std::string_view sqlstate, const std::string& message, const char* result) override;
-  void set_result(const char* result) override { result_ = result; }
+  void fail(std::string_view sqlstate, const std::string& message, Result result) override;
+  void set_result(Result result) override { result_ = result; }
   void clear_failure() override;
   const ClientIdentity& client() const override { return identity_; }
   void begin(const lifecycle::SessionStart& start, lifecycle::MonoTime t) override;
@@ -83,7 +83,7 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   Relay relay_;
   std::optional<CancelKey> cancel_key_;
   std::optional<lifecycle::EndReason> reason_;
-  const char* result_ = "client_closed";
+  Result result_ = Result::client_closed;
   std::vector<std::uint8_t> pending_error_;
 };
 

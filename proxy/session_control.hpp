@@ -13,6 +13,7 @@
 #include "lifecycle/clock.hpp"
 #include "lifecycle/observer.hpp"
 #include "lifecycle/records.hpp"
+#include "metrics/relay_stats.hpp"
 #include "pgwire/frame.hpp"
 #include "proxy/cancel_registry.hpp"
 
@@ -33,6 +34,8 @@ struct ClientTraffic {
   std::uint64_t from_client = 0;
 };
 
+using Result = metrics::ConnectionResult;
+
 class SessionControl {
  public:
   // The session is ending: every part stops at its next step.
@@ -43,8 +46,8 @@ class SessionControl {
   // `close_client`.
   virtual void end(lifecycle::EndReason r, bool close_client) = 0;
   // The client gets this ErrorResponse last; `result` is the connection result counted.
-  virtual void fail(std::string_view sqlstate, const std::string& message, const char* result) = 0;
-  virtual void set_result(const char* result) = 0;
+  virtual void fail(std::string_view sqlstate, const std::string& message, Result result) = 0;
+  virtual void set_result(Result result) = 0;
   // Forgets an earlier fail(): the login found another way on.
   virtual void clear_failure() = 0;
   virtual const ClientIdentity& client() const = 0;

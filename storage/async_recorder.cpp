@@ -31,7 +31,7 @@ auto guarded(F&& f) {
 
 }  // namespace
 
-AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const config::Options& options,
+AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig& options,
                              RecorderTuning tuning)
     : store_(std::move(store)),
       tuning_(std::move(tuning)),

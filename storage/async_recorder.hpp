@@ -22,7 +22,7 @@ namespace pglc::storage {
 
 class AsyncRecorder final : public Recorder {
  public:
-  AsyncRecorder(std::unique_ptr<Store> store, const config::Options& options,
+  AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig& options,
                 RecorderTuning tuning);
   ~AsyncRecorder() override;
 

@@ -9,7 +9,7 @@ namespace pglc::storage {
 
 class NullRecorder final : public Recorder {
  public:
-  explicit NullRecorder(const config::Options& options) : filter_(options) {}
+  explicit NullRecorder(const RecorderConfig& options) : filter_(options) {}
   void execution(const lifecycle::ExecutionRecord& r) override { filter_.keep(r, stats_); }
   void start() override {}
   void stop() override {}

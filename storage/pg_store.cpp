@@ -137,7 +137,7 @@ std::string timestamp_text(WallMicros v) {
 
 }  // namespace
 
-PgStore::PgStore(std::string conninfo, const config::Options& options)
+PgStore::PgStore(std::string conninfo, const RecorderConfig& options)
     : conninfo_(std::move(conninfo)), max_sql_length_(options.max_sql_length) {
   try {
     connect();

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "config/options.hpp"
+#include "storage/recorder_config.hpp"
 #include "storage/event_times.hpp"
 #include "storage/sql_text_cache.hpp"
 #include "storage/store.hpp"
@@ -20,7 +20,7 @@ class PgStore final : public Store {
   // Connects and migrates the schema; throws std::runtime_error when the store is
   // reachable but unusable. An unreachable store is connected and migrated later, by the
   // first write that gets through (startup_problem() says so meanwhile).
-  PgStore(std::string conninfo, const config::Options& options);
+  PgStore(std::string conninfo, const RecorderConfig& options);
   ~PgStore() override;
 
   RowCounts write(std::span<const Item* const> items) override;

@@ -16,11 +16,11 @@ int schema_version() {
   return kSchemaVersion;
 }
 
-std::unique_ptr<Recorder> open_recorder(const config::Options& options) {
+std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options) {
   return open_recorder(options, RecorderTuning{});
 }
 
-std::unique_ptr<Recorder> open_recorder(const config::Options& options, RecorderTuning tuning) {
+std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options, RecorderTuning tuning) {
   const config::StorageSpec spec = config::parse_storage_spec(options.storage);
   std::unique_ptr<Store> store;
   switch (spec.kind) {

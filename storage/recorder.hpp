@@ -7,7 +7,8 @@
 #include <memory>
 #include <string_view>
 
-#include "config/options.hpp"
+#include "config/log_level.hpp"
+#include "storage/recorder_config.hpp"
 #include "lifecycle/sink.hpp"
 #include "storage/recorder_stats.hpp"
 
@@ -43,8 +44,8 @@ struct RecorderTuning {
 // Opens the store named by options.storage ("sqlite:PATH", "postgresql://..." or any
 // libpq connection string, "none"), creating/migrating the schema. Throws
 // std::runtime_error with a message fit for the user when the store cannot be used.
-std::unique_ptr<Recorder> open_recorder(const config::Options& options);
-std::unique_ptr<Recorder> open_recorder(const config::Options& options, RecorderTuning tuning);
+std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options);
+std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options, RecorderTuning tuning);
 
 // The schema version this binary writes (schema_migrations.version).
 int schema_version();

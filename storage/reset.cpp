@@ -3,7 +3,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "config/options.hpp"
+#include "storage/recorder_config.hpp"
 #include "config/storage_spec.hpp"
 #include "storage/pg_store.hpp"
 #include "storage/sqlite_store.hpp"
@@ -18,7 +18,7 @@ constexpr std::size_t kChunk = 5000;  // rows per table per transaction, as rete
 ResetReport reset_store(const std::string& storage_spec, bool all, lifecycle::WallMicros before,
                         lifecycle::WallMicros now) {
   const config::StorageSpec spec = config::parse_storage_spec(storage_spec);
-  config::Options options;
+  RecorderConfig options;
   options.storage = storage_spec;
   std::unique_ptr<Store> store;
   switch (spec.kind) {

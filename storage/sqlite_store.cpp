@@ -174,7 +174,7 @@ class SqliteStore::Batch {
   std::vector<Row> pending_;
 };
 
-SqliteStore::SqliteStore(std::string path, const config::Options& options)
+SqliteStore::SqliteStore(std::string path, const RecorderConfig& options)
     : path_(std::move(path)), max_sql_length_(options.max_sql_length) {
   shown_path_ = path_;
   if (path_ != ":memory:" && !path_.starts_with("file:")) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/options.hpp"
+#include "storage/recorder_config.hpp"
 #include "storage/event_times.hpp"
 #include "storage/sql_text_cache.hpp"
 #include "storage/store.hpp"
@@ -21,7 +21,7 @@ namespace pglc::storage {
 class SqliteStore final : public Store {
  public:
   // Opens or creates the file and migrates the schema; throws std::runtime_error.
-  SqliteStore(std::string path, const config::Options& options);
+  SqliteStore(std::string path, const RecorderConfig& options);
   ~SqliteStore() override;
 
   RowCounts write(std::span<const Item* const> items) override;

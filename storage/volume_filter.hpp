@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <random>
 
-#include "config/options.hpp"
+#include "storage/recorder_config.hpp"
 #include "lifecycle/records.hpp"
 #include "storage/recorder_stats.hpp"
 
@@ -15,7 +15,7 @@ namespace pglc::storage {
 
 class VolumeFilter {
  public:
-  explicit VolumeFilter(const config::Options& o)
+  explicit VolumeFilter(const RecorderConfig& o)
       : sample_rate_(o.sample_rate < 0 ? 0 : (o.sample_rate > 1 ? 1 : o.sample_rate)),
         min_duration_us_(o.min_duration.count()) {}
 

@@ -314,7 +314,7 @@ bool is_conninfo(const std::string& target) {
 
 int run(const std::string& path, std::int64_t n, double days, double retention_days) {
   const bool pg = is_conninfo(path);
-  config::Options o;
+  storage::RecorderConfig o;
   o.storage = pg ? path : "sqlite:" + path;
   o.instance_name = "bench:6432";
   // Far above kHighWater: the throttle looks at the queue once per chunk only.

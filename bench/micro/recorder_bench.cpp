@@ -117,7 +117,7 @@ void run(benchmark::State& state, const std::string& storage,
          Workload::Mix mix = Workload::Mix::powerbi) {
   const int n = static_cast<int>(state.range(0));
   const Workload work(n, mix);
-  config::Options o;
+  storage::RecorderConfig o;
   o.storage = storage;
   o.recorder_queue = static_cast<std::size_t>(n) * 2;
   o.recorder_queue_bytes = std::size_t{1} << 30;  // the whole run queued at once

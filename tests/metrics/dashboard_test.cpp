@@ -8,7 +8,7 @@
 
 TEST_CASE("every dashboard expression names only families that /metrics exposes") {
   pglc::storage::RecorderStats recorder;
-  pglc::config::Options options;
+  pglc::metrics::MetricsConfig options;
   options.metrics_listen = "127.0.0.1:0";  // the exposer picks a free port
   auto m = pglc::metrics::Metrics::create(options, &recorder);
   int status = 0;

@@ -39,8 +39,8 @@ ExecutionRecord execution(StatementKind kind, ExecutionStatus status, std::optio
 }
 
 // Port 0: the exposer picks a free port itself (no race with parallel tests).
-pglc::config::Options options_on_free_port() {
-  pglc::config::Options o;
+pglc::metrics::MetricsConfig options_on_free_port() {
+  pglc::metrics::MetricsConfig o;
   o.metrics_listen = "127.0.0.1:0";
   return o;
 }
@@ -105,10 +105,10 @@ TEST_CASE("scraped /metrics holds exact values for known records and relay calls
   m->connection_opened();
   m->connection_opened();
   m->connection_closed();
-  m->connection_result("ok");
-  m->connection_result("ok");
-  m->connection_result("auth_failed");
-  m->connection_result("something new");
+  m->connection_result(pglc::metrics::ConnectionResult::ok);
+  m->connection_result(pglc::metrics::ConnectionResult::ok);
+  m->connection_result(pglc::metrics::ConnectionResult::auth_failed);
+  m->connection_result(pglc::metrics::ConnectionResult::too_many_clients);
   m->bytes(Direction::to_backend, 100);
   m->bytes(Direction::to_client, 250);
   m->bytes(Direction::to_client, 50);
@@ -181,7 +181,8 @@ TEST_CASE("scraped /metrics holds exact values for known records and relay calls
     CHECK(value(e, "pglifecycle_client_connections") == 2);
     CHECK(value(e, "pglifecycle_client_connections_total", {{"result", "ok"}}) == 2);
     CHECK(value(e, "pglifecycle_client_connections_total", {{"result", "auth_failed"}}) == 1);
-    CHECK(value(e, "pglifecycle_client_connections_total", {{"result", "other"}}) == 1);
+    CHECK(value(e, "pglifecycle_client_connections_total", {{"result", "too_many_clients"}}) == 1);
+    CHECK(e.count("pglifecycle_client_connections_total") == pglc::metrics::kConnectionResults);
     CHECK(value(e, "pglifecycle_client_connections_total", {{"result", "protocol_error"}}) == 0);
     CHECK(value(e, "pglifecycle_bytes_total", {{"direction", "to_backend"}}) == 100);
     CHECK(value(e, "pglifecycle_bytes_total", {{"direction", "to_client"}}) == 300);
@@ -288,7 +289,7 @@ TEST_CASE("identity labels are capped: the 101st application name becomes other"
 }
 
 TEST_CASE("database and user labels come in a fixed order and are capped independently") {
-  pglc::config::Options options;
+  pglc::metrics::MetricsConfig options;
   options.metrics_listen = "";
   options.metric_labels = {"user", "database"};
   options.metric_label_limit = 1;
@@ -318,7 +319,7 @@ TEST_CASE("database and user labels come in a fixed order and are capped indepen
 }
 
 TEST_CASE("the exposer binds where it is told: loopback by name, port 0, or off") {
-  pglc::config::Options named;
+  pglc::metrics::MetricsConfig named;
   named.metrics_listen = "localhost:0";
   auto m = Metrics::create(named, nullptr);
   REQUIRE(m->port() > 0);
@@ -330,7 +331,7 @@ TEST_CASE("the exposer binds where it is told: loopback by name, port 0, or off"
   m.reset();
   CHECK(std::chrono::steady_clock::now() - start < 1s);
 
-  pglc::config::Options off;
+  pglc::metrics::MetricsConfig off;
   off.metrics_listen = "";
   auto quiet = Metrics::create(off, nullptr);
   CHECK(quiet->port() == 0);
@@ -341,11 +342,11 @@ TEST_CASE("the exposer binds where it is told: loopback by name, port 0, or off"
 TEST_CASE("configuration errors throw") {
   auto first = Metrics::create(options_on_free_port(), nullptr);
   REQUIRE(first->port() > 0);
-  pglc::config::Options taken;
+  pglc::metrics::MetricsConfig taken;
   taken.metrics_listen = "127.0.0.1:" + std::to_string(first->port());
   CHECK_THROWS_AS(Metrics::create(taken, nullptr), std::runtime_error);
 
-  pglc::config::Options bad;
+  pglc::metrics::MetricsConfig bad;
   bad.metrics_listen = "";
   bad.metric_labels = {"application", "host"};
   CHECK_THROWS_AS(Metrics::create(bad, nullptr), std::runtime_error);
@@ -420,7 +421,7 @@ TEST_CASE("concurrent observations with identity labels are all counted") {
 }
 
 TEST_CASE("label values are the lifecycle layer's own names for kinds, statuses, messages") {
-  pglc::config::Options options;
+  pglc::metrics::MetricsConfig options;
   options.metrics_listen = "";
   auto m = Metrics::create(options, nullptr);
   const MessageKind messages[] = {

@@ -46,7 +46,7 @@ TEST_CASE("a real Prometheus scrapes /metrics, computes p95 and accepts the dash
     return;
   }
   pglc::storage::RecorderStats recorder;
-  pglc::config::Options options;
+  pglc::metrics::MetricsConfig options;
   options.metrics_listen = "127.0.0.1:0";  // the exposer picks a free port
   auto metrics = pglc::metrics::Metrics::create(options, &recorder);
   feed(*metrics);

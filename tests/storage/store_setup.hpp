@@ -43,8 +43,8 @@ inline std::string fresh_pg_database(const std::string& prefix) {
   return PgServer::shared().conninfo(name);
 }
 
-inline config::Options options_for(const std::string& storage) {
-  config::Options o;
+inline storage::RecorderConfig options_for(const std::string& storage) {
+  storage::RecorderConfig o;
   o.storage = storage;
   o.instance_name = "proxy-a:6432";
   return o;

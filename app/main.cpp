@@ -1,5 +1,8 @@
-// pglifecycle: parse options, open the store and the metrics, build one tracker per
-// session, serve until SIGTERM/SIGINT, then flush every queued record.
+// pglifecycle's composition root: parse options, hand each layer its own slice of them
+// (TrackerConfig, RecorderConfig, MetricsConfig; the proxy keeps the rest), open the
+// store and the metrics, build one tracker per session, serve until SIGTERM/SIGINT, then
+// flush every queued record. The only place that knows every layer: proxy/ does not
+// depend on storage or metrics' implementations, and they do not depend on the options.
 #include <malloc.h>
 #include <unistd.h>
 
@@ -33,6 +36,36 @@ pglc::lifecycle::TimingMode timing_mode(pglc::config::PhaseTiming t) {
       break;
   }
   return pglc::lifecycle::TimingMode::sampled;
+}
+
+pglc::lifecycle::TrackerConfig tracker_config(const pglc::config::Options& o) {
+  return pglc::lifecycle::TrackerConfig{.proxy_instance = o.instance_name,
+                                        .record_parameters = o.record_parameters,
+                                        .max_sql_length = o.max_sql_length,
+                                        .max_error_length = o.max_error_length,
+                                        // libpg_query runs on the writer thread, not the io
+                                        // thread.
+                                        .defer_sql_analysis = true,
+                                        .timing = timing_mode(o.phase_timing),
+                                        .precise_sample_rate = o.precise_sample_rate};
+}
+
+pglc::storage::RecorderConfig recorder_config(const pglc::config::Options& o) {
+  return pglc::storage::RecorderConfig{.storage = o.storage,
+                                       .instance_name = o.instance_name,
+                                       .max_sql_length = o.max_sql_length,
+                                       .retention = o.retention,
+                                       .rollup_retention = o.rollup_retention,
+                                       .sample_rate = o.sample_rate,
+                                       .min_duration = o.min_duration,
+                                       .recorder_queue = o.recorder_queue,
+                                       .recorder_queue_bytes = o.recorder_queue_bytes};
+}
+
+pglc::metrics::MetricsConfig metrics_config(const pglc::config::Options& o) {
+  return pglc::metrics::MetricsConfig{.metrics_listen = o.metrics_listen,
+                                      .metric_labels = o.metric_labels,
+                                      .metric_label_limit = o.metric_label_limit};
 }
 
 }  // namespace
@@ -78,9 +111,9 @@ int main(int argc, char** argv) {
     tuning.log = [](config::LogLevel level, std::string_view message) {
       proxy::log::write(level, message);
     };
-    recorder = storage::open_recorder(options, std::move(tuning));
+    recorder = storage::open_recorder(recorder_config(options), std::move(tuning));
     recorder->start();
-    auto metrics = metrics::Metrics::create(options, &recorder->stats());
+    auto metrics = metrics::Metrics::create(metrics_config(options), &recorder->stats());
 
     std::vector<lifecycle::Sink*> sinks{recorder.get(), metrics.get()};
     std::unique_ptr<lifecycle::DebugLogSink> debug_sink;
@@ -97,16 +130,7 @@ int main(int argc, char** argv) {
       sinks.push_back(slow_sink.get());
     }
     lifecycle::FanoutSink sink(std::move(sinks));
-    lifecycle::TrackerFactory trackers(
-        lifecycle::TrackerConfig{.proxy_instance = options.instance_name,
-                                 .record_parameters = options.record_parameters,
-                                 .max_sql_length = options.max_sql_length,
-                                 .max_error_length = options.max_error_length,
-                                 // libpg_query runs on the writer thread, not the io thread.
-                                 .defer_sql_analysis = true,
-                                 .timing = timing_mode(options.phase_timing),
-                                 .precise_sample_rate = options.precise_sample_rate},
-        sink);
+    lifecycle::TrackerFactory trackers(tracker_config(options), sink);
 
     proxy::Server server(options, trackers, *metrics);
     server.run();
