@@ -16,13 +16,7 @@ using lifecycle::MonoTime;
 
 namespace {
 
-// Before login a client may only answer authentication requests, which PostgreSQL
-// bounds at 64 KiB (PG_MAX_AUTH_TOKEN_LENGTH): nothing larger is assembled for it.
-constexpr std::uint64_t kMaxAuthMessage = 65535 + 4;
 constexpr std::size_t kSmallDownRead = 16u << 10;
-// Held back client-bound bytes: ParseComplete/BindComplete plus what shares their read;
-// larger chunks are written at once (and must leave the next read room).
-constexpr std::size_t kMaxHold = 4096;
 
 }  // namespace
 
@@ -34,30 +28,27 @@ Relay::Relay(SessionContext& ctx, SessionControl& session, Endpoint& client, End
       backend_(backend),
       ledger_(ledger),
       traffic_(traffic),
-      precise_(ctx.options.phase_timing != config::PhaseTiming::passive),
-      buffer_size_(ctx.options.buffer_size),
-      up_framer_(pgwire::Direction::frontend, ctx.options.max_message_size),
-      down_framer_(pgwire::Direction::backend, ctx.options.max_message_size),
-      holdback_(ledger) {
+      refuses_in_auth_([&session](const pgwire::Frame& f) { return session.refuses_in_auth(f); }),
+      buffer_size_(ctx.options.buffer_size) {
   gather_.reserve(16);
 }
 
 void Relay::start(lifecycle::SessionObserver& observer) {
   observer_ = &observer;
-  started_ = true;
+  core_.emplace(RelayLimits{.max_message_size = ctx_.options.max_message_size,
+                            .max_pipeline_bytes = ctx_.options.max_pipeline_bytes,
+                            .precise = ctx_.options.phase_timing != config::PhaseTiming::passive},
+                observer, ledger_);
   // Allocated only now: probes and cancel requests never need them. new[] without
   // value-initialisation leaves untouched pages uncommitted.
   up_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
   down_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
   loops_running_ = 2;
-  up_framer_.set_max_message_size(
-      std::min<std::uint64_t>(kMaxAuthMessage, ctx_.options.max_message_size));
   up_read();
 }
 
 void Relay::authenticated() {
-  in_auth_ = false;
-  up_framer_.set_max_message_size(ctx_.options.max_message_size);
+  core_->authenticated();
 }
 
 void Relay::start_down(std::span<const std::uint8_t> rest) {
@@ -81,25 +72,24 @@ void Relay::on_session_end() {
 }
 
 bool Relay::between_messages() const {
-  return up_framer_.at_boundary() && down_framer_.at_boundary() &&
-         up_rest_.first == up_rest_.second;
+  return !core_ || core_->between_messages();
 }
 
-Relay::Tail Relay::tail() const {
+Relay::Tail Relay::tail() {
   Tail t;
-  if (!started_) return t;
+  if (!core_) return t;
   // Held back bytes (whole messages) still go out, then the error, which goes out only
   // where it cannot land inside a half-written backend message.
-  if (!releasing_ && held_ > sent_)
-    t.held = asio::const_buffer(const_cast<RelayBuffer&>(down_buf_).data() + sent_, held_ - sent_);
-  t.at_boundary = client_at_boundary_ ? *client_at_boundary_ : down_framer_.at_boundary();
+  if (!releasing_ && core_->held() > core_->sent())
+    t.held = asio::const_buffer(down_buf_.data() + core_->sent(), core_->held() - core_->sent());
+  t.at_boundary = core_->client_at_boundary();
   t.writable = !client_write_broken_ && !releasing_;
   return t;
 }
 
 void Relay::tail_written(MonoTime t) {
-  traffic_.to_client += held_ - sent_;
-  sent_ = held_;
+  traffic_.to_client += core_->held() - core_->sent();
+  core_->released(core_->held() - core_->sent());
   try {
     observer_->on_client_written(traffic_.to_client, t);
   } catch (...) {
@@ -171,50 +161,13 @@ void Relay::up_on_read(const error_code& ec, std::size_t n) {
   up_forward(0, n, t);
 }
 
-// Frames and forwards up_buf_[from, to). Stops early, right after a message that takes
-// the tracker over --max-pipeline-bytes: the rest waits in the buffer (up_rest_) until
-// the server's answers bring it back under the bound, so one large read cannot overshoot.
+// Frames and forwards up_buf_[from, to) as far as RelayCore says (it stops right after a
+// message that takes the tracker over --max-pipeline-bytes; the rest waits in the buffer).
 void Relay::up_forward(std::size_t from, std::size_t to, MonoTime t) {
-  std::uint8_t* const buf = up_buf_.data() + from;
-  const std::size_t limit = ctx_.options.max_pipeline_bytes;
-  planner_.begin();
-  if (precise_) holdback_.begin_chunk();
-  bool client_flush = false;
-  bool binding_refused = false;
-  char bad_type = 0;
-  char last_type = 0;
-  std::size_t last_end = 0;
-  std::size_t n = to - from;
-  auto err = up_framer_.feed(
-      pgwire::Bytes(buf, n),
-      [&](const pgwire::Frame& f, std::size_t end) {
-        if (!pgwire::fe::is_known_type(f.type)) {
-          bad_type = f.type == 0 ? '?' : f.type;
-          return false;
-        }
-        if (in_auth_ && session_.refuses_in_auth(f)) {
-          binding_refused = true;
-          return false;
-        }
-        observer_->on_frontend(f, t);
-        ledger_.on_frontend(f.type);
-        if (f.type == pgwire::fe::kTerminate) session_.note_reason(EndReason::client_terminate);
-        if (f.type == pgwire::fe::kFlush) client_flush = true;
-        // Flushes may be injected (the tracker says after which Parse/Bind: wants_flush()).
-        if (precise_) {
-          const bool flush = observer_->wants_flush();
-          planner_.on_frame(f.type, end, flush);
-          holdback_.on_frontend(f.type, flush);
-        }
-        last_type = f.type;
-        last_end = end;
-        return observer_->owed_bytes() <= limit;
-      },
-      &n);
-  up_rest_ = {from + n, to};
-  if (last_type != 0 && observer_->owed_bytes() > limit)
-    planner_.flush_before_pause(last_end, last_type);
-  if (binding_refused) {
+  const RelayCore::ClientStep step =
+      core_->client_bytes(up_buf_.data(), from, to, t, refuses_in_auth_);
+  if (core_->terminated()) session_.note_reason(EndReason::client_terminate);
+  if (step.stop == RelayCore::ClientStep::Stop::binding_refused) {
     // The server would answer with its riddle ("SCRAM channel binding negotiation
     // error"); the proxy knows why and what fixes it.
     const ClientIdentity& c = session_.client();
@@ -231,26 +184,24 @@ void Relay::up_forward(std::size_t from, std::size_t to, MonoTime t) {
     session_.end(EndReason::auth_failed, false);
     return loop_done();
   }
-  if (err != pgwire::FrameError::none || bad_type) {
-    std::string why = bad_type ? "invalid frontend message type " +
-                                     std::to_string(static_cast<unsigned char>(bad_type))
-                      : in_auth_ && err == pgwire::FrameError::length_too_large
-                          ? std::string("invalid message length during authentication")
-                          : std::string(pgwire::describe(err));
+  if (step.stop == RelayCore::ClientStep::Stop::protocol_error) {
     const ClientIdentity& c = session_.client();
     log::info() << "session " << c.describe() << " user=" << c.user
-                << ": protocol violation: " << why;
-    session_.fail("08P01", "pglifecycle: " + why, Result::protocol_error);
+                << ": protocol violation: " << step.why;
+    session_.fail("08P01", "pglifecycle: " + step.why, Result::protocol_error);
     session_.end(EndReason::protocol_error, false);
     return loop_done();
   }
+  const bool client_flush = step.client_flush;
+  std::uint8_t* const buf = up_buf_.data() + from;
+  const std::size_t n = step.forward;
   // Without the proxy's Flushes the server would send the held bytes now; it may have
   // nothing new to send, since our Flush already emptied its buffer.
   if (client_flush && holding_ && !releasing_) release_held(t);
   auto done = [this, keep = session_.keep_alive()](const error_code& e, std::size_t written) {
     guarded([&] { up_on_written(e, written); }, EndReason::backend_closed);
   };
-  const auto& offsets = planner_.finish();
+  const auto& offsets = *step.flushes;
   if (offsets.empty()) {
     start_write(backend_, asio::buffer(buf, n), up_memory_, std::move(done));
     return;
@@ -294,7 +245,7 @@ void Relay::up_on_written(const error_code& ec, std::size_t written) {
   // The TLS copy of a burst is not kept for the rest of the session.
   if (tls_scratch_.capacity() > 2 * RelayBuffer::kSmall && written < RelayBuffer::kSmall)
     std::vector<std::uint8_t>().swap(tls_scratch_);
-  if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes) {
+  if (core_->should_pause()) {
     // Backpressure: the client is far ahead of the server's answers. Reading resumes from
     // down_chunk / down_on_written once the tracker has drained to half the bound.
     up_paused_ = true;
@@ -306,15 +257,12 @@ void Relay::up_on_written(const error_code& ec, std::size_t written) {
 // The rest of the last read first, then a new read.
 void Relay::up_continue() {
   // Held back by the bound, read at up_read_at_ (what the tracker calls received).
-  if (up_rest_.first < up_rest_.second) {
-    return up_forward(up_rest_.first, up_rest_.second, up_read_at_);
-  }
+  if (const auto [from, to] = core_->rest(); from < to) return up_forward(from, to, up_read_at_);
   up_read();
 }
 
 void Relay::maybe_resume_up() {
-  if (!up_paused_ || session_.stopping()) return;
-  if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes / 2) return;
+  if (!up_paused_ || session_.stopping() || !core_->may_resume()) return;
   up_paused_ = false;
   up_continue();
 }
@@ -322,14 +270,13 @@ void Relay::maybe_resume_up() {
 void Relay::down_read() {
   if (session_.stopping()) return loop_done();
   // A release write in flight still reads from the buffer.
-  if (!releasing_) down_buf_.before_read(held_);
-  std::size_t room = down_buf_.size() - held_;
+  const std::size_t held = core_->held();
+  if (!releasing_) down_buf_.before_read(held);
+  std::size_t room = down_buf_.size() - held;
   // Answers wait in the tracker until the client has them: while it holds much, read in
   // small steps, so that a client that does not read cannot make one read hold thousands.
-  if (observer_->owed_bytes() > ctx_.options.max_pipeline_bytes / 2) {
-    room = std::min(room, kSmallDownRead);
-  }
-  start_read(backend_, asio::buffer(down_buf_.data() + held_, room), down_memory_,
+  if (core_->owes_much()) room = std::min(room, kSmallDownRead);
+  start_read(backend_, asio::buffer(down_buf_.data() + held, room), down_memory_,
              [this, keep = session_.keep_alive()](const error_code& ec, std::size_t n) {
                guarded([&] { down_on_read(ec, n); }, EndReason::backend_closed);
              });
@@ -352,11 +299,11 @@ void Relay::down_on_read(const error_code& ec, std::size_t n) {
 
 void Relay::down_after_read(const error_code& ec, std::size_t n, MonoTime t) {
   if (ec) {
-    if (held_ > sent_ && !client_write_broken_) {
+    if (core_->held() > core_->sent() && !client_write_broken_) {
       // The server sent these before it closed; the client gets them before the close.
       backend_gone_ = true;
       down_read_at_ = t;
-      return down_write(sent_, held_);
+      return down_write(core_->write_range(0));
     }
     session_.end(EndReason::backend_closed, true);
     return loop_done();
@@ -365,11 +312,11 @@ void Relay::down_after_read(const error_code& ec, std::size_t n, MonoTime t) {
 }
 
 void Relay::release_held(MonoTime t) {
-  holdback_.written();
+  const auto [from, to] = core_->begin_release();
   holding_ = false;
   releasing_ = true;
   release_at_ = t;
-  start_write(client_, asio::buffer(down_buf_.data() + sent_, held_ - sent_), release_memory_,
+  start_write(client_, asio::buffer(down_buf_.data() + from, to - from), release_memory_,
               [this, keep = session_.keep_alive()](const error_code& ec, std::size_t written) {
                 on_released(ec, written);
               });
@@ -387,7 +334,7 @@ void Relay::on_released(const error_code& ec, std::size_t n) {
     if (resume) loop_done();
     return;
   }
-  sent_ += n;
+  core_->released(n);
   try {
     client_written(n, release_at_);
   } catch (...) {
@@ -407,57 +354,31 @@ void Relay::client_written(std::size_t n, MonoTime read_at) {
   ctx_.stats.proxy_latency(metrics::Direction::to_client, w - read_at);
 }
 
-// The new bytes are at down_buf_[held_, held_ + n), after any held ones.
+// The new bytes are at down_buf_[held, held + n), after any held ones.
 void Relay::down_chunk(std::size_t n, MonoTime t) {
-  std::uint8_t* const buf = down_buf_.data();
-  down_buf_.after_read(held_ + n);
-  // Offsets are positions in the client-bound stream: unsent held bytes come first.
-  const std::uint64_t base = traffic_.to_client + (held_ - sent_);
-  const bool was_at_boundary = down_framer_.at_boundary();
-  std::size_t good_end = 0;  // past the last whole message of this chunk
-  auto err = down_framer_.feed(pgwire::Bytes(buf + held_, n),
-                               [&](const pgwire::Frame& f, std::size_t end) {
-                                 good_end = end;
-                                 observer_->on_backend(f, t, base + end);
-                                 ledger_.on_backend(f);
-                                 if (precise_) holdback_.on_backend(f.type);
-                               });
-  if (err != pgwire::FrameError::none) {
+  down_buf_.after_read(core_->held() + n);
+  if (!core_->server_bytes(down_buf_.data(), n, traffic_.to_client, t)) {
     const ClientIdentity& c = session_.client();
     log::warning() << "session " << c.describe() << " user=" << c.user
-                   << ": invalid message from the backend: " << pgwire::describe(err);
-    // The whole messages before the bad one still reach the client, then an error that
-    // says what happened instead of a bare close -- where it cannot land inside a message.
-    held_ += good_end;
-    client_at_boundary_ = was_at_boundary || good_end > 0;
-    session_.fail(
-        "08P01",
-        "pglifecycle: invalid message from the backend: " + std::string(pgwire::describe(err)),
-        Result::protocol_error);
+                   << ": invalid message from the backend: " << core_->why();
+    session_.fail("08P01", "pglifecycle: invalid message from the backend: " + core_->why(),
+                  Result::protocol_error);
     session_.end(EndReason::protocol_error, false);
     return loop_done();
   }
-  observer_->on_backend_read_done(t);
   maybe_resume_up();
   down_read_at_ = t;
-  const std::size_t total = held_ + n;
-  const std::size_t pending = total - sent_;
-  // Held bytes are whole messages ending with the held answer, never a message cut by
-  // the read's end.
-  if (precise_ && holdback_.holdable() && down_framer_.at_boundary() && pending <= kMaxHold &&
-      pending <= down_buf_.size() / 2) {
-    if (sent_ > 0) std::memmove(buf, buf + sent_, pending);
-    held_ = pending;
-    sent_ = 0;
+  const auto range = core_->write_range(n);
+  if (core_->hold_or_write(down_buf_.data(), n, down_buf_.size())) {
     holding_ = true;
     return down_read();
   }
-  if (precise_) holdback_.written();
-  down_write(sent_, total);
+  down_write(range);
 }
 
-void Relay::down_write(std::size_t from, std::size_t to) {
-  start_write(client_, asio::buffer(down_buf_.data() + from, to - from), down_memory_,
+void Relay::down_write(std::pair<std::size_t, std::size_t> range) {
+  start_write(client_, asio::buffer(down_buf_.data() + range.first, range.second - range.first),
+              down_memory_,
               [this, keep = session_.keep_alive()](const error_code& ec, std::size_t written) {
                 guarded([&] { down_on_written(ec, written); }, EndReason::client_closed);
               });
@@ -470,8 +391,7 @@ void Relay::down_on_written(const error_code& ec, std::size_t n) {
     return loop_done();
   }
   client_written(n, down_read_at_);
-  held_ = 0;
-  sent_ = 0;
+  core_->all_written();
   if (backend_gone_) {
     session_.end(EndReason::backend_closed, true);
     return loop_done();

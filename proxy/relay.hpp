@@ -1,8 +1,6 @@
-// The streaming relay of one session: both directions' read buffers and handler chains,
-// the framing of each direction (fed to the observer and the session's ledger once per
-// frame), the Flushes precise phase timing injects (FlushPlanner), the client-bound
-// bytes it may hold back meanwhile (HoldBack), and the pause of client reads while the
-// tracker holds more than --max-pipeline-bytes of owed answers.
+// The streaming relay of one session: both directions' read buffers, handler chains and
+// the writes RelayCore decides (what goes to the server with which injected Flushes, what
+// is held back or written to the client, when client reads pause for backpressure).
 //
 // Written with completion handlers rather than coroutines: each direction has one
 // operation in flight, whose memory comes from that direction's HandlerMemory, so
@@ -14,19 +12,18 @@
 #include <boost/asio/buffer.hpp>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
 
 #include "lifecycle/clock.hpp"
 #include "lifecycle/observer.hpp"
-#include "pgwire/framer.hpp"
 #include "pgwire/ledger.hpp"
 #include "proxy/endpoint.hpp"
-#include "proxy/flush_planner.hpp"
 #include "proxy/handler_memory.hpp"
-#include "proxy/holdback.hpp"
 #include "proxy/relay_buffer.hpp"
+#include "proxy/relay_core.hpp"
 #include "proxy/session_context.hpp"
 #include "proxy/session_control.hpp"
 
@@ -61,7 +58,7 @@ class Relay {
     bool at_boundary = true;
     bool writable = true;
   };
-  Tail tail() const;
+  Tail tail();
   void tail_written(lifecycle::MonoTime t);
 
  private:
@@ -73,9 +70,10 @@ class Relay {
   void maybe_resume_up();
   void down_read();
   void down_on_read(const boost::system::error_code& ec, std::size_t n);
-  void down_after_read(const boost::system::error_code& ec, std::size_t n, lifecycle::MonoTime t);
+  void down_after_read(const boost::system::error_code& ec, std::size_t n,
+                       lifecycle::MonoTime t);
   void down_chunk(std::size_t n, lifecycle::MonoTime t);
-  void down_write(std::size_t from, std::size_t to);
+  void down_write(std::pair<std::size_t, std::size_t> range);
   void down_on_written(const boost::system::error_code& ec, std::size_t n);
   // The client sent its own Flush: held backend bytes go out now (from the client side).
   void release_held(lifecycle::MonoTime t);
@@ -98,35 +96,24 @@ class Relay {
   pgwire::Ledger& ledger_;
   ClientTraffic& traffic_;
   lifecycle::SessionObserver* observer_ = nullptr;
-  const bool precise_;  // --phase-timing other than passive: Flushes may be injected
-  bool started_ = false;
+  std::optional<RelayCore> core_;  // from start(): the observer exists then
+  const std::function<bool(const pgwire::Frame&)> refuses_in_auth_;
   int loops_running_ = 0;
-  bool in_auth_ = true;
 
   std::size_t buffer_size_;
   RelayBuffer up_buf_;
   RelayBuffer down_buf_;
-  pgwire::Framer up_framer_;
-  pgwire::Framer down_framer_;
-  FlushPlanner planner_;
-  HoldBack holdback_;
   HandlerMemory up_memory_;
   HandlerMemory down_memory_;
   HandlerMemory release_memory_;
 
   bool up_paused_ = false;  // client reads stopped: the tracker is over --max-pipeline-bytes
-  // Bytes of the last client read not framed yet (up_forward stopped at the bound).
-  std::pair<std::size_t, std::size_t> up_rest_{0, 0};
   lifecycle::MonoTime up_read_at_;
   std::vector<asio::const_buffer> gather_;
   std::vector<std::uint8_t> tls_scratch_;
 
-  // Held back client-bound bytes sit at down_buf_[0, held_); the next backend read
-  // appends after them. The first sent_ of them already went out (a client Flush).
-  std::size_t held_ = 0;
-  std::size_t sent_ = 0;
   bool holding_ = false;    // bytes held and the backend read after them in flight
-  bool releasing_ = false;  // release_held's client write in flight
+  bool releasing_ = false;  // the early write of held bytes is in flight
   // A backend read that completed while releasing_ waits here for the release to end.
   bool parked_ = false;
   boost::system::error_code parked_ec_;
@@ -136,9 +123,6 @@ class Relay {
   lifecycle::MonoTime down_read_at_;
   bool backend_gone_ = false;  // the backend closed; the held bytes' write ends the loop
   bool client_write_broken_ = false;
-  // Set when the backend sent garbage: whether the client-bound stream, up to held_, ends
-  // at a message boundary (the framer itself is stuck in its error then).
-  std::optional<bool> client_at_boundary_;
 };
 
 }  // namespace pglc::proxy
