@@ -130,19 +130,6 @@ struct Awaiting {
 };
 constexpr std::size_t kAwaitingCost = sizeof(Awaiting) + kExecCost;
 
-
-// Two leading C strings of a body the decoder rejected (e.g. a Bind whose parameters were
-// not retained): names are enough to keep the namespaces right.
-std::pair<std::string_view, std::string_view> leading_cstrings(pgwire::Bytes body) {
-  std::string_view s(reinterpret_cast<const char*>(body.data()), body.size());
-  std::size_t a = s.find('\0');
-  if (a == std::string_view::npos) return {s, {}};
-  std::string_view first = s.substr(0, a);
-  std::string_view rest = s.substr(a + 1);
-  std::size_t b = rest.find('\0');
-  return {first, rest.substr(0, b)};
-}
-
 class Tracker final : public SessionObserver {
  public:
   Tracker(const TrackerConfig& config, Sink& sink, std::uint64_t seed)
@@ -362,7 +349,7 @@ class Tracker final : public SessionObserver {
     if (auto q = fe::decode_query(f); q.ok()) {
       sql = q.value.sql;
     } else {
-      sql = leading_cstrings(f.body).first;
+      sql = fe::leading_cstrings(f).first;
     }
     // A simple Query works through the unnamed statement and portal: it drops both.
     unnamed_.reset();
@@ -429,7 +416,7 @@ class Tracker final : public SessionObserver {
         param_types += '}';
       }
     } else {
-      std::tie(name, sql) = leading_cstrings(f.body);
+      std::tie(name, sql) = fe::leading_cstrings(f);
     }
     auto analyzed = analyzer_.prepared(sql);
     const AnalyzedStatement& a = analyzed->statements.front();
@@ -457,7 +444,7 @@ class Tracker final : public SessionObserver {
       statement = bind.value.statement;
       if (config_.record_parameters) params = format_params(bind.value);
     } else {
-      std::tie(portal, statement) = leading_cstrings(f.body);
+      std::tie(portal, statement) = fe::leading_cstrings(f);
     }
     StmtPtr stmt = lookup(statement);
     if (!stmt) {
@@ -470,7 +457,8 @@ class Tracker final : public SessionObserver {
     exec->rec.params = std::move(params);
     if (!config_.record_parameters && bind.ok()) keep_for_masking(*exec, bind.value);
     remove_portal(portal);
-    Pending& p = push(MessageKind::bind, t, kExecCost + (exec->rec.params ? exec->rec.params->size() : 0));
+    Pending& p =
+        push(MessageKind::bind, t, kExecCost + (exec->rec.params ? exec->rec.params->size() : 0));
     portals_[std::string(portal)] = Portal{exec, p.seq};
     exec->in_portal = true;
     ++exec->pending_refs;
@@ -492,7 +480,7 @@ class Tracker final : public SessionObserver {
   void on_execute(const pgwire::Frame& f, MonoTime t) {
     auto d = fe::decode_execute(f);
     Pending& p = push(MessageKind::execute, t);
-    std::string_view portal = d.ok() ? d.value.portal : leading_cstrings(f.body).first;
+    std::string_view portal = d.ok() ? d.value.portal : fe::leading_cstrings(f).first;
     if (auto it = portals_.find(portal); it != portals_.end()) {
       ExecPtr exec = it->second.exec;
       ++exec->pending_refs;
@@ -755,7 +743,8 @@ class Tracker final : public SessionObserver {
       err.sqlstate = d.value.sqlstate;
       // Enough to find every bound value the message may echo, not the whole of a
       // message that echoes a huge one: fail_exec masks, then cuts at max_error_length.
-      err.message = std::string(cut_utf8(d.value.message, config_.max_error_length + kMaskedValueBytes));
+      err.message =
+          std::string(cut_utf8(d.value.message, config_.max_error_length + kMaskedValueBytes));
     }
     err.status = ExecutionStatus::error;
     if (err.sqlstate == "57014" && cancel_requested_) {
@@ -956,8 +945,8 @@ class Tracker final : public SessionObserver {
     e->finished = t;
     e->rec.status = err.status;
     e->rec.sqlstate = err.sqlstate;
-    e->rec.error_message = std::string(cut_utf8(mask_bound_values(err.message, *e),
-                                                config_.max_error_length));
+    e->rec.error_message =
+        std::string(cut_utf8(mask_bound_values(err.message, *e), config_.max_error_length));
     e->bound_values.clear();
     e->final = true;
     e->last_response_offset = offset;

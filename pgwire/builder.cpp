@@ -33,6 +33,14 @@ void finish_message(std::vector<std::uint8_t>& out) {
 }
 }  // namespace
 
+void append_frame(std::vector<std::uint8_t>& out, const Frame& f) {
+  const std::size_t at = out.size();
+  out.push_back(static_cast<std::uint8_t>(f.type));
+  out.resize(at + 5);
+  put32(out, at + 1, f.length);
+  out.insert(out.end(), f.body.begin(), f.body.end());
+}
+
 std::vector<std::uint8_t> error_response(std::string_view sqlstate, std::string_view message,
                                          std::string_view severity) {
   auto out =

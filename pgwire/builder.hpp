@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "pgwire/frame.hpp"
+
 namespace pglc::pgwire {
 
 // A complete ErrorResponse ('E') with severity FATAL (or as given), SQLSTATE and message.
@@ -17,6 +19,9 @@ std::vector<std::uint8_t> error_response(std::string_view sqlstate, std::string_
 inline constexpr std::uint8_t kFlushMessage[5] = {'H', 0, 0, 0, 4};
 
 // AuthenticationSASL ('R', code 10) listing `mechanisms` in order.
+// Appends `f` as it goes on the wire (type, length, body); f must be complete.
+void append_frame(std::vector<std::uint8_t>& out, const Frame& f);
+
 std::vector<std::uint8_t> authentication_sasl(const std::vector<std::string>& mechanisms);
 
 // For SCRAM termination and the --auth-query lookup, where the proxy is a party itself:

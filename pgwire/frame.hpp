@@ -9,6 +9,12 @@ namespace pglc::pgwire {
 
 using Bytes = std::span<const std::uint8_t>;
 
+// The protocol's integers are big-endian; every reader of a length or a field uses this.
+inline std::uint32_t be32(const std::uint8_t* p) {
+  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
+         std::uint32_t{p[3]};
+}
+
 struct Frame {
   char type = 0;
   // Length field as sent on the wire: counts itself (4) plus the body, not the type byte.

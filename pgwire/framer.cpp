@@ -21,8 +21,7 @@ Framer::Framer(Direction direction, std::uint64_t max_message_size, std::uint32_
 
 FrameError Framer::start_body() {
   type_ = static_cast<char>(header_[0]);
-  length_ = (std::uint32_t{header_[1]} << 24) | (std::uint32_t{header_[2]} << 16) |
-            (std::uint32_t{header_[3]} << 8) | std::uint32_t{header_[4]};
+  length_ = be32(header_ + 1);
   if (length_ < 4) return FrameError::length_too_small;
   if (length_ > max_message_size_) return FrameError::length_too_large;
   in_body_ = true;

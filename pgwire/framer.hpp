@@ -9,8 +9,8 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "pgwire/frame.hpp"
@@ -88,8 +88,7 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame, std::size_t* consumed) 
   if (consumed != nullptr) *consumed = n;
   // Calls on_frame; true when the scan is to stop after this message.
   auto deliver = [&](const Frame& f, std::size_t end) {
-    if constexpr (std::is_same_v<std::invoke_result_t<OnFrame&, const Frame&, std::size_t>,
-                                 bool>) {
+    if constexpr (std::is_same_v<std::invoke_result_t<OnFrame&, const Frame&, std::size_t>, bool>) {
       if (on_frame(f, end)) return false;
       if (consumed != nullptr) *consumed = end;
       return true;
@@ -102,9 +101,7 @@ FrameError Framer::feed(Bytes chunk, OnFrame&& on_frame, std::size_t* consumed) 
     if (!in_body_) {
       // Fast path: header and body wholly inside this chunk.
       if (header_len_ == 0 && n - pos >= 5) {
-        std::uint32_t len = (std::uint32_t{chunk[pos + 1]} << 24) |
-                            (std::uint32_t{chunk[pos + 2]} << 16) |
-                            (std::uint32_t{chunk[pos + 3]} << 8) | std::uint32_t{chunk[pos + 4]};
+        const std::uint32_t len = be32(chunk.data() + pos + 1);
         if (len < 4) return error_ = FrameError::length_too_small;
         if (len > max_message_size_) return error_ = FrameError::length_too_large;
         if (n - pos - 5 >= len - 4) {

@@ -129,6 +129,14 @@ std::string_view text_until_nul(Bytes b) {
 }
 }  // namespace
 
+std::pair<std::string_view, std::string_view> leading_cstrings(const Frame& f) {
+  const std::string_view body(reinterpret_cast<const char*>(f.body.data()), f.body.size());
+  const std::size_t a = body.find('\0');
+  if (a == std::string_view::npos) return {body, {}};
+  const std::string_view rest = body.substr(a + 1);
+  return {body.substr(0, a), rest.substr(0, rest.find('\0'))};
+}
+
 Decoded<Query> decode_query_prefix(const Frame& f) {
   if (f.complete()) return decode_query(f);
   Decoded<Query> out;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "pgwire/decode.hpp"
 #include "pgwire/frame.hpp"
@@ -86,6 +87,12 @@ Decoded<Query> decode_query_prefix(const Frame& f);
 Decoded<Parse> decode_parse_prefix(const Frame& f);
 Decoded<Bind> decode_bind_prefix(const Frame& f);
 
+// The two leading C strings of a body, whatever follows them (a message the decoders
+// above reject, a body the framer did not retain): Parse's name and SQL, Bind's portal
+// and statement, Execute's portal, Query's SQL. Enough to keep the statement and portal
+// namespaces right; an unterminated string runs to the body's end, a missing one is empty.
+std::pair<std::string_view, std::string_view> leading_cstrings(const Frame& f);
+
 // Message types a client may legally send in the normal phase.
 bool is_known_type(char type);
 // Lowercase name for logs and metric labels ("parse", "bind", ...).
@@ -95,9 +102,7 @@ template <class F>
 void Bind::for_each_param(F&& f) const {
   std::size_t pos = 0;
   for (std::size_t i = 0; i < param_count; ++i) {
-    std::int32_t len = static_cast<std::int32_t>(
-        (std::uint32_t{params[pos]} << 24) | (std::uint32_t{params[pos + 1]} << 16) |
-        (std::uint32_t{params[pos + 2]} << 8) | std::uint32_t{params[pos + 3]});
+    const auto len = static_cast<std::int32_t>(be32(params.data() + pos));
     pos += 4;
     if (len < 0) {
       f(i, std::optional<Bytes>{});

@@ -60,9 +60,7 @@ class Reader {
   }
   std::uint32_t u32() {
     Bytes b = bytes(4);
-    return b.empty() ? 0
-                     : (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
-                           (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+    return b.empty() ? 0 : be32(b.data());
   }
   std::int16_t i16() { return static_cast<std::int16_t>(u16()); }
   std::int32_t i32() { return static_cast<std::int32_t>(u32()); }
@@ -89,8 +87,7 @@ class Reader {
 };
 
 inline std::uint32_t be32_at(Bytes b, std::size_t pos) {
-  return (std::uint32_t{b[pos]} << 24) | (std::uint32_t{b[pos + 1]} << 16) |
-         (std::uint32_t{b[pos + 2]} << 8) | std::uint32_t{b[pos + 3]};
+  return be32(b.data() + pos);
 }
 
 template <class T>

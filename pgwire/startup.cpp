@@ -6,10 +6,6 @@ namespace {
 // Protocol 3.2 lets the server choose a secret key of up to 256 bytes.
 constexpr std::size_t kMaxCancelSecret = 256;
 
-std::uint32_t be32(const std::uint8_t* p) {
-  return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
-         std::uint32_t{p[3]};
-}
 }  // namespace
 
 std::string_view StartupPacket::parameter(std::string_view name) const {

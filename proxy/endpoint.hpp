@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "pgwire/frame.hpp"
 #include "proxy/tls_stream.hpp"
 
 namespace pglc::proxy {
@@ -65,8 +66,7 @@ inline asio::awaitable<std::optional<Message>> read_message(Endpoint& e, std::si
   std::uint8_t header[5];
   co_await read_exact(e, asio::buffer(header), ec);
   if (ec) co_return std::nullopt;
-  const std::uint32_t len = (std::uint32_t{header[1]} << 24) | (std::uint32_t{header[2]} << 16) |
-                            (std::uint32_t{header[3]} << 8) | std::uint32_t{header[4]};
+  const std::uint32_t len = pgwire::be32(header + 1);
   if (len < 4 || len - 4 > max_body) co_return std::nullopt;
   Message m;
   m.type = static_cast<char>(header[0]);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "pgwire/backend.hpp"
+#include "pgwire/builder.hpp"
 #include "pgwire/startup.hpp"
 #include "proxy/log.hpp"
 #include "proxy/relay_buffer.hpp"
@@ -30,13 +31,6 @@ std::string seconds(std::chrono::steady_clock::duration d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
   return buf;
-}
-
-void append_message(std::vector<std::uint8_t>& out, const pgwire::Frame& f) {
-  out.push_back(static_cast<std::uint8_t>(f.type));
-  for (int shift = 24; shift >= 0; shift -= 8)
-    out.push_back(static_cast<std::uint8_t>(f.length >> shift));
-  out.insert(out.end(), f.body.begin(), f.body.end());
 }
 
 }  // namespace
@@ -317,7 +311,7 @@ void Login::rewrite_auth_frame(const pgwire::Frame& f) {
   if (replacement)
     auth_out_.insert(auth_out_.end(), replacement->begin(), replacement->end());
   else
-    append_message(auth_out_, f);
+    pgwire::append_frame(auth_out_, f);
 }
 
 // Server messages up to the first ReadyForQuery go to the client one read's worth at a

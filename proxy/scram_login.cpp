@@ -21,8 +21,7 @@ constexpr std::string_view kPlus = "SCRAM-SHA-256-PLUS";
 
 std::int32_t be32(const std::vector<std::uint8_t>& b, std::size_t at = 0) {
   if (b.size() < at + 4) return -1;
-  return static_cast<std::int32_t>((std::uint32_t{b[at]} << 24) | (std::uint32_t{b[at + 1]} << 16) |
-                                   (std::uint32_t{b[at + 2]} << 8) | std::uint32_t{b[at + 3]});
+  return static_cast<std::int32_t>(pgwire::be32(b.data() + at));
 }
 
 std::string_view text(const std::vector<std::uint8_t>& b, std::size_t from) {
