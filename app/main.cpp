@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/activity_command.hpp"
 #include "config/options.hpp"
 #include "explain/command.hpp"
 #include "lifecycle/debug_log_sink.hpp"
@@ -89,6 +90,9 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "trace") {
     return explain::run_trace(argc - 1, argv + 1, std::cout, std::cerr);
   }
+  if (argc > 1 && std::string_view(argv[1]) == "activity") {
+    return app::run_activity(argc - 1, argv + 1, std::cout, std::cerr, isatty(STDOUT_FILENO) == 1);
+  }
   if (argc > 1 && std::string_view(argv[1]) == "reset") {
     return explain::run_reset(argc - 1, argv + 1, std::cout, std::cerr);
   }
@@ -133,7 +137,9 @@ int main(int argc, char** argv) {
     lifecycle::TrackerFactory trackers(tracker_config(options), sink);
 
     proxy::Server server(options, trackers, *metrics);
+    metrics->serve_activity([&server] { return server.activity_json(); });
     server.run();
+    metrics->serve_activity(nullptr);
     // Every session has ended: nothing enqueues any more. Flush what is queued.
     recorder->stop();
     proxy::log::info() << "pglifecycle: stopped; recorder wrote "

@@ -29,6 +29,18 @@ struct SessionStart {
   std::optional<MonoTime> backend_connected;
 };
 
+// What a session is doing now, for live activity (/activity, `pglifecycle activity`).
+// Never carries bound parameter values.
+struct Activity {
+  std::string session_id;
+  std::int32_t backend_pid = 0;
+  // The oldest statement the server has not answered yet; when nothing is owed, the last
+  // one answered (as pg_stat_activity keeps the last query of an idle backend).
+  std::string query;
+  std::optional<MonoTime> query_received;  // of an unanswered one
+  std::size_t pipeline_depth = 0;          // executions sent and not answered yet
+};
+
 class SessionObserver {
  public:
   virtual ~SessionObserver() = default;
@@ -54,6 +66,8 @@ class SessionObserver {
   virtual std::size_t owed_bytes() const { return 0; }
   // A CancelRequest carrying this session's key was forwarded to the backend.
   virtual void on_cancel_requested(MonoTime) {}
+  // What the session is doing now (on the session's thread, like every call here).
+  virtual Activity activity() const { return {}; }
   // The session is over; everything still pending is aborted. Called exactly once.
   virtual void on_session_end(EndReason, MonoTime) {}
 };

@@ -19,6 +19,7 @@ class Ring {
   const T& front() const { return slots_[head_]; }
   T& back() { return at(size_ - 1); }
   T& at(std::size_t i) { return slots_[(head_ + i) & (slots_.size() - 1)]; }
+  const T& at(std::size_t i) const { return slots_[(head_ + i) & (slots_.size() - 1)]; }
 
   T& push_back(T value) {
     if (size_ == slots_.size()) grow();

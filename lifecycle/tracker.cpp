@@ -89,6 +89,8 @@ struct Pending {
 };
 
 constexpr std::size_t kMaskedValueBytes = 16u << 10;
+// The query text live activity shows, like PostgreSQL's track_activity_query_size.
+constexpr std::size_t kActivityQueryBytes = 1024;
 
 // The server echoes some bound values in its messages (invalid input syntax for type
 // integer: "bind-secret-2"). Longer values are masked wherever they appear, short ones
@@ -289,6 +291,26 @@ class Tracker final : public SessionObserver {
   }
 
   bool wants_flush() const override { return wants_flush_; }
+
+  Activity activity() const override {
+    Activity a;
+    a.session_id = session_.id;
+    a.backend_pid = session_.backend_pid.value_or(0);
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      const Pending& p = pending_.at(i);
+      const Exec* e = p.exec.get();
+      if (p.kind == MessageKind::query && p.item < p.items.size()) e = p.items[p.item].exec.get();
+      const bool runs = p.kind == MessageKind::execute || p.kind == MessageKind::query ||
+                        p.kind == MessageKind::function_call;
+      if (!runs) continue;
+      ++a.pipeline_depth;
+      if (a.query_received) continue;
+      a.query_received = p.kind == MessageKind::query ? p.received : (e ? e->received : p.received);
+      if (e && e->rec.sql) a.query = one_line(e->rec.sql->sql, kActivityQueryBytes);
+    }
+    if (!a.query_received && last_sql_) a.query = one_line(last_sql_->sql, kActivityQueryBytes);
+    return a;
+  }
   std::size_t owed_bytes() const override { return owed_bytes_ + awaiting_.size() * kAwaitingCost; }
 
   void on_cancel_requested(MonoTime) override {
@@ -1073,6 +1095,7 @@ class Tracker final : public SessionObserver {
   void emit(Exec& e) {
     if (e.emitted) return;
     e.emitted = true;
+    if (e.rec.sql) last_sql_ = e.rec.sql;
     ExecutionRecord& r = e.rec;
     r.events.clear();
     r.events.emplace_back(ExecutionEvent::received, to_wall(e.received));
@@ -1121,7 +1144,8 @@ class Tracker final : public SessionObserver {
   std::map<std::string, Portal, std::less<>> portals_;
 
   Ring<Pending> pending_;
-  std::size_t owed_bytes_ = 0;  // sum of the pending entries' cost
+  std::shared_ptr<const SqlText> last_sql_;  // of the last execution emitted (activity)
+  std::size_t owed_bytes_ = 0;               // sum of the pending entries' cost
   std::uint64_t seq_ = 0;
   MonoTime last_done_{};
   bool skip_until_sync_ = false;

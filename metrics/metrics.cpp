@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "metrics/activity_endpoint.hpp"
 #include "metrics/atomic_histogram.hpp"
 #include "metrics/label_cap.hpp"
 #include "metrics/process_stats.hpp"
@@ -222,7 +223,8 @@ class MetricsImpl final : public Metrics {
     collector_ = std::make_shared<Collector>(*this);
     if (!options.metrics_listen.empty()) {
       try {
-        exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen, 2);
+        exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen, 2,
+                                                         ActivityEndpoint::callbacks());
       } catch (const std::exception& e) {
         throw std::runtime_error("cannot listen for metrics on '" + options.metrics_listen +
                                  "': " + e.what());
@@ -230,6 +232,7 @@ class MetricsImpl final : public Metrics {
       exposer_->RegisterCollectable(collector_);
       auto ports = exposer_->GetListeningPorts();
       if (!ports.empty()) port_ = ports.front();
+      activity_.listen_on(ports);
     }
   }
 
@@ -282,6 +285,9 @@ class MetricsImpl final : public Metrics {
 
   // --- Metrics ---
   int port() const override { return port_; }
+  void serve_activity(std::function<std::string()> source) override {
+    activity_.set_source(std::move(source));
+  }
   std::string render() const override { return prometheus::TextSerializer().Serialize(collect()); }
 
   std::vector<MetricFamily> collect() const;
@@ -360,6 +366,8 @@ class MetricsImpl final : public Metrics {
   std::array<std::atomic<std::uint64_t>, kConnectionResults> connection_results_{};
 
   std::shared_ptr<Collector> collector_;
+  // Declared before the exposer: it outlives every request the exposer serves.
+  ActivityEndpoint activity_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };

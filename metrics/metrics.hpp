@@ -1,6 +1,7 @@
 // The metric families of DESIGN §4 and the /metrics exposer.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -24,6 +25,9 @@ class Metrics : public lifecycle::Sink, public RelayStats {
 
   // The port the exposer listens on; 0 when the exposer is off.
   virtual int port() const = 0;
+  // GET /activity on the same listener answers what `source` returns (JSON); null stops
+  // it (503). Set once the sessions exist, cleared before they go.
+  virtual void serve_activity(std::function<std::string()> source) = 0;
   // The /metrics body, rendered without HTTP (what a scrape would return, minus the
   // exposer's own exposer_* families).
   virtual std::string render() const = 0;

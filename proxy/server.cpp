@@ -21,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -29,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "lifecycle/text_format.hpp"
 #include "pgwire/builder.hpp"
 #include "pgwire/startup.hpp"
 #include "proxy/cancel_registry.hpp"
@@ -453,6 +455,45 @@ void Server::stop() {
 
 std::uint16_t Server::port() const {
   return impl_->acceptor_port;
+}
+
+std::string Server::activity_json(std::chrono::milliseconds timeout) {
+  struct Answers {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::vector<std::string> sessions;
+    std::size_t left = 0;
+  };
+  auto answers = std::make_shared<Answers>();
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (auto& [ptr, weak] : impl_->sessions)
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+  }
+  answers->left = open.size();
+  const lifecycle::MonoTime now = lifecycle::now();
+  for (auto& s : open) {
+    asio::post(s->executor(), [s, answers, now] {
+      std::string one;
+      s->describe(one, now);
+      std::lock_guard lock(answers->mutex);
+      answers->sessions.push_back(std::move(one));
+      if (--answers->left == 0) answers->done.notify_one();
+    });
+  }
+  open.clear();
+  std::unique_lock lock(answers->mutex);
+  answers->done.wait_for(lock, timeout, [&] { return answers->left == 0; });
+  std::string out = "{\"proxy_instance\":";
+  lifecycle::append_json_string(out, impl_->options.instance_name);
+  out += ",\"sessions\":[";
+  for (std::size_t i = 0; i < answers->sessions.size(); ++i) {
+    if (i > 0) out += ',';
+    out += answers->sessions[i];
+  }
+  out += "]}";
+  return out;
 }
 
 }  // namespace pglc::proxy

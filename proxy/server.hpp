@@ -1,8 +1,10 @@
 // The proxy: accepts clients on --listen and relays each to --backend (DESIGN §1, §6).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "config/options.hpp"
 #include "lifecycle/observer.hpp"
@@ -30,6 +32,11 @@ class Server {
 
   // The port actually bound (useful with --listen HOST:0).
   std::uint16_t port() const;
+
+  // Every open session as JSON ({"sessions": [...]}, see docs/activity.md), asked of each
+  // session on its own io thread. Callable from any thread but the io threads; waits up
+  // to `timeout` for the answers (a session that does not answer in time is left out).
+  std::string activity_json(std::chrono::milliseconds timeout = std::chrono::seconds(1));
 
   struct Impl;
 

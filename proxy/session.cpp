@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdio>
 
+#include "lifecycle/text_format.hpp"
 #include "pgwire/builder.hpp"
 #include "proxy/log.hpp"
 
@@ -137,6 +138,61 @@ void Session::on_authenticated() {
   if (phase_ != Phase::auth) return;
   phase_ = drain_requested_ ? Phase::draining : Phase::relay;
   relay_.authenticated();
+}
+
+void Session::describe(std::string& out, MonoTime now) const {
+  using lifecycle::append_json_string;
+  const lifecycle::Activity a = observer_ ? observer_->activity() : lifecycle::Activity{};
+  std::string_view state;
+  switch (phase_) {
+    case Phase::startup:
+      state = "startup";
+      break;
+    case Phase::auth:
+      state = "authenticating";
+      break;
+    case Phase::closing:
+      state = "closing";
+      break;
+    case Phase::relay:
+    case Phase::draining:
+      // pg_stat_activity's names, from what the server still owes and its last status.
+      state = a.pipeline_depth > 0 || ledger_.owes_ready() || ledger_.unsynced() ? "active"
+              : ledger_.status() == 'T' ? "idle in transaction"
+              : ledger_.status() == 'E' ? "idle in transaction (aborted)"
+                                        : "idle";
+      break;
+  }
+  auto seconds_since = [&](MonoTime t) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", std::chrono::duration<double>(now - t).count());
+    return std::string(buf);
+  };
+  out += "{\"session_id\":";
+  append_json_string(out, a.session_id);
+  out += ",\"client_addr\":";
+  append_json_string(out, identity_.addr);
+  out += ",\"client_port\":" + std::to_string(identity_.port);
+  out += ",\"user\":";
+  append_json_string(out, identity_.user);
+  out += ",\"database\":";
+  append_json_string(out, identity_.database);
+  out += ",\"application\":";
+  append_json_string(out, identity_.application);
+  out += ",\"client_tls\":";
+  out += client_.tls ? "true" : "false";
+  out += ",\"backend_pid\":" + std::to_string(a.backend_pid);
+  out += ",\"state\":";
+  append_json_string(out, state);
+  out += ",\"connected_seconds\":" + seconds_since(opened_at_);
+  out += ",\"query\":";
+  append_json_string(out, a.query);
+  out += ",\"query_seconds\":";
+  out += a.query_received ? seconds_since(*a.query_received) : std::string("null");
+  out += ",\"pipeline_depth\":" + std::to_string(a.pipeline_depth);
+  out += ",\"bytes_from_client\":" + std::to_string(traffic_.from_client);
+  out += ",\"bytes_to_client\":" + std::to_string(traffic_.to_client);
+  out += "}";
 }
 
 awaitable<void> Session::run() {

@@ -39,6 +39,9 @@ class Session final : public std::enable_shared_from_this<Session>, private Sess
   // nothing outstanding), now if it already is. Must run on executor().
   void drain();
   asio::any_io_executor executor() { return client_.sock.get_executor(); }
+  // Appends what the session is doing now as one JSON object (live activity). Must run
+  // on executor(). Never includes bound parameter values.
+  void describe(std::string& out, lifecycle::MonoTime now) const;
 
  private:
   // startup: before the StartupMessage is through (nothing recorded yet);
