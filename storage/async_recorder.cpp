@@ -1,6 +1,8 @@
 #include "storage/async_recorder.hpp"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "storage/text_row.hpp"
 
@@ -137,6 +139,13 @@ void AsyncRecorder::start() {
   }
   writer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "pglc-writer");  // for top -H and perf
+    // On a busy machine the scheduler gives the one writer a thread's share among every
+    // io thread, client and backend, and the queue overflows while it waits for a core.
+    // It only runs when records are queued, so a higher weight cannot starve the relay
+    // for long. Needs CAP_SYS_NICE (or RLIMIT_NICE); without it the writer stays at 0.
+    constexpr int kWriterNice = -5;
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWriterNice) != 0)
+      log(config::LogLevel::debug, "the writer thread stays at nice 0 (no CAP_SYS_NICE)");
     run();
   });
 }
