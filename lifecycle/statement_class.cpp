@@ -44,11 +44,11 @@ constexpr std::array<NodeType, 22> kNodes = {{
 
 // What drivers send on their own. psql's \d queries are the user's (asked for), and so is
 // a BEGIN or SET that an application may as well send itself.
-constexpr std::array<DriverStatement, 8> kDrivers = {{
+constexpr std::array<DriverStatement, 13> kDrivers = {{
     {"DISCARD ALL", false, "Npgsql, PgBouncer",
      "connection pool reset when a pooled connection is handed back"},
-    {"SELECT ns.nspname, t.oid, t.typname, t.typtype, t.typnotnull, t.elemtypoid", true,
-     "Npgsql", "type loading after connecting (Npgsql 4.1 and later)"},
+    {"SELECT ns.nspname, t.oid, t.typname, t.typtype, t.typnotnull, t.elemtypoid", true, "Npgsql",
+     "type loading after connecting (Npgsql 4.1 and later)"},
     {"SELECT ns.nspname, a.typname, a.oid, a.typrelid, a.typbasetype,", true, "Npgsql",
      "type loading after connecting (Npgsql 4.0)"},
     {"-- Load field definitions for (free-standing) composite types", true, "Npgsql",
@@ -59,6 +59,20 @@ constexpr std::array<DriverStatement, 8> kDrivers = {{
      "session setup after connecting (older pgjdbc; newer send it in the startup packet)"},
     {"select oid, typbasetype from pg_type where typname = $1", false, "pgjdbc",
      "type lookup for a parameter or result type"},
+    // pgjdbc 42.5 (Debian 12's libpostgresql-jdbc-java) TypeInfoCache, as seen through the
+    // proxy by tests/integration/drivers_test.cpp.
+    {"SELECT n.nspname = ANY(current_schemas($2)), n.nspname, t.typname FROM "
+     "pg_catalog.pg_type t",
+     true, "pgjdbc", "type name lookup for a result column of a type it does not know"},
+    {"SELECT typinput=", true, "pgjdbc", "array / type category lookup (TypeInfoCache)"},
+    {"SELECT t.typarray, arr.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n",
+     true, "pgjdbc", "array type lookup for createArrayOf"},
+    {"SELECT e.typdelim FROM pg_catalog.pg_type t, pg_catalog.pg_type e WHERE t.oid = $1 and "
+     "t.typelem = e.oid",
+     false, "pgjdbc", "array delimiter lookup"},
+    {"SELECT e.oid, n.nspname = ANY(current_schemas($2)), n.nspname, e.typname FROM "
+     "pg_catalog.pg_type t JOIN pg_catalog.pg_type e",
+     true, "pgjdbc", "array element type lookup"},
 }};
 
 }  // namespace
@@ -75,8 +89,8 @@ std::string_view statement_type_of_tree(std::string_view json) {
   for (const NodeType& n : kNodes) {
     if (n.node == node) return n.type;
   }
-  for (std::string_view p : {"Create", "Alter", "Drop", "Comment", "Define", "Reindex",
-                             "Cluster", "Vacuum", "Refresh", "Sec"}) {
+  for (std::string_view p : {"Create", "Alter", "Drop", "Comment", "Define", "Reindex", "Cluster",
+                             "Vacuum", "Refresh", "Sec"}) {
     if (node.substr(0, p.size()) == p) return "ddl";
   }
   return "other";

@@ -72,6 +72,20 @@ TEST_CASE("driver statements: each table entry as its driver sends it; the user'
       "SET extra_float_digits = 3",
       "SET application_name = 'PostgreSQL JDBC Driver'",
       "select oid, typbasetype from pg_type where typname = 'int4'",
+      // pgjdbc 42.5's TypeInfoCache, as drivers_test.cpp saw them.
+      "SELECT n.nspname = ANY(current_schemas(true)), n.nspname, t.typname FROM "
+      "pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON t.typnamespace = n.oid WHERE "
+      "t.oid = $1",
+      "SELECT typinput='pg_catalog.array_in'::regproc as is_array, typtype, typname, "
+      "pg_type.oid   FROM pg_catalog.pg_type   LEFT JOIN (select ns.oid as nspoid, ns.nspname, "
+      "r.r from pg_namespace as ns) as sp ON sp.nspoid = typnamespace WHERE pg_type.oid = $1",
+      "SELECT t.typarray, arr.typname   FROM pg_catalog.pg_type t  JOIN pg_catalog.pg_namespace "
+      "n ON t.typnamespace = n.oid  JOIN pg_catalog.pg_type arr ON arr.oid = t.typarray WHERE "
+      "t.typname = $1",
+      "SELECT e.typdelim FROM pg_catalog.pg_type t, pg_catalog.pg_type e WHERE t.oid = $1 and "
+      "t.typelem = e.oid",
+      "SELECT e.oid, n.nspname = ANY(current_schemas(true)), n.nspname, e.typname FROM "
+      "pg_catalog.pg_type t JOIN pg_catalog.pg_type e ON t.typelem = e.oid WHERE t.oid = $1",
   };
   REQUIRE(std::size(sent) == driver_statements().size());
   for (std::size_t i = 0; i < std::size(sent); ++i) {
@@ -85,7 +99,8 @@ TEST_CASE("driver statements: each table entry as its driver sends it; the user'
   // psql's \d and an application's own statements are the user's.
   for (const char* user :
        {"SELECT c.oid, n.nspname, c.relname FROM pg_catalog.pg_class c LEFT JOIN "
-        "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname OPERATOR(pg_catalog.~) "
+        "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relname "
+        "OPERATOR(pg_catalog.~) "
         "'^(t)$' COLLATE pg_catalog.default",
         "SELECT * FROM orders WHERE id = 1", "SET work_mem = '64MB'", "BEGIN"}) {
     CAPTURE(user);

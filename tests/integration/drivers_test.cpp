@@ -1,0 +1,96 @@
+// Real drivers through the proxy: a pgjdbc session (Debian's libpostgresql-jdbc-java, run
+// as a single-file Java program) and what the store says about the statements it sent on
+// its own (origin 'driver') and those the application asked for.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "tests/support/pg_server.hpp"
+#include "tests/support/process.hpp"
+
+using namespace pglc::test;
+
+namespace {
+
+using Rows = std::vector<std::vector<std::string>>;
+
+Rows sqlite_rows(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  Rows out;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE_MESSAGE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK,
+                  sqlite3_errmsg(db));
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int i = 0; i < sqlite3_column_count(st); ++i) {
+      const unsigned char* v = sqlite3_column_text(st, i);
+      row.emplace_back(v != nullptr ? reinterpret_cast<const char*>(v) : "NULL");
+    }
+    out.push_back(std::move(row));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+constexpr const char* kJdbcJar = "/usr/share/java/postgresql.jar";
+
+}  // namespace
+
+TEST_CASE(
+    "pgjdbc: its type lookups are classified as driver statements, the application's are not") {
+  const std::string dir = make_temp_dir("pglc-drivers");
+  REQUIRE(!dir.empty());
+  const std::string db = dir + "/store.db";
+  std::string out;
+  {
+    ProxyProcess proxy({"--storage", "sqlite:" + db});
+    const std::string url = "jdbc:postgresql://127.0.0.1:" + std::to_string(proxy.port()) + "/" +
+                            std::string(kTestDatabase) +
+                            "?ApplicationName=jdbc_test&sslmode=disable";
+    const int status =
+        run({"java", "-cp", kJdbcJar,
+             std::string(PGLC_SOURCE_DIR) + "/tests/integration/drivers/JdbcSession.java", url,
+             std::string(kSuperUser), std::string(kSuperPassword)},
+            &out);
+    REQUIRE_MESSAGE(status == 0, out << "\nproxy log:\n" << proxy.log());
+    CHECK(out.find("mood slow jdbc_mood") != std::string::npos);
+    CHECK(out.find("cardinality 2") != std::string::npos);
+    REQUIRE(sessions_closed(proxy));
+    REQUIRE(proxy.terminate() == 0);
+  }
+  const Rows rows = sqlite_rows(db,
+                                "SELECT origin, statement_type, sql FROM statement_summary "
+                                "WHERE application_name = 'jdbc_test' ORDER BY received_at");
+  std::string all;
+  for (const auto& r : rows) all += r[0] + " | " + r[1] + " | " + r[2] + "\n";
+  INFO("statements pgjdbc sent:\n" << all);
+  auto origin_of = [&](const std::string& needle) {
+    for (const auto& r : rows)
+      if (r[2].find(needle) != std::string::npos) return r[0];
+    return std::string("(not sent)");
+  };
+  // The application's own statements.
+  CHECK(origin_of("SELECT $1::int + 1 AS n") == "application");
+  CHECK(origin_of("'slow'::jdbc_mood") == "application");
+  CHECK(origin_of("CREATE TYPE jdbc_mood") == "application");
+  CHECK(origin_of("SELECT 42") == "application");
+  // pgjdbc's session setup, sent as statements after the login.
+  CHECK(origin_of("SET extra_float_digits") == "driver");
+  CHECK(origin_of("SET application_name") == "driver");
+  // pgjdbc's own: at least one catalogue lookup for jdbc_mood, and every pg_type query it
+  // sent is classified as the driver's.
+  int lookups = 0;
+  for (const auto& r : rows) {
+    if (r[2].find("pg_type") == std::string::npos) continue;
+    ++lookups;
+    CHECK_MESSAGE(r[0] == "driver", r[2]);
+    CHECK(r[1] == "select");
+  }
+  CHECK(lookups >= 1);
+  detail::remove_tree(dir);
+}
