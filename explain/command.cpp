@@ -157,21 +157,29 @@ SessionView read_session(StoreQuery& q, const std::string& id, std::size_t limit
 
 SlowestView read_slowest(StoreQuery& q, std::size_t n, std::int64_t since_us,
                          const std::string& fingerprint, const std::string& application) {
+  // Ranked on the executions table alone (its time-ordered ids bound the range), and only
+  // the n found go through execution_summary's joins: ranking the view itself joined every
+  // execution of the range (5.2 s over the 10-million-execution store).
   std::vector<std::string> params{std::to_string(since_us)};
-  std::string where = q.id_since("execution_id", since_us) + " AND " + q.micros("began_at") +
-                      " >= CAST(?1 AS BIGINT) AND total_ms IS NOT NULL";
+  std::string ranked = "SELECT e.id FROM executions e WHERE " + q.id_since("e.id", since_us) +
+                       " AND " + q.micros("e.began_at") +
+                       " >= CAST(?1 AS BIGINT) AND e.finished_at IS NOT NULL";
   if (!fingerprint.empty()) {
     params.push_back(fingerprint);
-    where += " AND fingerprint = ?" + std::to_string(params.size());
+    ranked +=
+        " AND e.statement_id IN (SELECT st.id FROM statements st JOIN sql_texts t ON "
+        "t.hash = st.sql_hash WHERE t.fingerprint = ?" +
+        std::to_string(params.size()) + ")";
   }
   if (!application.empty()) {
     params.push_back(application);
-    where += " AND application_name LIKE ?" + std::to_string(params.size());
+    ranked += " AND e.application_name LIKE ?" + std::to_string(params.size());
   }
+  ranked += " ORDER BY e.finished_at - e.began_at DESC LIMIT " + std::to_string(n);
   const auto rows = q.query("SELECT execution_id, " + q.micros("began_at") +
                                 ", total_ms, status, sqlstate, application_name, sql FROM "
-                                "execution_summary WHERE " +
-                                where + " ORDER BY total_ms DESC LIMIT " + std::to_string(n),
+                                "execution_summary WHERE execution_id IN (" +
+                                ranked + ") ORDER BY total_ms DESC, execution_id",
                             params);
   SlowestView v;
   v.since_us = since_us;

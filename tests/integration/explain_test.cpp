@@ -239,6 +239,20 @@ Outputs check_store(const std::string& storage) {
   CHECK(json_get(json.out, "$.execution.kind") == "simple");
   CHECK(std::stod(json_get(json.out, "$.execution.phases.total_ms").value_or("0")) >= 50);
   CHECK(json_get(json.out, "$.execution.fingerprint_stats.calls") == "1");
+  // --slowest narrowed by fingerprint and application finds it again, and nothing for an
+  // application that never ran.
+  const std::string fingerprint = json_get(json.out, "$.execution.fingerprint").value_or("");
+  REQUIRE(!fingerprint.empty());
+  const Explain narrowed =
+      explain(storage, {"--slowest", "3", "--since", "1h", "--fingerprint", fingerprint,
+                        "--application", "explain%", "--format", "json"});
+  REQUIRE_MESSAGE(narrowed.status == 0, narrowed.out);
+  CHECK(json_get(narrowed.out, "$.executions[0].id") == slow_id);
+  CHECK(json_get(narrowed.out, "$.executions[1].id") == std::nullopt);
+  const Explain none = explain(
+      storage, {"--slowest", "3", "--since", "1h", "--application", "nobody%", "--format", "json"});
+  REQUIRE_MESSAGE(none.status == 0, none.out);
+  CHECK(json_get(none.out, "$.executions[0].id") == std::nullopt);
   const std::vector<std::pair<std::string, std::string>> ids = {
       {slow_id, "EXEC"}, {session_id, "SESSION"}, {statement_id, "STMT"}};
   masked.execution = mask(text.out, ids);
@@ -383,7 +397,8 @@ TEST_CASE("explain draws an execution, a session and the slowest, alike from bot
 }
 
 TEST_CASE("the trace validator catches what a viewer would reject") {
-  const std::string head = R"({"traceEvents":[{"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"p"}},)";
+  const std::string head =
+      R"({"traceEvents":[{"ph":"M","pid":1,"tid":0,"name":"process_name","args":{"name":"p"}},)";
   CHECK(validate_trace(head + R"({"ph":"X","pid":1,"tid":2,"name":"a","ts":0,"dur":10},
                                   {"ph":"X","pid":1,"tid":2,"name":"b","ts":2,"dur":3}]})")
             .empty());
