@@ -185,7 +185,8 @@ session_rows=$(sqlite3 "$WORK/scale.db" "SELECT count(*) FROM executions WHERE s
 echo "  explain and trace (the binary, best of 3, output discarded):"
 for spec in "explain --execution $newest|explain --execution (the newest)" \
   "explain --session $session|explain --session (its session, $session_rows executions)" \
-  "explain --slowest 5 --since 30d|explain --slowest 5 --since 30d" \
+  "explain --slowest 5 --since 1d|explain --slowest 5 --since 1d" \
+  "explain --slowest 5 --since 30d|explain --slowest 5 --since 30d (every execution)" \
   "trace --session $session|trace --session (the same session)"; do
   # shellcheck disable=SC2086
   t=$(best_ms "$PGLC_BINARY" ${spec%%|*} --storage "$db")
