@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -314,6 +315,11 @@ Outputs check_store(const std::string& storage) {
     REQUIRE_MESSAGE(run(argv, &log) == 0, log);
     std::ifstream in(path);
     const std::string trace((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Kept for tests/viewer_test.sh, which loads it in a real viewer (ctest sets the path).
+    if (const char* keep = std::getenv("PGLC_TRACE_OUT"); keep && storage.rfind("sqlite:", 0) == 0) {
+      std::filesystem::create_directories(std::filesystem::path(keep).parent_path());
+      std::filesystem::copy_file(path, keep, std::filesystem::copy_options::overwrite_existing);
+    }
     std::filesystem::remove(path);
     const auto problems = validate_trace(trace);
     for (const auto& p : problems) CHECK_MESSAGE(false, p);
