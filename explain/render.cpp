@@ -335,15 +335,22 @@ std::string render_text(const SessionView& s, bool colour) {
   for (std::size_t i = 0; i < lines.size(); ++i) {
     out += std::string(i + 1 == lines.size() ? kElbow : kTee) + lines[i] + "\n";
   }
-  std::int64_t errors = 0, aborted = 0;
+  std::int64_t errors = 0, aborted = 0, by_driver = 0;
+  double driver_ms = 0;
   for (const auto& x : s.executions) {
     errors += x.status == "error" || x.status == "canceled";
     aborted += x.status == "aborted";
+    if (x.origin == "driver") {
+      ++by_driver;
+      driver_ms += x.total_ms.value_or(0);
+    }
   }
   out += plural(s.execution_count, "execution", "executions");
   if (errors || aborted) {
     out += " (" + plural(errors, "error", "errors") + ", " + std::to_string(aborted) + " aborted)";
   }
+  // What the driver spent on its own (type loading, pool resets): overhead to tell apart.
+  if (by_driver) out += "; " + std::to_string(by_driver) + " by the driver, " + ms(driver_ms);
   if (static_cast<std::int64_t>(s.executions.size()) < s.execution_count) {
     out += ", the first " + std::to_string(s.executions.size()) + " shown";
   }
@@ -382,6 +389,14 @@ std::string render_json(const SessionView& s) {
   j.key("connect_ms").num(s.connect_ms);
   j.close('}');
   j.key("execution_count").integer(s.execution_count);
+  std::int64_t by_driver = 0;
+  double driver_ms = 0;
+  for (const auto& x : s.executions) {
+    if (x.origin != "driver") continue;
+    ++by_driver;
+    driver_ms += x.total_ms.value_or(0);
+  }
+  j.key("driver_executions").integer(by_driver).key("driver_ms").num(driver_ms);
   j.key("pipelines").open('[');
   for (const auto& group : pipelines(s.executions)) {
     j.open('[');

@@ -30,6 +30,12 @@ void configure_output(bool json, const std::string& file) {
   g_out = f;
 }
 
+std::string seconds(std::chrono::steady_clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
 std::string escape(std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;

@@ -2,6 +2,8 @@
 // and level, as text or as JSON.
 #pragma once
 
+#include <chrono>
+
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -22,6 +24,9 @@ void configure_output(bool json, const std::string& file);
 // A client-controlled value made safe for one log line: control characters, DEL and
 // backslash become \xNN / \\, so a newline in a user name cannot forge a line.
 std::string escape(std::string_view value);
+
+// A duration for log lines: "1.234s".
+std::string seconds(std::chrono::steady_clock::duration d);
 
 // log::line(LogLevel::info) << "a" << 1;  — formats only when the level is enabled.
 class Line {

@@ -25,16 +25,6 @@ using boost::system::error_code;
 using lifecycle::EndReason;
 using lifecycle::MonoTime;
 
-namespace {
-
-std::string seconds(std::chrono::steady_clock::duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
-  return buf;
-}
-
-}  // namespace
-
 Login::Login(SessionContext& ctx, SessionControl& session, Endpoint& client, BackendLink& backend,
              ClientIdentity& identity, pgwire::Ledger& ledger, ClientTraffic& traffic)
     : ctx_(ctx),
@@ -56,7 +46,7 @@ awaitable<bool> Login::startup(MonoTime accepted) {
   deadline.async_wait([this](error_code e) {
     if (e || !deadline_applies_) return;
     log::info() << "connection from " << identity_.describe() << ": no complete startup within "
-                << seconds(ctx_.options.startup_timeout) << ", closed";
+                << log::seconds(ctx_.options.startup_timeout) << ", closed";
     session_.end(EndReason::client_closed, true);
   });
   // This proxy answered 'N' to the client's SSLRequest (no --tls-cert): a client that

@@ -18,16 +18,6 @@ using boost::system::error_code;
 using lifecycle::EndReason;
 using lifecycle::MonoTime;
 
-namespace {
-
-std::string seconds(std::chrono::steady_clock::duration d) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3fs", std::chrono::duration<double>(d).count());
-  return buf;
-}
-
-}  // namespace
-
 Session::Session(SessionContext& ctx, tcp::socket client)
     : ctx_(ctx),
       client_(std::move(client)),
@@ -262,7 +252,8 @@ awaitable<void> Session::finish() {
     const EndReason reason = reason_.value_or(EndReason::client_closed);
     observer_->on_session_end(reason, t);
     log::info() << "session close client=" << identity_.describe() << " user=" << identity_.user
-                << " database=" << identity_.database << " duration=" << seconds(t - opened_at_)
+                << " database=" << identity_.database
+                << " duration=" << log::seconds(t - opened_at_)
                 << " bytes_from_client=" << traffic_.from_client
                 << " bytes_to_client=" << traffic_.to_client
                 << " end=" << lifecycle::to_string(reason);

@@ -100,8 +100,17 @@ TEST_CASE("a session: connect phases, then executions with pipelines grouped") {
                  "   ├─ +30.000 ms  1.000 ms  success  extended  SELECT 1  #2\n"
                  "   ├─ +30.000 ms  2.000 ms  ✗ error 22012  extended  SELECT 1  #3\n"
                  "   └─ +30.000 ms  —  ⊘ aborted  extended  SELECT 1  #4\n") != std::string::npos);
-  const std::string json = render_json(s);
+  std::string json = render_json(s);
   CHECK(json.find("\"pipelines\":[[{\"id\":\"1\"") != std::string::npos);
+  CHECK(json.find("\"driver_executions\":0,") != std::string::npos);
+  // A driver's own statement (Npgsql's type loading, say) is marked and summed apart.
+  s.executions[0].origin = "driver";
+  const std::string with_driver = render_text(s, false);
+  CHECK(with_driver.find("4 executions (1 error, 1 aborted); 1 by the driver, 1.000 ms\n") !=
+        std::string::npos);
+  CHECK(with_driver.find("success  extended [driver]  SELECT 1  #1") != std::string::npos);
+  json = render_json(s);
+  CHECK(json.find("\"driver_executions\":1,\"driver_ms\":1.000") != std::string::npos);
   CHECK(json.find("\"connect\":{\"tls_ms\":2.000,\"startup_ms\":0.500") != std::string::npos);
 }
 

@@ -8,34 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/integration/sqlite_rows.hpp"
 #include "tests/support/pg_server.hpp"
 #include "tests/support/process.hpp"
 
 using namespace pglc::test;
 
 namespace {
-
-using Rows = std::vector<std::vector<std::string>>;
-
-Rows sqlite_rows(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  Rows out;
-  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
-  sqlite3_stmt* st = nullptr;
-  REQUIRE_MESSAGE(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK,
-                  sqlite3_errmsg(db));
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::vector<std::string> row;
-    for (int i = 0; i < sqlite3_column_count(st); ++i) {
-      const unsigned char* v = sqlite3_column_text(st, i);
-      row.emplace_back(v != nullptr ? reinterpret_cast<const char*>(v) : "NULL");
-    }
-    out.push_back(std::move(row));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
 
 constexpr const char* kJdbcJar = "/usr/share/java/postgresql.jar";
 

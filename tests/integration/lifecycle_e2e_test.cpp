@@ -8,49 +8,20 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 #include <string>
-#include <fstream>
 #include <thread>
 #include <vector>
 
 #include "tests/integration/pq.hpp"
+#include "tests/integration/sqlite_rows.hpp"
 #include "tests/support/pg_server.hpp"
 
 using namespace pglc::test;
 
 namespace {
-
-using Rows = std::vector<std::vector<std::string>>;
-
-Rows sqlite_rows(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  Rows out;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    FAIL("cannot open " << path);
-    return out;
-  }
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    std::string why = sqlite3_errmsg(db);
-    sqlite3_close(db);
-    FAIL("bad query: " << why << ": " << sql);
-    return out;
-  }
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    std::vector<std::string> row;
-    for (int i = 0; i < sqlite3_column_count(st); ++i) {
-      const unsigned char* v = sqlite3_column_text(st, i);
-      row.emplace_back(v != nullptr ? reinterpret_cast<const char*>(v) : "NULL");
-    }
-    out.push_back(std::move(row));
-  }
-  sqlite3_finalize(st);
-  sqlite3_close(db);
-  return out;
-}
 
 std::string temp_dir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "pglc_e2e_XXXXXX").string();
@@ -396,8 +367,13 @@ TEST_CASE("session phases: a TLS + SCRAM login has every phase in order; a faile
       "WHERE s.application_name = 'e2e_phases_ok' ORDER BY occurred_at, CASE event "
       "WHEN 'accepted' THEN 0 WHEN 'tls_established' THEN 1 WHEN 'startup_received' THEN 2 "
       "WHEN 'backend_connected' THEN 3 WHEN 'authenticated' THEN 4 WHEN 'ready' THEN 5 ELSE 6 END");
-  Rows want = {{"accepted"},      {"tls_established"}, {"startup_received"}, {"backend_connected"},
-               {"authenticated"}, {"ready"},           {"closed"}};
+  Rows want = {{"accepted"},
+               {"tls_established"},
+               {"startup_received"},
+               {"backend_connected"},
+               {"authenticated"},
+               {"ready"},
+               {"closed"}};
   CHECK(good == want);
   // In time order too: the ORDER BY's tie-break above only orders equal microseconds.
   const Rows ordered = sqlite_rows(
@@ -407,10 +383,10 @@ TEST_CASE("session phases: a TLS + SCRAM login has every phase in order; a faile
       "authenticated_at AND authenticated_at <= ready_at AND ready_at <= disconnected_at "
       "FROM sessions WHERE application_name = 'e2e_phases_ok'");
   CHECK(ordered == Rows{{"1"}});
-  const Rows summary = sqlite_rows(
-      db,
-      "SELECT tls_ms, startup_ms, backend_ms, auth_ms, connect_ms, end_reason FROM "
-      "session_summary WHERE application_name = 'e2e_phases_ok'");
+  const Rows summary =
+      sqlite_rows(db,
+                  "SELECT tls_ms, startup_ms, backend_ms, auth_ms, connect_ms, end_reason FROM "
+                  "session_summary WHERE application_name = 'e2e_phases_ok'");
   REQUIRE(summary.size() == 1);
   const double tls_ms = std::stod(summary[0][0]), startup_ms = std::stod(summary[0][1]),
                backend_ms = std::stod(summary[0][2]), auth_ms = std::stod(summary[0][3]),
@@ -474,11 +450,10 @@ TEST_CASE("--log-min-duration logs slow executions whatever the level; --log-for
     REQUIRE(total != std::string::npos);
     CHECK(std::stod(lines[0].substr(total + 9)) >= 60);
     if (format == "json") {
-      const Rows r = sqlite_rows(":memory:", "SELECT json_valid('" + lines[0] +
-                                                 "'), json_extract('" + lines[0] +
-                                                 "', '$.level'), json_type('" + lines[0] +
-                                                 "', '$.ts'), substr(json_extract('" + lines[0] +
-                                                 "', '$.msg'), 1, 15)");
+      const Rows r = sqlite_rows(
+          ":memory:", "SELECT json_valid('" + lines[0] + "'), json_extract('" + lines[0] +
+                          "', '$.level'), json_type('" + lines[0] +
+                          "', '$.ts'), substr(json_extract('" + lines[0] + "', '$.msg'), 1, 15)");
       CHECK(r == Rows{{"1", "info", "text", "slow execution "}});
     } else {
       CHECK(lines[0].find("Z info slow execution ") != std::string::npos);
@@ -487,7 +462,8 @@ TEST_CASE("--log-min-duration logs slow executions whatever the level; --log-for
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("statement classes through the proxy: types from the parse tree, a pool reset is driver") {
+TEST_CASE(
+    "statement classes through the proxy: types from the parse tree, a pool reset is driver") {
   const std::string dir = temp_dir();
   const std::string db = dir + "/classes.db";
   {
@@ -497,15 +473,16 @@ TEST_CASE("statement classes through the proxy: types from the parse tree, a poo
     REQUIRE(run({PgServer::shared().bin_dir() + "/psql", "-X", "-At", "-d",
                  proxy.conninfo(kTestDatabase, kSuperUser, kSuperPassword,
                                 "application_name=e2e_classes"),
-                 "-c", "SELECT 1 /* classes */", "-c", "SET work_mem = '8MB'", "-c",
-                 "DISCARD ALL", "-c", "\\dt pg_class"},
+                 "-c", "SELECT 1 /* classes */", "-c", "SET work_mem = '8MB'", "-c", "DISCARD ALL",
+                 "-c", "\\dt pg_class"},
                 &out) == 0);
     REQUIRE(proxy.terminate() == 0);
   }
   const Rows r = sqlite_rows(db,
                              "SELECT statement_type, origin, count(*) FROM execution_summary "
                              "WHERE application_name = 'e2e_classes' GROUP BY 1, 2 ORDER BY 1, 2");
-  CHECK(r == Rows{{"discard", "driver", "1"}, {"select", "application", "2"},
+  CHECK(r == Rows{{"discard", "driver", "1"},
+                  {"select", "application", "2"},
                   {"set", "application", "1"}});
   if (!getenv("PGLC_KEEP_E2E")) std::filesystem::remove_all(dir);
 }

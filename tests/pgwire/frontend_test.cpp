@@ -359,28 +359,4 @@ TEST_CASE("fe: empty bodies are rejected without touching memory") {
 
 }  // namespace
 
-TEST_CASE("leading_cstrings: the names of a message the decoders reject") {
-  // A Bind whose parameter section is cut short: decode_bind refuses it, the names stay.
-  const ByteVec cut = Msg('B').str("portal_1").str("S_7").i16(1).bytes();
-  const ByteVec body(cut.begin() + 5, cut.end());
-  const Frame f = frame_of('B', body);
-  CHECK_FALSE(fe::decode_bind(f).ok());
-  const auto [portal, statement] = fe::leading_cstrings(f);
-  CHECK(portal == "portal_1");
-  CHECK(statement == "S_7");
-  // An unterminated string runs to the end; a missing second one is empty.
-  const ByteVec open = {'a', 'b'};
-  CHECK(fe::leading_cstrings(frame_of('Q', open)).first == "ab");
-  CHECK(fe::leading_cstrings(frame_of('Q', open)).second.empty());
-  const ByteVec empty;
-  CHECK(fe::leading_cstrings(frame_of('E', empty)).first.empty());
-}
-
-TEST_CASE("be32 reads the protocol's big-endian integers") {
-  const std::uint8_t b[4] = {0x12, 0x34, 0x56, 0x78};
-  CHECK(be32(b) == 0x12345678u);
-  const std::uint8_t high[4] = {0xff, 0xff, 0xff, 0xfe};
-  CHECK(be32(high) == 0xfffffffeu);
-}
-
 }  // namespace pglc::pgwire::test
