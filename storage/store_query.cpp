@@ -141,7 +141,14 @@ std::string StoreQuery::micros(const std::string& column) const {
 }
 
 std::string StoreQuery::id_equals(const std::string& column, const std::string& param) const {
-  return postgres() ? column + "::text = " + param : column + " = CAST(" + param + " AS INTEGER)";
+  // PostgreSQL: compared as uuid, so that the primary key's index finds the row (a cast of
+  // the column to text reads every row); text that is no uuid matches nothing. (No '?' in
+  // the pattern: the placeholders are ?N.)
+  return postgres() ? column + " = (CASE WHEN " + param +
+                          " ~ '^[0-9a-fA-F]{8}(-{0,1}[0-9a-fA-F]{4}){3}-{0,1}[0-9a-fA-F]{12}$' "
+                          "THEN CAST(" +
+                          param + " AS uuid) END)"
+                    : column + " = CAST(" + param + " AS INTEGER)";
 }
 
 std::string StoreQuery::id_since(const std::string& column, lifecycle::WallMicros since) const {

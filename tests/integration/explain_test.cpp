@@ -346,6 +346,10 @@ Outputs check_store(const std::string& storage) {
                                            : "01900000-0000-7000-8000-000000000000"});
   CHECK(unknown.status == 1);
   CHECK(unknown.out.find("no execution") != std::string::npos);
+  // Not an id of this store at all (text for a uuid store): not found, not an SQL error.
+  const Explain garbage = explain(storage, {"--session", "not-an-id; DROP TABLE sessions"});
+  CHECK(garbage.status == 1);
+  CHECK_MESSAGE(garbage.out.find("no session") != std::string::npos, garbage.out);
   const Explain both = explain(storage, {"--execution", "1", "--session", "2"});
   CHECK(both.status == 2);
   return masked;
