@@ -17,7 +17,8 @@ grep -qx "ExecStart=$bindir/pglifecycle --config $sysconfdir/pglifecycle/pglifec
 conf=$dest$sysconfdir/pglifecycle/pglifecycle.conf
 [ -f "$conf" ] || fail "no configuration at $sysconfdir/pglifecycle"
 # The installed binary knows its subcommands and reads its installed configuration.
-"$dest$bindir/pglifecycle" explain --help | grep -q -- "--slowest" || fail "explain --help"
+help=$("$dest$bindir/pglifecycle" explain --help)  # captured: grep -q in a pipe can SIGPIPE it
+grep -q -- "--slowest" <<<"$help" || fail "explain --help"
 echo "listen = 127.0.0.1:1" >>"$conf"
 DESTDIR=$dest cmake --install "$build" >/dev/null
 grep -q "^listen = 127.0.0.1:1$" "$conf" || fail "a second install replaced the edited configuration"

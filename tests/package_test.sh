@@ -19,7 +19,9 @@ for lib in libc6 libpq5 libsqlite3-0 libssl3 libboost-program-options1.74.0; do
 done
 [ "$(dpkg-deb --ctrl-tarfile "$PGLC_DEB" | tar -xO ./conffiles)" = /etc/pglifecycle/pglifecycle.conf ] ||
   fail "the configuration is not a conffile"
-dpkg-deb --ctrl-tarfile "$PGLC_DEB" | tar -t | grep -q '^./postinst$' || fail "no postinst"
+# (Listed first: grep -q ending the pipe early would fail it under pipefail.)
+control=$(dpkg-deb --ctrl-tarfile "$PGLC_DEB" | tar -t)
+grep -qx './postinst' <<<"$control" || fail "no postinst: $control"
 contents=$(dpkg-deb --contents "$PGLC_DEB")
 for f in ./usr/bin/pglifecycle ./etc/pglifecycle/pglifecycle.conf \
   ./usr/lib/systemd/system/pglifecycle.service \
