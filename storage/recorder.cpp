@@ -20,19 +20,22 @@ std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options) {
   return open_recorder(options, RecorderTuning{});
 }
 
-std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options, RecorderTuning tuning) {
+std::unique_ptr<Store> open_store(const RecorderConfig& options) {
   const config::StorageSpec spec = config::parse_storage_spec(options.storage);
-  std::unique_ptr<Store> store;
   switch (spec.kind) {
     case config::StorageSpec::Kind::none:
-      return std::make_unique<NullRecorder>(options);
+      return nullptr;
     case config::StorageSpec::Kind::sqlite:
-      store = std::make_unique<SqliteStore>(spec.target, options);
-      break;
+      return std::make_unique<SqliteStore>(spec.target, options);
     case config::StorageSpec::Kind::postgresql:
-      store = std::make_unique<PgStore>(spec.target, options);
-      break;
+      return std::make_unique<PgStore>(spec.target, options);
   }
+  return nullptr;
+}
+
+std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options, RecorderTuning tuning) {
+  std::unique_ptr<Store> store = open_store(options);
+  if (!store) return std::make_unique<NullRecorder>(options);
   return std::make_unique<AsyncRecorder>(std::move(store), options, std::move(tuning));
 }
 

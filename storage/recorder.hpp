@@ -8,8 +8,8 @@
 #include <string_view>
 
 #include "config/log_level.hpp"
-#include "storage/recorder_config.hpp"
 #include "lifecycle/sink.hpp"
+#include "storage/recorder_config.hpp"
 #include "storage/recorder_stats.hpp"
 
 namespace pglc::storage {
@@ -44,6 +44,11 @@ struct RecorderTuning {
 // Opens the store named by options.storage ("sqlite:PATH", "postgresql://..." or any
 // libpq connection string, "none"), creating/migrating the schema. Throws
 // std::runtime_error with a message fit for the user when the store cannot be used.
+class Store;
+// The store options.storage names, not yet opened for writing (nullptr for "none"); throws
+// std::runtime_error for a spec that is neither.
+std::unique_ptr<Store> open_store(const RecorderConfig& options);
+
 std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options);
 std::unique_ptr<Recorder> open_recorder(const RecorderConfig& options, RecorderTuning tuning);
 

@@ -3,10 +3,8 @@
 #include <memory>
 #include <stdexcept>
 
-#include "storage/recorder_config.hpp"
-#include "config/storage_spec.hpp"
-#include "storage/pg_store.hpp"
-#include "storage/sqlite_store.hpp"
+#include "storage/recorder.hpp"
+#include "storage/store.hpp"
 
 namespace pglc::storage {
 namespace {
@@ -17,20 +15,10 @@ constexpr std::size_t kChunk = 5000;  // rows per table per transaction, as rete
 
 ResetReport reset_store(const std::string& storage_spec, bool all, lifecycle::WallMicros before,
                         lifecycle::WallMicros now) {
-  const config::StorageSpec spec = config::parse_storage_spec(storage_spec);
   RecorderConfig options;
   options.storage = storage_spec;
-  std::unique_ptr<Store> store;
-  switch (spec.kind) {
-    case config::StorageSpec::Kind::none:
-      throw std::runtime_error("--storage none has nothing to reset");
-    case config::StorageSpec::Kind::sqlite:
-      store = std::make_unique<SqliteStore>(spec.target, options);
-      break;
-    case config::StorageSpec::Kind::postgresql:
-      store = std::make_unique<PgStore>(spec.target, options);
-      break;
-  }
+  const std::unique_ptr<Store> store = open_store(options);
+  if (!store) throw std::runtime_error("--storage none has nothing to reset");
   if (const std::string problem = store->startup_problem(); !problem.empty()) {
     throw std::runtime_error(problem);
   }
