@@ -16,6 +16,7 @@
 #include "pgwire/builder.hpp"
 #include "pgwire/framer.hpp"
 #include "pgwire/frontend.hpp"
+#include "pgwire/ledger.hpp"
 #include "pgwire/startup.hpp"
 
 namespace pw = pglc::pgwire;
@@ -101,6 +102,9 @@ std::pair<std::vector<Seen>, pw::FrameError> frame_all(pw::Direction dir, pw::By
                                                        const std::vector<std::size_t>& sizes,
                                                        std::uint32_t retain_limit) {
   pw::Framer framer(dir, 1u << 16, retain_limit);
+  // The ledger takes any message order (one direction's stream alone, here) and keeps its
+  // counts consistent or says it is unsure.
+  pw::Ledger ledger;
   std::vector<Seen> seen;
   std::size_t base = 0, k = 0;
   while (base < data.size()) {
@@ -115,10 +119,17 @@ std::pair<std::vector<Seen>, pw::FrameError> frame_all(pw::Direction dir, pw::By
       require(f.body.size() == f.body_length() || f.body.size() <= retain_limit);
       seen.push_back({f.type, f.length, base + end, f.complete(),
                       std::vector<std::uint8_t>(f.body.begin(), f.body.end())});
-      if (dir == pw::Direction::frontend)
+      if (dir == pw::Direction::frontend) {
         decode_frontend(f);
-      else
+        ledger.on_frontend(f.type);
+        const auto names = pw::fe::leading_cstrings(f);
+        require(names.first.size() + names.second.size() <= f.body.size());
+      } else {
         decode_backend(f);
+        ledger.on_backend(f);
+      }
+      require(ledger.unsure() || ledger.readies() <= ledger.requests());
+      require(!ledger.idle() || !ledger.owes_ready());
     });
     if (e != pw::FrameError::none) return {seen, e};
     base += n;
