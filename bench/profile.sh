@@ -5,6 +5,8 @@
 #              -c 1 for a few seconds)
 #   strace     syscalls per transaction (strace -c -f; slows the proxy, counts stay exact)
 #   threads    per thread: CPU and time spent runnable but waiting for a core (schedstat)
+#   writer     the SQLite writer thread's fsyncs and checkpoints: how long each blocked it
+#              (strace -T on that thread only, so the io threads run untraced)
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
 #   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
 #   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
@@ -69,6 +71,11 @@ case $TOOL in
     prof=$!
     ;;
   callgrind) prof="" ;;
+  writer)
+    wtid=$(grep -l pglc-writer /proc/"$pid"/task/*/comm | head -n 1 | xargs dirname | xargs basename)
+    strace -T -tt -e trace=fsync,fdatasync,pwrite64,pread64 -p "$wtid" -o "$OUTDIR/writer.txt" &
+    prof=$!
+    ;;
   threads)
     prof=""
     snapshot() {  # tid name cpu_ns wait_ns per thread (/proc/PID/task/TID/schedstat)
@@ -78,13 +85,13 @@ case $TOOL in
     }
     snapshot >"$OUTDIR/threads-before.txt"
     ;;
-  *) die "unknown tool $TOOL (perf, callgrind, strace)" ;;
+  *) die "unknown tool $TOOL (perf, callgrind, strace, threads, writer)" ;;
 esac
 "$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
 txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
 grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
 [ "$TOOL" = threads ] && snapshot >"$OUTDIR/threads-after.txt"
-if [ "$TOOL" = strace ]; then kill -INT "$prof" 2>/dev/null || true; fi
+if [ "$TOOL" = strace ] || [ "$TOOL" = writer ]; then kill -INT "$prof" 2>/dev/null || true; fi
 [ -n "$prof" ] && wait "$prof" || true
 forget_pid "$pid"
 stop_pid "$pid" 120 || true
@@ -106,6 +113,13 @@ case $TOOL in
     head -n 30 "$OUTDIR/strace.txt" || true
     awk -v n="$txns" 'NR > 2 && $4 ~ /^[0-9]+$/ && n > 0 {printf "%-20s %8.2f calls/txn\n", $NF, $4 / n}' \
       "$OUTDIR/strace.txt" | sort -k2 -gr | head -n 12
+    ;;
+  writer)
+    echo "-- the writer's blocking calls: count, total and longest seconds"
+    awk '{ call = $2; sub(/\(.*/, "", call); d = $NF; gsub(/[<>]/, "", d);
+           if (d ~ /^[0-9.]+$/) { n[call]++; t[call] += d; if (d > m[call]) m[call] = d } }
+         END { for (c in n) printf "%-10s %8d calls  %8.3f s  longest %.3f s\n", c, n[c], t[c], m[c] }' \
+      "$OUTDIR/writer.txt" | tee "$OUTDIR/top.txt"
     ;;
   threads)
     echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core"

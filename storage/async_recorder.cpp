@@ -88,30 +88,10 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
   }
   Item* item;
   if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>) {
-    // Only the columns a store writes. The denormalized fields are for the metrics: the
-    // SqlText's shared_ptr in particular would cost two atomic operations on a counter
-    // that every io thread running that text also touches.
-    item = new Item(std::in_place_type<ExecutionItem>);
-    ExecutionItem& x = std::get<ExecutionItem>(*item);
-    x.sample_rate = sample_rate;
-    lifecycle::ExecutionRecord& c = x.record;
-    c.id = r.id;
-    c.statement_id = r.statement_id;
-    c.session_id = r.session_id;
-    c.portal = r.portal;
-    c.params = r.params;
-    c.began_at = r.began_at;
-    c.finished_at = r.finished_at;
-    c.status = r.status;
-    c.sqlstate = r.sqlstate;
-    c.error_message = r.error_message;
-    c.command_tag = r.command_tag;
-    c.rows = r.rows;
-    c.result_bytes = r.result_bytes;
-    c.fetches = r.fetches;
-    c.application_name = r.application_name;
-    c.events = r.events;
-    c.timing = r.timing;
+    // Only the columns a store writes (storage/execution_item.hpp). The SqlText's
+    // shared_ptr in particular would cost two atomic operations on a counter that every
+    // io thread running that text also touches.
+    item = new Item(std::in_place_type<ExecutionItem>, r, sample_rate);
   } else {
     item = new Item(r);
   }

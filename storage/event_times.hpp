@@ -14,46 +14,6 @@
 
 namespace pglc::storage {
 
-using OptMicros = std::optional<lifecycle::WallMicros>;
-
-// `received` and `finished` are the execution row's began_at and finished_at.
-struct ExecutionTimes {
-  OptMicros bound;
-  OptMicros executed;
-  OptMicros delivered;
-  // The rows the execution_events view shows for the execution.
-  int rows(const lifecycle::ExecutionRecord& r) const {
-    return 1 + bound.has_value() + executed.has_value() + r.finished_at.has_value() +
-           delivered.has_value();
-  }
-};
-
-// The tracker records each event at most once; should one repeat, the first counts, as
-// min(occurred_at) did when events were rows.
-inline void keep_first(OptMicros& slot, lifecycle::WallMicros at) {
-  if (!slot || at < *slot) slot = at;
-}
-
-inline ExecutionTimes execution_times(const lifecycle::ExecutionRecord& r) {
-  ExecutionTimes t;
-  for (const auto& [event, at] : r.events) {
-    switch (event) {
-      case lifecycle::ExecutionEvent::bound:
-        keep_first(t.bound, at);
-        break;
-      case lifecycle::ExecutionEvent::executed:
-        keep_first(t.executed, at);
-        break;
-      case lifecycle::ExecutionEvent::delivered:
-        keep_first(t.delivered, at);
-        break;
-      default:
-        break;
-    }
-  }
-  return t;
-}
-
 // `received` is the statement row's received_at.
 struct StatementTimes {
   OptMicros parsed;

@@ -4,15 +4,9 @@
 #include <variant>
 
 #include "lifecycle/records.hpp"
+#include "storage/execution_item.hpp"
 
 namespace pglc::storage {
-
-struct ExecutionItem {
-  // The stored columns only: kind, sql, user_name, database_name and the durations are
-  // left empty (see AsyncRecorder::enqueue).
-  lifecycle::ExecutionRecord record;
-  double sample_rate = 1.0;  // what this stored row stands for (1 / probability kept)
-};
 
 // SessionRecord covers both session_opened and session_closed: the store upserts it.
 using Item = std::variant<lifecycle::SessionRecord, lifecycle::StatementRecord,
@@ -24,7 +18,7 @@ using Item = std::variant<lifecycle::SessionRecord, lifecycle::StatementRecord,
 std::size_t item_bytes(const lifecycle::SessionRecord& r);
 std::size_t item_bytes(const lifecycle::StatementRecord& r);
 std::size_t item_bytes(const lifecycle::StatementEventRecord& r);
-std::size_t item_bytes(const lifecycle::ExecutionRecord& r);  // the columns ExecutionItem keeps
+std::size_t item_bytes(const lifecycle::ExecutionRecord& r);  // as its ExecutionItem
 std::size_t item_bytes(const Item& item);
 
 }  // namespace pglc::storage

@@ -372,8 +372,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
       const TextClasses cls =
           st->sql ? text_classes(*st->sql, max_sql_length_) : TextClasses{{}, "application"};
       CopyRow row(statements);
-      row
-          .text(st->id)
+      row.text(st->id)
           .text(st->session_id)
           .text(lifecycle::to_string(st->kind))
           .text(st->name)
@@ -406,32 +405,31 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
         ++c.statement_events;
       }
     } else if (const auto* ex = std::get_if<ExecutionItem>(item)) {
-      const lifecycle::ExecutionRecord& r = ex->record;
-      const ExecutionTimes times = execution_times(r);
+      const ExecutionItem& r = *ex;
       CopyRow(executions)
-          .text(r.id)
-          .text(r.statement_id)
-          .text(r.session_id)
-          .text(r.portal)
-          .opt_text(r.params)
+          .text(r.id.view())
+          .text(r.statement_id.view())
+          .text(r.session_id.view())
+          .text(r.portal())
+          .opt_text(r.params())
           .ts(r.began_at)
           .opt_ts(r.finished_at)
           .text(lifecycle::to_string(r.status))
           .text_or_null(r.sqlstate)
-          .text_or_null(r.error_message)
+          .text_or_null(r.error_message())
           .text_or_null(r.command_tag)
           .integer(r.rows)
           .integer(r.result_bytes)
           .integer(r.fetches)
-          .real(ex->sample_rate)
+          .real(r.sample_rate)
           .text(r.application_name)
-          .opt_ts(times.bound)
-          .opt_ts(times.executed)
-          .opt_ts(times.delivered)
+          .opt_ts(r.times.bound)
+          .opt_ts(r.times.executed)
+          .opt_ts(r.times.delivered)
           .text(lifecycle::to_string(r.timing));
       ++c.executions;
       // The rows the execution_events view shows for it.
-      c.execution_events += times.rows(r);
+      c.execution_events += r.event_rows();
     }
   }
   for (const lifecycle::SessionRecord* s : session_rows) {

@@ -283,26 +283,26 @@ SqliteStore::SqliteStore(std::string path, const RecorderConfig& options)
         "delivered_at, timing) VALUES ",
         "", 20, kExecutionChunk,
         [](Stmt& s, int b, const ExecutionRow& row) {
-          const lifecycle::ExecutionRecord& r = row.item->record;
-          s.integer(b + 1, sqlite_id(r.id))
-              .integer(b + 2, sqlite_id(r.statement_id))
-              .integer(b + 3, sqlite_id(r.session_id))
-              .text(b + 4, r.portal)
-              .opt_text(b + 5, r.params)
+          const ExecutionItem& r = *row.item;
+          s.integer(b + 1, sqlite_id(r.id.view()))
+              .integer(b + 2, sqlite_id(r.statement_id.view()))
+              .integer(b + 3, sqlite_id(r.session_id.view()))
+              .text(b + 4, r.portal())
+              .opt_text(b + 5, r.params())
               .integer(b + 6, r.began_at)
               .opt_integer(b + 7, r.finished_at)
               .name(b + 8, lifecycle::to_string(r.status))
               .text_or_null(b + 9, r.sqlstate)
-              .text_or_null(b + 10, r.error_message)
+              .text_or_null(b + 10, r.error_message())
               .text_or_null(b + 11, r.command_tag)
               .integer(b + 12, r.rows)
               .integer(b + 13, r.result_bytes)
               .integer(b + 14, r.fetches)
-              .real(b + 15, row.item->sample_rate)
+              .real(b + 15, r.sample_rate)
               .text(b + 16, r.application_name);
-          s.opt_integer(b + 17, row.times.bound)
-              .opt_integer(b + 18, row.times.executed)
-              .opt_integer(b + 19, row.times.delivered)
+          s.opt_integer(b + 17, r.times.bound)
+              .opt_integer(b + 18, r.times.executed)
+              .opt_integer(b + 19, r.times.delivered)
               .name(b + 20, lifecycle::to_string(r.timing));
         },
         "inserting an execution");
@@ -457,10 +457,11 @@ bool SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r
 }
 
 void SqliteStore::write_execution(const ExecutionItem& item, RowCounts& c) {
-  const ExecutionRow row{&item, execution_times(item.record)};
-  if (const int rc = executions_->add(row); rc != SQLITE_OK) fail(rc, executions_->what());
+  if (const int rc = executions_->add(ExecutionRow{&item}); rc != SQLITE_OK) {
+    fail(rc, executions_->what());
+  }
   ++c.executions;
-  c.execution_events += row.times.rows(item.record);  // the rows the view shows for it
+  c.execution_events += item.event_rows();
 }
 
 void SqliteStore::flush_batches() {

@@ -44,7 +44,6 @@ class SqliteStore final : public Store {
   // An execution and its event times, worked out once when it is added.
   struct ExecutionRow {
     const ExecutionItem* item;
-    ExecutionTimes times;
   };
   struct StatementRow {
     const lifecycle::StatementRecord* record;

@@ -108,4 +108,16 @@ TEST_CASE("driver statements: each table entry as its driver sends it; the user'
     CHECK(origin_of(a.normalized_sql.value_or("")) == "application");
   }
   CHECK(origin_of("") == "application");
+  // Whitespace folds; an exact driver text with more after it is not the driver's, a
+  // prefix one is however long its tail (only the head is compared).
+  CHECK(origin_of("  DISCARD \n\t ALL  ") == "driver");
+  CHECK(origin_of("DISCARD ALL;") == "application");
+  CHECK(origin_of("DISCARD AL") == "application");
+  for (const DriverStatement& d : driver_statements()) {
+    if (!d.prefix) continue;
+    const std::string tail(4000, 'x');
+    CHECK(origin_of(std::string(d.normalized) + "\n  " + tail) == "driver");
+    CHECK(origin_of(std::string(d.normalized.substr(0, d.normalized.size() - 1))) ==
+          "application");
+  }
 }
