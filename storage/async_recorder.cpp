@@ -121,10 +121,13 @@ void AsyncRecorder::start() {
     pthread_setname_np(pthread_self(), "pglc-writer");  // for top -H and perf
     // On a busy machine the scheduler gives the one writer a thread's share among every
     // io thread, client and backend, and the queue overflows while it waits for a core.
-    // It only runs when records are queued, so a higher weight cannot starve the relay
-    // for long. Needs CAP_SYS_NICE (or RLIMIT_NICE); without it the writer stays at 0.
-    constexpr int kWriterNice = -5;
-    if (setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWriterNice) != 0)
+    // It only runs when records are queued (about a quarter of a core at 11k new texts per
+    // second), so a higher weight lets it run soon after it wakes without starving the
+    // relay. Nice -5 still lost records under `pgbench -M simple -c 16`; -10 lost none
+    // (bench/notes.md). Needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (the systemd
+    // unit sets LimitNICE=-10); a lower limit gets -5, none leaves the writer at 0.
+    const auto tid = static_cast<id_t>(gettid());
+    if (setpriority(PRIO_PROCESS, tid, -10) != 0 && setpriority(PRIO_PROCESS, tid, -5) != 0)
       log(config::LogLevel::debug, "the writer thread stays at nice 0 (no CAP_SYS_NICE)");
     run();
   });
