@@ -54,6 +54,19 @@ run_scale() {  # LABEL ARGS...: the tool's lines go to the terminal and to $WORK
 
 # explain and trace on the same store (DESIGN §7: within a second at 10 million executions):
 # the best of three runs of the real binary, output discarded.
+# STORAGE "ARGS|LABEL"...: times each read command of the binary on STORAGE against
+# DESIGN §7's one second.
+time_read_commands() {
+  local storage=$1 spec t
+  shift
+  echo "  explain and trace (the binary, best of 3, output discarded):"
+  for spec in "$@"; do
+    # shellcheck disable=SC2086
+    t=$(best_ms "$PGLC_BINARY" ${spec%%|*} --storage "$storage")
+    printf '  %-46s %14s   %s\n' "${spec#*|}, ms" "$t" "< 1000: $(verdict "$t" "<" 1000)"
+  done
+}
+
 best_ms() {  # COMMAND...
   local best="" t0 t1 ms i
   for i in 1 2 3; do
@@ -131,16 +144,12 @@ if [ "$STORE" = postgresql ]; then
   echo "  rollups: query_stats counts $calls calls (fed $(field "$s" executions_fed))"
   newest=$(psql_scale -A -t -c 'SELECT id FROM executions ORDER BY id DESC LIMIT 1')
   session=$(psql_scale -A -t -c "SELECT session_id FROM executions WHERE id = '$newest'")
-  echo "  explain and trace (the binary, best of 3, output discarded):"
-  for spec in "explain --execution $newest|explain --execution (the newest)" \
+  time_read_commands "$conninfo" \
+    "explain --execution $newest|explain --execution (the newest)" \
     "explain --session $session|explain --session (its session)" \
     "explain --slowest 5 --since 1h|explain --slowest 5 --since 1h" \
     "explain --slowest 5 --since 1d|explain --slowest 5 --since 1d" \
-    "trace --session $session|trace --session (the same session)"; do
-    # shellcheck disable=SC2086
-    t=$(best_ms "$PGLC_BINARY" ${spec%%|*} --storage "$conninfo")
-    printf '  %-46s %14s   %s\n' "${spec#*|}, ms" "$t" "< 1000: $(verdict "$t" "<" 1000)"
-  done
+    "trace --session $session|trace --session (the same session)"
   exit 0
 fi
 
@@ -194,16 +203,12 @@ db="sqlite:$WORK/scale.db"
 newest=$(sqlite3 "$WORK/scale.db" "SELECT id FROM executions ORDER BY id DESC LIMIT 1")
 session=$(sqlite3 "$WORK/scale.db" "SELECT session_id FROM executions WHERE id = $newest")
 session_rows=$(sqlite3 "$WORK/scale.db" "SELECT count(*) FROM executions WHERE session_id = $session")
-echo "  explain and trace (the binary, best of 3, output discarded):"
-for spec in "explain --execution $newest|explain --execution (the newest)" \
+time_read_commands "$db" \
+  "explain --execution $newest|explain --execution (the newest)" \
   "explain --session $session|explain --session (its session, $session_rows executions)" \
   "explain --slowest 5 --since 1d|explain --slowest 5 --since 1d" \
   "explain --slowest 5 --since 30d|explain --slowest 5 --since 30d (every execution)" \
-  "trace --session $session|trace --session (the same session)"; do
-  # shellcheck disable=SC2086
-  t=$(best_ms "$PGLC_BINARY" ${spec%%|*} --storage "$db")
-  row "${spec#*|}, ms" "$t" "< 1000: $(verdict "$t" "<" 1000)"
-done
+  "trace --session $session|trace --session (the same session)"
 
 if ((RETENTION_EXECUTIONS > 0)); then
   r=$(line retention summary)

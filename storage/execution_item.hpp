@@ -58,8 +58,9 @@ inline ExecutionTimes execution_times(const lifecycle::ExecutionRecord& r) {
 class InlineId {
  public:
   InlineId() = default;
+  static constexpr std::size_t kInline = 36;
   explicit InlineId(std::string_view s) {
-    if (s.size() <= buf_.size()) {
+    if (s.size() <= kInline) {
       std::memcpy(buf_.data(), s.data(), s.size());
       size_ = static_cast<std::uint8_t>(s.size());
     } else {
@@ -69,10 +70,14 @@ class InlineId {
   std::string_view view() const {
     return long_ ? std::string_view(*long_) : std::string_view(buf_.data(), size_);
   }
-  std::size_t heap_bytes() const { return long_ ? sizeof(std::string) + long_->size() + 1 : 0; }
+  // What an id of this text holds beyond the InlineId, before one is made of it.
+  static std::size_t heap_bytes(std::string_view s) {
+    return s.size() > kInline ? sizeof(std::string) + s.size() + 1 : 0;
+  }
+  std::size_t heap_bytes() const { return heap_bytes(view()); }
 
  private:
-  std::array<char, 36> buf_{};
+  std::array<char, kInline> buf_{};
   std::uint8_t size_ = 0;
   std::unique_ptr<std::string> long_;
 };
@@ -101,8 +106,10 @@ struct ExecutionItem {
         sqlstate(r.sqlstate),
         command_tag(r.command_tag),
         application_name(r.application_name) {
-    if (!r.portal.empty() || r.params || !r.error_message.empty())
-      rare = std::make_unique<Rare>(Rare{r.portal, r.params, r.error_message});
+    if (has_rare(r)) rare = std::make_unique<Rare>(Rare{r.portal, r.params, r.error_message});
+  }
+  static bool has_rare(const lifecycle::ExecutionRecord& r) {
+    return !r.portal.empty() || r.params || !r.error_message.empty();
   }
 
   std::string_view portal() const { return rare ? std::string_view(rare->portal) : ""; }

@@ -7,8 +7,20 @@ std::size_t heap(const std::string& s) {
   return s.size() > 15 ? s.size() + 1 : 0;
 }
 
-std::size_t id_heap(std::string_view id) {  // InlineId's
-  return id.size() > 36 ? sizeof(std::string) + id.size() + 1 : 0;
+// An ExecutionItem's bytes from the parts that vary: the same for a record before it is
+// queued (to decide) and for its item after (to release).
+std::size_t execution_bytes(std::size_t ids_heap, const std::string& sqlstate,
+                            const std::string& command_tag, const std::string& application_name,
+                            bool rare, const std::string& portal,
+                            const std::optional<std::string>& params,
+                            const std::string& error_message) {
+  std::size_t n =
+      sizeof(Item) + ids_heap + heap(sqlstate) + heap(command_tag) + heap(application_name);
+  if (rare) {
+    n += sizeof(ExecutionItem::Rare) + heap(portal) + (params ? heap(*params) : 0) +
+         heap(error_message);
+  }
+  return n;
 }
 
 }  // namespace
@@ -29,26 +41,21 @@ std::size_t item_bytes(const lifecycle::StatementEventRecord& r) {
 }
 
 std::size_t item_bytes(const lifecycle::ExecutionRecord& r) {
-  std::size_t n = sizeof(Item) + id_heap(r.id) + id_heap(r.statement_id) + id_heap(r.session_id) +
-                  heap(r.sqlstate) + heap(r.command_tag) + heap(r.application_name);
-  if (!r.portal.empty() || r.params || !r.error_message.empty()) {
-    n += sizeof(ExecutionItem::Rare) + heap(r.portal) + (r.params ? heap(*r.params) : 0) +
-         heap(r.error_message);
-  }
-  return n;
+  return execution_bytes(InlineId::heap_bytes(r.id) + InlineId::heap_bytes(r.statement_id) +
+                             InlineId::heap_bytes(r.session_id),
+                         r.sqlstate, r.command_tag, r.application_name, ExecutionItem::has_rare(r),
+                         r.portal, r.params, r.error_message);
 }
 
 namespace {
 
 std::size_t item_bytes(const ExecutionItem& x) {
-  std::size_t n = sizeof(Item) + x.id.heap_bytes() + x.statement_id.heap_bytes() +
-                  x.session_id.heap_bytes() + heap(x.sqlstate) + heap(x.command_tag) +
-                  heap(x.application_name);
-  if (x.rare) {
-    n += sizeof(ExecutionItem::Rare) + heap(x.rare->portal) +
-         (x.rare->params ? heap(*x.rare->params) : 0) + heap(x.rare->error_message);
-  }
-  return n;
+  static const ExecutionItem::Rare kNone;
+  const ExecutionItem::Rare& rare = x.rare ? *x.rare : kNone;
+  return execution_bytes(
+      x.id.heap_bytes() + x.statement_id.heap_bytes() + x.session_id.heap_bytes(), x.sqlstate,
+      x.command_tag, x.application_name, x.rare != nullptr, rare.portal, rare.params,
+      rare.error_message);
 }
 
 }  // namespace

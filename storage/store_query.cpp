@@ -142,8 +142,8 @@ std::string StoreQuery::micros(const std::string& column) const {
 
 std::string StoreQuery::id_equals(const std::string& column, const std::string& param) const {
   // PostgreSQL: compared as uuid, so that the primary key's index finds the row (a cast of
-  // the column to text reads every row); text that is no uuid matches nothing. (No '?' in
-  // the pattern: the placeholders are ?N.)
+  // the column to text reads every row); text that is no uuid matches nothing. The pattern
+  // writes {0,1} for an optional dash because StoreQuery's placeholders are question marks.
   return postgres() ? column + " = (CASE WHEN " + param +
                           " ~ '^[0-9a-fA-F]{8}(-{0,1}[0-9a-fA-F]{4}){3}-{0,1}[0-9a-fA-F]{12}$' "
                           "THEN CAST(" +
