@@ -24,7 +24,9 @@
 //    analysed or cut; classification differs from classify_sql's, or a name is longer
 //    than NAMEDATALEN - 1;
 //  * split returns pieces that are empty, untrimmed, out of order or outside the text;
-//    query() does not consist of those pieces.
+//    query() does not consist of those pieces;
+//  * origin_of (which folds only the text's head, on the stack) disagrees with folding the
+//    whole text and comparing it with each folded driver text.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -36,6 +38,8 @@
 #include "lifecycle/parser_stack.hpp"
 #include "lifecycle/sql_analyzer.hpp"
 #include "lifecycle/sql_lexer.hpp"
+#include "lifecycle/statement_class.hpp"
+#include "lifecycle/text_format.hpp"
 
 namespace lc = pglc::lifecycle;
 
@@ -68,6 +72,17 @@ bool is_hex(char c) {
 }
 bool is_op_char(char c) {
   return std::string_view("+-*/<>=~!@#%^&|`?:").find(c) != std::string_view::npos;
+}
+
+// origin_of as it was written first: the whole text folded, every driver text folded.
+std::string_view origin_reference(std::string_view normalized_sql) {
+  if (normalized_sql.empty()) return "application";
+  const std::string text = lc::fold_whitespace(normalized_sql);
+  for (const lc::DriverStatement& d : lc::driver_statements()) {
+    const std::string want = lc::fold_whitespace(d.normalized);
+    if (d.prefix ? text.rfind(want, 0) == 0 : text == want) return "driver";
+  }
+  return "application";
 }
 
 std::string_view text_of(std::string_view sql, const lc::SqlToken& t) {
@@ -287,6 +302,9 @@ void run(std::string_view sql) {
   require(cached.fingerprint.has_value() == reference.fingerprint.has_value());
   require(cached.normalized_sql == reference.normalized_sql);
   require(cached.fingerprint == reference.fingerprint);
+  require(lc::origin_of(sql) == origin_reference(sql));
+  if (cached.normalized_sql)
+    require(lc::origin_of(*cached.normalized_sql) == origin_reference(*cached.normalized_sql));
 
   std::vector<Expected> pieces;
   for (std::string_view p : check_split(sql)) pieces.emplace_back(p);
