@@ -84,6 +84,16 @@ wait_ready() {
   return 1
 }
 
+# as_service CMD ARGS... & — runs a proxy in a session of its own, as systemd starts every
+# service. With the kernel's autogroup scheduling (/proc/sys/kernel/sched_autogroup_enabled,
+# on for this machine's kernel) CPU is shared between sessions before it is shared between
+# threads, and PostgreSQL gives each backend a session of its own: a proxy left in this
+# script's session shares one share with pgbench and the shell against 16 backends, and
+# its writer waits seconds for a core whatever its nice value. These scripts run without
+# job control, so a background child leads no process group: setsid execs instead of
+# forking, and $! is the proxy itself.
+as_service() { exec setsid "$@"; }
+
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 CLK_TCK=$(getconf CLK_TCK)
 

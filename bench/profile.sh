@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/profile.sh [perf|callgrind|strace|threads] — where pglifecycle spends its CPU under pgbench.
+# bench/profile.sh [perf|callgrind|strace|threads|writer|queue] — where pglifecycle spends its CPU under pgbench.
 #   perf       sampled flat profile of the proxy process (default)
 #   callgrind  instruction counts (reproducible on a noisy machine; ~50× slower, so it runs
 #              -c 1 for a few seconds)
@@ -7,6 +7,9 @@
 #   threads    per thread: CPU and time spent runnable but waiting for a core (schedstat)
 #   writer     the SQLite writer thread's fsyncs and checkpoints: how long each blocked it
 #              (strace -T on that thread only, so the io threads run untraced)
+#   queue      the recorder queue over the run: /metrics every 100 ms, per second the
+#              fullest queue (bytes) and the records dropped, to see when the writer fell
+#              behind (a burst, a slow batch, or all along)
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
 #   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
 #   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
@@ -49,7 +52,7 @@ fi
 if [ "$TOOL" = callgrind ]; then
   proxy=(valgrind --tool=callgrind --callgrind-out-file="$OUTDIR/callgrind.out" "${proxy[@]}")
 fi
-"${proxy[@]}" >"$WORK/pglc.log" 2>&1 &
+as_service "${proxy[@]}" >"$WORK/pglc.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 for ((i = 0; i < 20; i++)); do wait_ready "$PORT" "$pid" pglc && break; done
@@ -76,6 +79,21 @@ case $TOOL in
     strace -T -tt -e trace=fsync,fdatasync,pwrite64,pread64 -p "$wtid" -o "$OUTDIR/writer.txt" &
     prof=$!
     ;;
+  queue)
+    wtid=$(grep -l pglc-writer /proc/"$pid"/task/*/comm | head -n 1 | xargs dirname | xargs basename)
+    # time, queue bytes, dropped, the writer's CPU and runnable-waiting nanoseconds
+    (
+      while kill -0 "$pid" 2>/dev/null; do
+        printf '%s ' "$(date +%s.%N)"
+        curl -s "http://127.0.0.1:$MPORT/metrics" |
+          awk '/^pglifecycle_recorder_queue_bytes/ {b = $2} /^pglifecycle_recorder_dropped_total/ {d += $2}
+               END {printf "%d %d ", b, d}'
+        cut -d' ' -f1,2 "/proc/$pid/task/$wtid/schedstat"
+        sleep 0.1
+      done
+    ) >"$OUTDIR/queue.txt" 2>/dev/null &
+    prof=$!
+    ;;
   threads)
     prof=""
     snapshot() {  # tid name cpu_ns wait_ns per thread (/proc/PID/task/TID/schedstat)
@@ -85,13 +103,15 @@ case $TOOL in
     }
     snapshot >"$OUTDIR/threads-before.txt"
     ;;
-  *) die "unknown tool $TOOL (perf, callgrind, strace, threads, writer)" ;;
+  *) die "unknown tool $TOOL (perf, callgrind, strace, threads, writer, queue)" ;;
 esac
 "$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
 txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
 grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
 [ "$TOOL" = threads ] && snapshot >"$OUTDIR/threads-after.txt"
 if [ "$TOOL" = strace ] || [ "$TOOL" = writer ]; then kill -INT "$prof" 2>/dev/null || true; fi
+# A background subshell ignores SIGINT.
+[ "$TOOL" = queue ] && { kill "$prof" 2>/dev/null || true; }
 [ -n "$prof" ] && wait "$prof" || true
 forget_pid "$pid"
 stop_pid "$pid" 120 || true
@@ -120,6 +140,13 @@ case $TOOL in
            if (d ~ /^[0-9.]+$/) { n[call]++; t[call] += d; if (d > m[call]) m[call] = d } }
          END { for (c in n) printf "%-10s %8d calls  %8.3f s  longest %.3f s\n", c, n[c], t[c], m[c] }' \
       "$OUTDIR/writer.txt" | tee "$OUTDIR/top.txt"
+    ;;
+  queue)
+    echo "-- per second of the run: fullest queue (MiB) and records dropped in that second"
+    awk 'NR == 1 {t0 = $1; d0 = $3} { s = int($1 - t0); if ($2 > m[s]) m[s] = $2; last[s] = $3; if (s > n) n = s }
+         END { prev = d0; for (i = 0; i <= n; i++) { if (!(i in last)) continue;
+               printf "%3d s  queue %6.2f MiB  dropped %d\n", i, m[i] / 1048576, last[i] - prev; prev = last[i] } }' \
+      "$OUTDIR/queue.txt" | tee "$OUTDIR/top.txt"
     ;;
   threads)
     echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core"

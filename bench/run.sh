@@ -12,13 +12,18 @@
 #   IDLE_CONNS=1000         connections for the RSS check (0 skips it)
 #   POWERBI=1 POWERBI_CLIENTS=4 POWERBI_BACKEND_SSLMODE=require   PowerBI-shaped TLS load
 #   MICRO=1 RECORDER_BENCH=1  also run the micro-benchmarks (0 skips them)
+#   STORE_SIZE=1            bench/store_size.sh (bytes per execution per pgbench mode;
+#                           STORE_SIZE_TRANSACTIONS=40000)
+#   STORE_SCALE=1           bench/store_scale.sh on 10 million executions in SQLite (no
+#                           retention run; STORE_SCALE_EXECUTIONS), STORE_SCALE_PG=1 in
+#                           PostgreSQL too. QUICK=1 skips these three unless they are set.
 #   OUT=BENCHMARKS.md       report file (QUICK defaults to build-bench/BENCHMARKS-quick.md)
 #   KEEP_WORK=1             keep the temp dir (logs, stores) for inspection
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COMMAND_LINE="$(for v in QUICK REPEATS DURATION TARGETS CELLS IDLE_CONNS POWERBI \
-  POWERBI_CLIENTS PGLC_BINARY; do if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/run.sh $*"
+  POWERBI_CLIENTS PGLC_BINARY STORE_SIZE STORE_SCALE STORE_SCALE_PG STORE_SCALE_EXECUTIONS; do if [ -n "${!v:-}" ]; then printf '%s=%q ' "$v" "${!v}"; fi; done)bench/run.sh $*"
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then
   REPEATS=${REPEATS:-1}
@@ -26,7 +31,13 @@ if [ "$QUICK" = 1 ]; then
   CELLS=${CELLS:-"S-simple-1 S-extended-16 tpcb-extended-8"}
   IDLE_CONNS=${IDLE_CONNS:-200}
   OUT=${OUT:-$ROOT/build-bench/BENCHMARKS-quick.md}
+  STORE_SIZE=${STORE_SIZE:-0}
+  STORE_SCALE=${STORE_SCALE:-0}
 fi
+STORE_SIZE=${STORE_SIZE:-1}
+STORE_SCALE=${STORE_SCALE:-1}
+STORE_SCALE_PG=${STORE_SCALE_PG:-0}
+STORE_SCALE_EXECUTIONS=${STORE_SCALE_EXECUTIONS:-10000000}
 REPEATS=${REPEATS:-3}
 DURATION=${DURATION:-10}
 CELLS=${CELLS:-"S-simple-1 S-extended-1 S-prepared-1 S-simple-16 S-extended-16 S-prepared-16 tpcb-extended-8"}
@@ -92,7 +103,7 @@ start_pglc() {  # target [extra args...]
   [ -n "${METRICS_PORT[$t]:-}" ] || METRICS_PORT[$t]=$(free_port)
   rm -f "$WORK/$t.db" "$WORK/$t.db-wal" "$WORK/$t.db-shm"
   # shellcheck disable=SC2046
-  "$PGLC_BINARY" --listen "127.0.0.1:${PORT[$t]}" --backend "127.0.0.1:$PGPORT" \
+  as_service "$PGLC_BINARY" --listen "127.0.0.1:${PORT[$t]}" --backend "127.0.0.1:$PGPORT" \
     --backend-sslmode "${BACKEND_SSLMODE:-disable}" --log-level warning $(pglc_args "$t") "$@" \
     >>"$WORK/$t.log" 2>&1 &
   PID[$t]=$!
@@ -122,7 +133,7 @@ listen pg
   bind 127.0.0.1:${PORT[haproxy]}
   server pg 127.0.0.1:$PGPORT
 EOF
-  "$HAPROXY" -db -f "$WORK/haproxy.cfg" >>"$WORK/haproxy.log" 2>&1 &
+  as_service "$HAPROXY" -db -f "$WORK/haproxy.cfg" >>"$WORK/haproxy.log" 2>&1 &
   PID[haproxy]=$!
   PIDS+=("${PID[haproxy]}")
   wait_ready "${PORT[haproxy]}" "${PID[haproxy]}" haproxy
@@ -150,7 +161,7 @@ EOF
   local run=()
   # PgBouncer refuses to run as root; setpriv execs, so $! is PgBouncer itself.
   [ "$(id -u)" -eq 0 ] && run=(setpriv --reuid=postgres --regid=postgres --init-groups)
-  "${run[@]}" "$PGBOUNCER" "$WORK/pgbouncer.ini" >>"$WORK/pgbouncer.out" 2>&1 &
+  as_service "${run[@]}" "$PGBOUNCER" "$WORK/pgbouncer.ini" >>"$WORK/pgbouncer.out" 2>&1 &
   PID[pgbouncer]=$!
   PIDS+=("${PID[pgbouncer]}")
   wait_ready "${PORT[pgbouncer]}" "${PID[pgbouncer]}" pgbouncer
@@ -519,6 +530,34 @@ if [ "${MICRO:-1}" = 1 ]; then
   done
 fi
 
+# --- the store: bytes per execution per pgbench mode, and queries on 10 million executions ------
+# Each script brings up a PostgreSQL of its own and runs this binary; their reports go into
+# the file as they print them.
+STORE_SIZE_REPORT="" STORE_SCALE_REPORT="" STORE_SCALE_PG_REPORT=""
+store_script() {  # NAME OUTFILE ENV=... — the report lines (from the "bench/NAME" line on)
+  local name=$1 out=$2
+  shift 2
+  log "bench/$name $*"
+  if env "$@" PGLC_BINARY="$PGLC_BINARY" BUILD_DIR="$BUILD_DIR" "$ROOT/bench/$name" \
+    >"$out" 2>"$out.err"; then
+    sed -n "/^bench\/$name/,\$p" "$out"
+  else
+    echo "bench/$name failed: $(tail -n 3 "$out.err")"
+  fi
+}
+if [ "$STORE_SIZE" = 1 ]; then
+  STORE_SIZE_REPORT=$(store_script store_size.sh "$WORK/store_size.txt" \
+    TRANSACTIONS="${STORE_SIZE_TRANSACTIONS:-40000}")
+fi
+if [ "$STORE_SCALE" = 1 ]; then
+  STORE_SCALE_REPORT=$(store_script store_scale.sh "$WORK/store_scale.txt" \
+    EXECUTIONS="$STORE_SCALE_EXECUTIONS" RETENTION_EXECUTIONS=0)
+fi
+if [ "$STORE_SCALE_PG" = 1 ]; then
+  STORE_SCALE_PG_REPORT=$(store_script store_scale.sh "$WORK/store_scale_pg.txt" \
+    STORE=postgresql EXECUTIONS="$STORE_SCALE_EXECUTIONS" RETENTION_EXECUTIONS=0)
+fi
+
 # --- targets ------------------------------------------------------------------------------------
 fmt_target() {  # met(0/1/-) text
   case $1 in 1) echo "- **met** — $2" ;; 0) echo "- **not met** — $2" ;; *) echo "- **not measured** — $2" ;; esac
@@ -598,6 +637,38 @@ if [ -n "$LOAD_RSS_WORST" ]; then
   TARGET_LINES+=("$(fmt_target "$t6" "RSS under load ≤ 50 MB + 64 KiB per connection: worst peak (VmHWM) $lr_peak MiB against $lr_limit MiB ($lr_label), ratio $lr_ratio")")
 fi
 
+# 7. bytes on disk per execution for pgbench -S -M prepared (DESIGN §3).
+if [ -n "$STORE_SIZE_REPORT" ]; then
+  bpe=$(sed -n 's/^-M prepared: .* → \([0-9]*\) bytes per execution.*/\1/p' <<<"$STORE_SIZE_REPORT")
+  t7=-
+  [ -n "$bpe" ] && { ((bpe <= 200)) && t7=1 || t7=0; }
+  others=$(sed -n 's/^-M \([a-z]*\): .* → \([0-9]*\) bytes per execution.*/\1 \2/p' <<<"$STORE_SIZE_REPORT" |
+    grep -v '^prepared' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
+  TARGET_LINES+=("$(fmt_target "$t7" "store ≤ 200 bytes per execution for pgbench -S -M prepared (bench/store_size.sh): ${bpe:-n/a} (reported: ${others:-n/a})")")
+fi
+# 8. every query of the budget under 100 ms on 10 million executions (SQLite; PostgreSQL
+# reported beside it).
+if [ -n "$STORE_SCALE_REPORT" ]; then
+  ok=$(grep -c '< 100: ok' <<<"$STORE_SCALE_REPORT" || true)
+  over=$(grep -c '< 100: OVER' <<<"$STORE_SCALE_REPORT" || true)
+  worst=$(grep '< 100: ' <<<"$STORE_SCALE_REPORT" |
+    awk '{for (i = NF; i > 0; i--) if ($i ~ /^[0-9.]+$/) {v = $i; break}
+          if (v + 0 > m) {m = v + 0; l = $0}} END {sub(/^ */, "", l); sub(/, ms.*/, "", l); printf "%s ms (%s)", m, l}')
+  t8=-
+  if ((ok + over > 0)); then ((over == 0)) && t8=1 || t8=0; fi
+  pg=""
+  [ -n "$STORE_SCALE_PG_REPORT" ] &&
+    pg="; PostgreSQL: $(grep -c '< 100: ok' <<<"$STORE_SCALE_PG_REPORT" || true) under, $(grep -c '< 100: OVER' <<<"$STORE_SCALE_PG_REPORT" || true) over"
+  TARGET_LINES+=("$(fmt_target "$t8" "the store's views and the README's queries under 100 ms at $STORE_SCALE_EXECUTIONS executions (bench/store_scale.sh, SQLite): $ok of $((ok + over)) under, slowest $worst$pg")")
+  rd_ok=$(grep -c '< 1000: ok' <<<"$STORE_SCALE_REPORT" || true)
+  rd_over=$(grep -c '< 1000: OVER' <<<"$STORE_SCALE_REPORT" || true)
+  t9=-
+  if ((rd_ok + rd_over > 0)); then ((rd_over == 0)) && t9=1 || t9=0; fi
+  rd_list=$(grep '< 1000: OVER' <<<"$STORE_SCALE_REPORT" | sed 's/^ *//; s/, ms */ /; s/ *< 1000: OVER//' |
+    tr '\n' ';' | sed 's/;$//; s/;/; /g')
+  TARGET_LINES+=("$(fmt_target "$t9" "explain and trace within a second on that store (DESIGN §7): $rd_ok of $((rd_ok + rd_over)) within${rd_list:+; over: $rd_list ms}")")
+fi
+
 # --- report -------------------------------------------------------------------------------------
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 cpu_model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
@@ -653,6 +724,16 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo "
     echo "not run"
   fi
   echo
+  echo "## The store"
+  echo
+  for part in "$STORE_SIZE_REPORT" "$STORE_SCALE_REPORT" "$STORE_SCALE_PG_REPORT"; do
+    [ -n "$part" ] || continue
+    echo '```'
+    echo "$part"
+    echo '```'
+    echo
+  done
+  [ -n "$STORE_SIZE_REPORT$STORE_SCALE_REPORT$STORE_SCALE_PG_REPORT" ] || { echo "not run"; echo; }
   echo "## Micro-benchmarks"
   echo
   echo "\`bench/micro.sh\` (Google Benchmark; CPU time per iteration; rates per CPU second)."

@@ -95,7 +95,7 @@ log "direct: $DIRECT_SUMMARY"
 PPORT=$(free_port)
 MPORT=$(free_port)
 # shellcheck disable=SC2086  # PGLC_EXTRA is a list of options
-"$PGLC_BINARY" --listen "127.0.0.1:$PPORT" --backend "127.0.0.1:$PGPORT" \
+as_service "$PGLC_BINARY" --listen "127.0.0.1:$PPORT" --backend "127.0.0.1:$PGPORT" \
   --storage "sqlite:$WORK/soak.db" --metrics-listen "127.0.0.1:$MPORT" \
   --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key" ${PGLC_EXTRA:-} >"$WORK/pglc.log" 2>&1 &
 PGLC_PID=$!

@@ -29,7 +29,7 @@ for mode in $MODES; do
   db=$WORK/$mode.db
   port=$(free_port)
   # shellcheck disable=SC2086  # PGLC_EXTRA is a list of options
-  "$PGLC_BINARY" --listen "127.0.0.1:$port" --backend "127.0.0.1:$PGPORT" \
+  as_service "$PGLC_BINARY" --listen "127.0.0.1:$port" --backend "127.0.0.1:$PGPORT" \
     --storage "sqlite:$db" --metrics-listen "" ${PGLC_EXTRA:-} >"$WORK/pglc-$mode.log" 2>&1 &
   pid=$!
   PIDS+=("$pid")

@@ -1,8 +1,8 @@
 #include "lifecycle/sql_analyzer.hpp"
 
 #include "lifecycle/literal_shape.hpp"
-#include "lifecycle/statement_class.hpp"
 #include "lifecycle/parser_stack.hpp"
+#include "lifecycle/statement_class.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -490,7 +490,8 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
     pg_query_free_fingerprint_result(f);
     if (out.fingerprint) out.statement_type = statement_type(sql);
     if (out.fingerprint && by_shape) {
-      auto entry = std::make_shared<const ShapeEntry>(ShapeEntry{*out.fingerprint, out.statement_type});
+      auto entry =
+          std::make_shared<const ShapeEntry>(ShapeEntry{*out.fingerprint, out.statement_type});
       const std::size_t bytes = sizeof(ShapeEntry) + 16 + string_bytes(entry->fingerprint);
       shape_cache().insert(shape, 0, std::move(entry), bytes);
     }
@@ -509,6 +510,14 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
   if (!out.fingerprint) out.statement_type = {};
   pg_query_free_normalize_result(n);
   return out;
+}
+
+std::shared_ptr<const SqlAnalysis> analysis_of_shape(const std::array<std::uint64_t, 2>& shape) {
+  if ((shape[0] | shape[1]) == 0) return nullptr;
+  Digest key;
+  static_assert(sizeof key.bytes == sizeof shape);
+  std::memcpy(key.bytes, shape.data(), sizeof key.bytes);
+  return literal_cache().find(key, 0);
 }
 
 SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_length) {

@@ -7,7 +7,9 @@
 // repeat the same SQL, and a thread_local cache needs no lock between sessions.
 #pragma once
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +65,14 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length);
 // The same with both parses every time and no cache: the reference the tests hold the
 // cached path to.
 SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_length);
+
+// analyze_sql's answer for a text whose SqlText::shape is `shape` (nonzero), from this
+// thread's cache of literal shapes, without scanning the text again: the shape decides
+// everything analyze_sql checks before it looks there (the text's tokens and the gaps
+// between them; query_shape refused texts past kMaxAnalyzedBytes). Null when no text of
+// that shape was analysed on this thread yet (then analyze_sql). The normalized text is
+// whole: cut it at max_sql_length.
+std::shared_ptr<const SqlAnalysis> analysis_of_shape(const std::array<std::uint64_t, 2>& shape);
 
 // Hex of the first 128 bits of SHA-256 over the whole text (before any cut): 32 chars.
 std::string sql_hash(std::string_view sql);

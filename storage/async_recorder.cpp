@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "storage/text_row.hpp"
+#include "storage/text_util.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -40,8 +41,12 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig&
       filter_(options),
       instance_(options.instance_name),
       book_([max = options.max_sql_length](const lifecycle::SqlText& t) {
-        const TextAnalysis& a = deferred_analysis(t, max);
-        return std::make_pair(a.fingerprint, a.normalized_sql);
+        const TextAnalysis a = text_analysis(t, max);
+        auto owned = [](const std::optional<std::string_view>& v, std::size_t cut) {
+          return v ? std::optional<std::string>(cut_utf8(*v, cut)) : std::nullopt;
+        };
+        return std::make_pair(owned(a.fingerprint, std::string_view::npos),
+                              owned(a.normalized_sql, max));
       }),
       retention_(options.retention),
       rollup_retention_(options.rollup_retention),

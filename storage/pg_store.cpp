@@ -80,6 +80,7 @@ class CopyRow {
   }
   CopyRow& text_or_null(std::string_view v) { return v.empty() ? null() : text(v); }
   CopyRow& opt_text(const std::optional<std::string>& v) { return v ? text(*v) : null(); }
+  CopyRow& opt_text(const std::optional<std::string_view>& v) { return v ? text(*v) : null(); }
   CopyRow& integer(std::int64_t v) {
     sep();
     char buf[24];
@@ -355,10 +356,11 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
       ++c.sessions;
     } else if (const auto* st = std::get_if<lifecycle::StatementRecord>(item)) {
       std::string_view hash;
+      const TextAnalysis a = st->sql ? text_analysis(*st->sql, max_sql_length_) : TextAnalysis{};
       if (st->sql) {
         hash = st->sql->hash;
         if (texts_.stage(st->sql->hash, st->received_at)) {
-          const TextRow row = text_row(*st->sql, max_sql_length_);
+          const TextRow row = text_row(*st->sql, a, max_sql_length_);
           CopyRow(texts)
               .text(st->sql->hash)
               .text(row.sql)
@@ -369,8 +371,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
         }
       }
       const StatementTimes& times = fold_.times(st->id);
-      const TextClasses cls =
-          st->sql ? text_classes(*st->sql, max_sql_length_) : TextClasses{{}, "application"};
+      const TextClasses cls{a.statement_type, st->sql ? a.origin : "application"};
       CopyRow row(statements);
       row.text(st->id)
           .text(st->session_id)

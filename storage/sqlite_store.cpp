@@ -83,6 +83,9 @@ class SqliteStore::Stmt {
   // Empty text is stored as NULL (sqlstate, error_message, command_tag, param_types).
   Stmt& text_or_null(int i, std::string_view v) { return v.empty() ? null(i) : text(i, v); }
   Stmt& opt_text(int i, const std::optional<std::string>& v) { return v ? text(i, *v) : null(i); }
+  Stmt& opt_text(int i, const std::optional<std::string_view>& v) {
+    return v ? text(i, *v) : null(i);
+  }
   Stmt& integer(int i, std::int64_t v) {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
@@ -414,9 +417,10 @@ void SqliteStore::write_session(const lifecycle::SessionRecord& r) {
 }
 
 void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts& c) {
+  const TextAnalysis a = r.sql ? text_analysis(*r.sql, max_sql_length_) : TextAnalysis{};
   if (r.sql && texts_.stage(r.sql->hash, r.received_at)) {
-    // Right away, not batched: the row may own strings (a deferred analysis).
-    const TextRow row = text_row(*r.sql, max_sql_length_);
+    // Right away, not batched: the row may point into the analysis.
+    const TextRow row = text_row(*r.sql, a, max_sql_length_);
     sql_text_->text(1, r.sql->hash)
         .text(2, row.sql)
         .opt_text(3, row.normalized_sql)
@@ -425,8 +429,7 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
     if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
     ++c.sql_texts;
   }
-  const TextClasses classes =
-      r.sql ? text_classes(*r.sql, max_sql_length_) : TextClasses{{}, "application"};
+  const TextClasses classes{a.statement_type, r.sql ? a.origin : "application"};
   if (const int rc = statements_->add({&r, &fold_.times(r.id), classes}); rc != SQLITE_OK) {
     fail(rc, statements_->what());
   }

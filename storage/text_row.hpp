@@ -5,39 +5,42 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <optional>
-#include <string>
 #include <string_view>
 
 #include "lifecycle/records.hpp"
+#include "lifecycle/sql_analyzer.hpp"
 
 namespace pglc::storage {
 
-struct TextRow {
-  std::string_view sql;  // points into the SqlText
-  std::optional<std::string> normalized_sql;
-  std::optional<std::string> fingerprint;
+// What the stores and the rollups need to know of a text: its normalization, fingerprint
+// and classes (lifecycle/statement_class.hpp). The views point into the SqlText, or into
+// `keep` when the analysis was done here. A text whose analysis was deferred is analysed
+// on this thread: by its literal shape (SqlText::shape) from the analyzer's cache when a
+// text of that shape was seen, which scans nothing, else through a per-thread memo by
+// hash, because the store (its sql_texts row) and the rollups (their key) both ask and the
+// parse is the writer's dearest step.
+struct TextAnalysis {
+  std::optional<std::string_view> normalized_sql;  // whole; text_row cuts it
+  std::optional<std::string_view> fingerprint;
+  std::string_view statement_type;  // empty (NULL) when unanalysed
+  std::string_view origin;
+  std::shared_ptr<const lifecycle::SqlAnalysis> keep;
 };
+TextAnalysis text_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length);
 
-// A text's statement classes (lifecycle/statement_class.hpp), as statements rows store
-// them: statement_type empty (NULL) when unanalysed.
+// A text's statement classes as statements rows store them.
 struct TextClasses {
   std::string_view statement_type;
   std::string_view origin;
 };
-TextClasses text_classes(const lifecycle::SqlText& text, std::size_t max_sql_length);
 
-TextRow text_row(const lifecycle::SqlText& text, std::size_t max_sql_length);
-
-// Normalized text and fingerprint of a text whose analysis was deferred, through a
-// per-thread memo by hash: the store (its sql_texts row) and the rollups (their key) both
-// need it, and the parse is the writer's dearest step.
-struct TextAnalysis {
-  std::optional<std::string> normalized_sql;
-  std::optional<std::string> fingerprint;
-  std::string_view statement_type;
-  std::string_view origin;
+struct TextRow {
+  std::string_view sql;  // points into the SqlText
+  std::optional<std::string_view> normalized_sql;
+  std::optional<std::string_view> fingerprint;
 };
-const TextAnalysis& deferred_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length);
+TextRow text_row(const lifecycle::SqlText& text, const TextAnalysis& a, std::size_t max_sql_length);
 
 }  // namespace pglc::storage
