@@ -321,6 +321,19 @@ void run(std::string_view sql) {
 
   const lc::SqlAnalyzer deferred(kMaxSqlLength, true);
   check_query(deferred, whole, true, pieces);
+
+  // The storage writer answers a deferred text from the cache by its literal shape: that
+  // answer (this text was analysed above, so its shape is cached when it can be) must be
+  // the reference's for the text the record holds (masked when it carries credentials),
+  // whichever text put it there.
+  if (const auto text = deferred.statement(sql); text && text->analysis_deferred) {
+    if (const auto hit = lc::analysis_of_shape(text->shape)) {
+      const lc::SqlAnalysis ref = lc::analyze_sql_uncached(text->sql, std::size_t{1} << 30);
+      require(hit->normalized_sql == ref.normalized_sql);
+      require(hit->fingerprint == ref.fingerprint);
+      require(hit->statement_type == ref.statement_type);
+    }
+  }
 }
 
 struct Template {
