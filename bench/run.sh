@@ -643,7 +643,7 @@ if [ -n "$STORE_SIZE_REPORT" ]; then
   t7=-
   [ -n "$bpe" ] && { ((bpe <= 200)) && t7=1 || t7=0; }
   others=$(sed -n 's/^-M \([a-z]*\): .* → \([0-9]*\) bytes per execution.*/\1 \2/p' <<<"$STORE_SIZE_REPORT" |
-    grep -v '^prepared' | tr '\n' ',' | sed 's/,$//; s/,/, /g')
+    { grep -v '^prepared' || true; } | tr '\n' ',' | sed 's/,$//; s/,/, /g')
   TARGET_LINES+=("$(fmt_target "$t7" "store ≤ 200 bytes per execution for pgbench -S -M prepared (bench/store_size.sh): ${bpe:-n/a} (reported: ${others:-n/a})")")
 fi
 # 8. every query of the budget under 100 ms on 10 million executions (SQLite; PostgreSQL
@@ -651,7 +651,7 @@ fi
 if [ -n "$STORE_SCALE_REPORT" ]; then
   ok=$(grep -c '< 100: ok' <<<"$STORE_SCALE_REPORT" || true)
   over=$(grep -c '< 100: OVER' <<<"$STORE_SCALE_REPORT" || true)
-  worst=$(grep '< 100: ' <<<"$STORE_SCALE_REPORT" |
+  worst=$({ grep '< 100: ' <<<"$STORE_SCALE_REPORT" || true; } |
     awk '{for (i = NF; i > 0; i--) if ($i ~ /^[0-9.]+$/) {v = $i; break}
           if (v + 0 > m) {m = v + 0; l = $0}} END {sub(/^ */, "", l); sub(/, ms.*/, "", l); printf "%s ms (%s)", m, l}')
   t8=-
@@ -664,7 +664,7 @@ if [ -n "$STORE_SCALE_REPORT" ]; then
   rd_over=$(grep -c '< 1000: OVER' <<<"$STORE_SCALE_REPORT" || true)
   t9=-
   if ((rd_ok + rd_over > 0)); then ((rd_over == 0)) && t9=1 || t9=0; fi
-  rd_list=$(grep '< 1000: OVER' <<<"$STORE_SCALE_REPORT" | sed 's/^ *//; s/, ms */ /; s/ *< 1000: OVER//' |
+  rd_list=$({ grep '< 1000: OVER' <<<"$STORE_SCALE_REPORT" || true; } | sed 's/^ *//; s/, ms */ /; s/ *< 1000: OVER//' |
     tr '\n' ';' | sed 's/;$//; s/;/; /g')
   TARGET_LINES+=("$(fmt_target "$t9" "explain and trace within a second on that store (DESIGN §7): $rd_ok of $((rd_ok + rd_over)) within${rd_list:+; over: $rd_list ms}")")
 fi
