@@ -89,12 +89,13 @@ if [ "$STORE" = postgresql ]; then
   end_us=$(field "$(line main data)" end_us)
   psql_scale() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d pglc_scale "$@"; }
   # Best of three runs inside one psql session, from psql's \timing (client round trip included).
-  pgq() {  # NAME SQL
-    local ms
+  pgq() {  # NAME SQL [BUDGET_MS]: against SQLite's budget, as PostgreSQL has none of its own
+    local ms budget=""
     ms=$(printf '\\timing on\n\\o /dev/null\n%s;\n%s;\n%s;\n' "$2" "$2" "$2" | psql_scale 2>&1 |
       sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -n 1)
     [ -n "$ms" ] || die "query $1 failed: $(psql_scale -c "$2" 2>&1 | tail -n 3)"
-    printf '  %-46s %14s   %s\n' "$1, ms" "$ms" "${3:-}"
+    [ -n "${3:-}" ] && budget="< $3: $(verdict "$ms" "<" "$3") (SQLite's budget)"
+    printf '  %-46s %14s   %s\n' "$1, ms" "$ms" "$budget"
   }
   end="to_timestamp($end_us / 1e6)"
   rows=$(psql_scale -A -t -c 'SELECT count(*) FROM executions')
@@ -108,8 +109,8 @@ if [ "$STORE" = postgresql ]; then
   echo "  database size $(mib "$bytes") ($((bytes / (rows > 0 ? rows : 1))) bytes per execution)," \
     "executions per CPU-second of the writer thread $(field "$s" executions_per_writer_cpu_s)," \
     "longest commit gap $(field "$(line main stall)" longest_commit_gap_ms) ms"
-  pgq "query_stats ORDER BY calls DESC LIMIT 5" "SELECT * FROM query_stats ORDER BY calls DESC LIMIT 5" "< 100 (SQLite's budget)"
-  pgq "error_stats" "SELECT * FROM error_stats" "< 100 (SQLite's budget)"
+  pgq "query_stats ORDER BY calls DESC LIMIT 5" "SELECT * FROM query_stats ORDER BY calls DESC LIMIT 5" 100
+  pgq "error_stats" "SELECT * FROM error_stats" 100
   pgq "query_stats_by_minute, last hour" \
     "SELECT * FROM query_stats_by_minute WHERE minute >= $end - interval '1 hour' ORDER BY calls DESC LIMIT 5"
   pgq "execution_summary count(*), last hour" \
@@ -117,29 +118,29 @@ if [ "$STORE" = postgresql ]; then
   pgq "README 1: slowest fingerprints by p95" \
     "SELECT normalized_sql, calls, errors, round(p50_ms::numeric, 2) AS p50, round(p95_ms::numeric, 2) AS p95,
             round(p99_ms::numeric, 2) AS p99, round((total_ms / 1000)::numeric, 1) AS total_s
-     FROM query_stats WHERE calls >= 10 ORDER BY p95_ms DESC LIMIT 20"
+     FROM query_stats WHERE calls >= 10 ORDER BY p95_ms DESC LIMIT 20" 100
   pgq "README 2: one execution (the newest)" \
     "SELECT kind, statement_name, sql, status, rows, bind_ms, first_row_ms, execute_ms, total_ms, deliver_ms
-     FROM execution_summary WHERE execution_id = (SELECT id FROM executions ORDER BY id DESC LIMIT 1)"
+     FROM execution_summary WHERE execution_id = (SELECT id FROM executions ORDER BY id DESC LIMIT 1)" 100
   pgq "README 2: its events" \
     "SELECT event, occurred_at FROM execution_events
-     WHERE execution_id = (SELECT id FROM executions ORDER BY id DESC LIMIT 1) ORDER BY occurred_at"
+     WHERE execution_id = (SELECT id FROM executions ORDER BY id DESC LIMIT 1) ORDER BY occurred_at" 100
   pgq "README 3: errors by SQLSTATE" \
     "SELECT sqlstate, sum(count) AS errors, max(last_seen) AS last_seen, max(last_message) AS example
-     FROM error_stats GROUP BY sqlstate ORDER BY errors DESC"
+     FROM error_stats GROUP BY sqlstate ORDER BY errors DESC" 100
   pgq "README 4: newest PowerBI session's timeline" \
     "SELECT to_char(e.began_at, 'HH24:MI:SS.US') AS began, e.kind, e.statement_name, e.status, e.rows,
             round(e.first_row_ms::numeric, 1) AS first_row_ms, round(e.total_ms::numeric, 1) AS total_ms,
             substr(e.sql, 1, 80) AS sql
      FROM execution_summary e WHERE e.session_id = (SELECT id FROM sessions
        WHERE application_name LIKE 'PowerBI%' ORDER BY connected_at DESC LIMIT 1)
-     ORDER BY e.began_at"
+     ORDER BY e.began_at" 100
   pgq "README 5: per application, last 24 hours" \
     "SELECT application_name, sum(calls) AS executions,
             sum(CASE WHEN status <> 'success' THEN calls ELSE 0 END) AS failed,
             round((sum(total_us) / 1000.0 / sum(calls))::numeric, 2) AS mean_ms
      FROM rollups WHERE minute > $end - interval '1 day'
-     GROUP BY application_name ORDER BY executions DESC"
+     GROUP BY application_name ORDER BY executions DESC" 100
   calls=$(psql_scale -A -t -c 'SELECT sum(calls) FROM query_stats')
   echo "  rollups: query_stats counts $calls calls (fed $(field "$s" executions_fed))"
   newest=$(psql_scale -A -t -c 'SELECT id FROM executions ORDER BY id DESC LIMIT 1')
