@@ -11,6 +11,7 @@
 
 #include "config/options.hpp"
 #include "explain/render.hpp"
+#include "explain/slowest_rank.hpp"
 #include "explain/trace.hpp"
 #include "storage/reset.hpp"
 #include "storage/store_query.hpp"
@@ -155,32 +156,23 @@ SessionView read_session(StoreQuery& q, const std::string& id, std::size_t limit
   return s;
 }
 
-SlowestView read_slowest(StoreQuery& q, std::size_t n, std::int64_t since_us,
-                         const std::string& fingerprint, const std::string& application) {
-  // Ranked on the executions table alone (its time-ordered ids bound the range), and only
-  // the n found go through execution_summary's joins: ranking the view itself joined every
-  // execution of the range (5.2 s over the 10-million-execution store).
-  std::vector<std::string> params{std::to_string(since_us)};
-  std::string ranked = "SELECT e.id FROM executions e WHERE " + q.id_since("e.id", since_us) +
-                       " AND " + q.micros("e.began_at") +
-                       " >= CAST(?1 AS BIGINT) AND e.finished_at IS NOT NULL";
-  if (!fingerprint.empty()) {
-    params.push_back(fingerprint);
-    ranked +=
-        " AND e.statement_id IN (SELECT st.id FROM statements st JOIN sql_texts t ON "
-        "t.hash = st.sql_hash WHERE t.fingerprint = ?" +
-        std::to_string(params.size()) + ")";
+SlowestView read_slowest(const std::string& storage_spec, StoreQuery& q, std::size_t n,
+                         std::int64_t since_us, const RankFilter& filter) {
+  // Ranked on the executions table alone (explain/slowest_rank.hpp), and only the n found
+  // go through execution_summary's joins: ranking the view itself joined every execution
+  // of the range (5.2 s over the 10-million-execution store).
+  const std::vector<std::string> ids =
+      slowest_ids(storage_spec, q, n, since_us, filter, default_rank_slices());
+  storage::QueryRows rows;
+  if (!ids.empty()) {
+    std::string list;
+    for (const std::string& id : ids) list += (list.empty() ? "" : ", ") + q.id_literal(id);
+    rows = q.query("SELECT execution_id, " + q.micros("began_at") +
+                       ", total_ms, status, sqlstate, application_name, sql FROM "
+                       "execution_summary WHERE execution_id IN (" +
+                       list + ") ORDER BY total_ms DESC, execution_id",
+                   {});
   }
-  if (!application.empty()) {
-    params.push_back(application);
-    ranked += " AND e.application_name LIKE ?" + std::to_string(params.size());
-  }
-  ranked += " ORDER BY e.finished_at - e.began_at DESC LIMIT " + std::to_string(n);
-  const auto rows = q.query("SELECT execution_id, " + q.micros("began_at") +
-                                ", total_ms, status, sqlstate, application_name, sql FROM "
-                                "execution_summary WHERE execution_id IN (" +
-                                ranked + ") ORDER BY total_ms DESC, execution_id",
-                            params);
   SlowestView v;
   v.since_us = since_us;
   v.limit = n;
@@ -259,8 +251,9 @@ int run(int argc, const char* const argv[], std::ostream& out, std::ostream& err
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
       const SlowestView v =
-          read_slowest(*q, vm["slowest"].as<std::size_t>(), now - since->count(),
-                       vm["fingerprint"].as<std::string>(), vm["application"].as<std::string>());
+          read_slowest(vm["storage"].as<std::string>(), *q, vm["slowest"].as<std::size_t>(),
+                       now - since->count(),
+                       {vm["fingerprint"].as<std::string>(), vm["application"].as<std::string>()});
       out << (json ? render_json(v) : render_text(v, out_is_terminal));
     }
   } catch (const std::exception& e) {

@@ -3,6 +3,8 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 #include "config/storage_spec.hpp"
@@ -154,6 +156,24 @@ std::string StoreQuery::id_equals(const std::string& column, const std::string& 
 std::string StoreQuery::id_since(const std::string& column, lifecycle::WallMicros since) const {
   return postgres() ? column + " >= '" + uuid_floor(since) + "'::uuid"
                     : column + " >= " + std::to_string(sqlite_id_floor(since));
+}
+
+std::string StoreQuery::id_before(const std::string& column, lifecycle::WallMicros until) const {
+  return postgres() ? column + " < '" + uuid_floor(until) + "'::uuid"
+                    : column + " < " + std::to_string(sqlite_id_floor(until));
+}
+
+std::string StoreQuery::id_literal(const std::string& id) const {
+  auto all = [&](auto ok) { return !id.empty() && std::all_of(id.begin(), id.end(), ok); };
+  if (postgres()) {
+    const bool uuid = id.size() == 36 && all([](char c) {
+                        return c == '-' || std::isxdigit(static_cast<unsigned char>(c));
+                      });
+    if (uuid) return "'" + id + "'::uuid";
+  } else if (id.size() <= 19 && all([](char c) { return c >= '0' && c <= '9'; })) {
+    return id;
+  }
+  throw std::runtime_error("not an id of " + describe() + ": " + id);
 }
 
 std::unique_ptr<StoreQuery> open_store_query(const std::string& spec_text) {

@@ -33,6 +33,11 @@ class StoreQuery {
   // A condition that lets the store find rows of id column `column` from `since` on by
   // its primary key (ids are time-ordered), to add to a time filter.
   std::string id_since(const std::string& column, lifecycle::WallMicros since) const;
+  // The same for rows made before `until`.
+  std::string id_before(const std::string& column, lifecycle::WallMicros until) const;
+  // An id read from this store as a literal of its id type, to name rows found by an
+  // earlier query; throws std::runtime_error for text that is no id of this store.
+  std::string id_literal(const std::string& id) const;
 };
 
 // Opens the store of a --storage spec for reading. Throws std::runtime_error naming the
