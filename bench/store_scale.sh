@@ -150,6 +150,7 @@ if [ "$STORE" = postgresql ]; then
     "explain --session $session|explain --session (its session)" \
     "explain --slowest 5 --since 1h|explain --slowest 5 --since 1h" \
     "explain --slowest 5 --since 1d|explain --slowest 5 --since 1d" \
+    "explain --slowest 5 --since 30d|explain --slowest 5 --since 30d (every execution)" \
     "trace --session $session|trace --session (the same session)"
   exit 0
 fi

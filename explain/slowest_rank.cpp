@@ -1,6 +1,7 @@
 #include "explain/slowest_rank.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <exception>
 #include <optional>
 #include <thread>
@@ -28,9 +29,10 @@ std::vector<Ranked> rank_slice(StoreQuery& q, std::size_t n, lifecycle::WallMicr
                                std::optional<lifecycle::WallMicros> until,
                                const RankFilter& filter) {
   std::vector<std::string> params{std::to_string(since)};
-  const std::string took =
-      q.postgres() ? "(extract(epoch FROM e.finished_at - e.began_at) * 1000000)::bigint"
-                   : "e.finished_at - e.began_at";
+  // PostgreSQL: float8 (exact to the microsecond for any duration), as numeric arithmetic
+  // on every row of the range made the ranking a third slower.
+  const std::string took = q.postgres() ? "date_part('epoch', e.finished_at - e.began_at) * 1000000"
+                                        : "e.finished_at - e.began_at";
   std::string sql = "SELECT e.id, " + took + " FROM executions e WHERE " + q.id_since("e.id", from);
   if (until) sql += " AND " + q.id_before("e.id", *until);
   sql += " AND " + q.micros("e.began_at") + " >= CAST(?1 AS BIGINT) AND e.finished_at IS NOT NULL";
@@ -48,7 +50,7 @@ std::vector<Ranked> rank_slice(StoreQuery& q, std::size_t n, lifecycle::WallMicr
   sql += " ORDER BY 2 DESC, e.id LIMIT " + std::to_string(n);
   std::vector<Ranked> out;
   for (const storage::QueryRow& r : q.query(sql, params)) {
-    if (r[0] && r[1]) out.push_back({std::stoll(*r[1]), *r[0]});
+    if (r[0] && r[1]) out.push_back({std::llround(std::stod(*r[1])), *r[0]});
   }
   return out;
 }
