@@ -87,6 +87,15 @@ std::vector<std::string> slowest_ids(const std::string& storage_spec, StoreQuery
     found.resize(slices);
     std::vector<std::exception_ptr> failed(slices);
     std::vector<std::thread> threads;
+    // Joins what started also when starting another thread throws.
+    struct Joiner {
+      std::vector<std::thread>& threads;
+      ~Joiner() {
+        for (std::thread& t : threads) {
+          if (t.joinable()) t.join();
+        }
+      }
+    } joiner{threads};
     for (unsigned i = 0; i < slices; ++i) {
       // Slice 0 from `since`, the last without an upper bound: rows outside [lo, hi]
       // (another proxy's clock) are still ranked.
