@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "storage/text_row.hpp"
-#include "storage/text_util.hpp"
 
 #include <algorithm>
 #include <deque>
@@ -42,11 +41,10 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig&
       instance_(options.instance_name),
       book_([max = options.max_sql_length](const lifecycle::SqlText& t) {
         const TextAnalysis a = text_analysis(t, max);
-        auto owned = [](const std::optional<std::string_view>& v, std::size_t cut) {
-          return v ? std::optional<std::string>(cut_utf8(*v, cut)) : std::nullopt;
+        auto owned = [](const std::optional<std::string_view>& v) {
+          return v ? std::optional<std::string>(*v) : std::nullopt;
         };
-        return std::make_pair(owned(a.fingerprint, std::string_view::npos),
-                              owned(a.normalized_sql, max));
+        return std::make_pair(owned(a.fingerprint), owned(a.normalized_sql));
       }),
       retention_(options.retention),
       rollup_retention_(options.rollup_retention),

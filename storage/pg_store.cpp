@@ -371,7 +371,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
         }
       }
       const StatementTimes& times = fold_.times(st->id);
-      const TextClasses cls{a.statement_type, st->sql ? a.origin : "application"};
+      const TextClasses cls{a.statement_type, a.origin};
       CopyRow row(statements);
       row.text(st->id)
           .text(st->session_id)

@@ -429,7 +429,7 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
     if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
     ++c.sql_texts;
   }
-  const TextClasses classes{a.statement_type, r.sql ? a.origin : "application"};
+  const TextClasses classes{a.statement_type, a.origin};
   if (const int rc = statements_->add({&r, &fold_.times(r.id), classes}); rc != SQLITE_OK) {
     fail(rc, statements_->what());
   }

@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "storage/recorder_config.hpp"
 #include "storage/event_times.hpp"
+#include "storage/recorder_config.hpp"
 #include "storage/sql_text_cache.hpp"
 #include "storage/store.hpp"
 #include "storage/text_row.hpp"
@@ -40,11 +40,11 @@ class SqliteStore final : public Store {
   class Stmt;
   template <typename Row>
   class Batch;
-  // A statement and the times of its events that arrived in the same batch.
-  // An execution and its event times, worked out once when it is added.
+  // An execution to insert (the item holds its event times).
   struct ExecutionRow {
     const ExecutionItem* item;
   };
+  // A statement and the times of its events that arrived in the same batch.
   struct StatementRow {
     const lifecycle::StatementRecord* record;
     const StatementTimes* times;

@@ -145,7 +145,7 @@ std::string StoreQuery::micros(const std::string& column) const {
 std::string StoreQuery::id_equals(const std::string& column, const std::string& param) const {
   // PostgreSQL: compared as uuid, so that the primary key's index finds the row (a cast of
   // the column to text reads every row); text that is no uuid matches nothing. The pattern
-  // writes {0,1} for an optional dash because StoreQuery's placeholders are question marks.
+  // writes {0,1} for an optional dash: a question mark would be read as a parameter (?N).
   return postgres() ? column + " = (CASE WHEN " + param +
                           " ~ '^[0-9a-fA-F]{8}(-{0,1}[0-9a-fA-F]{4}){3}-{0,1}[0-9a-fA-F]{12}$' "
                           "THEN CAST(" +
@@ -153,14 +153,25 @@ std::string StoreQuery::id_equals(const std::string& column, const std::string& 
                     : column + " = CAST(" + param + " AS INTEGER)";
 }
 
+std::string StoreQuery::id_bound(const std::string& column, const char* op,
+                                 lifecycle::WallMicros t) const {
+  // Appended, not `+`-chained: GCC 12 warns falsely (-Wrestrict, bug 105329) on the chain.
+  std::string out = column;
+  out.append(" ").append(op).append(" ");
+  if (postgres()) {
+    out.append("'").append(uuid_floor(t)).append("'::uuid");
+  } else {
+    out.append(std::to_string(sqlite_id_floor(t)));
+  }
+  return out;
+}
+
 std::string StoreQuery::id_since(const std::string& column, lifecycle::WallMicros since) const {
-  return postgres() ? column + " >= '" + uuid_floor(since) + "'::uuid"
-                    : column + " >= " + std::to_string(sqlite_id_floor(since));
+  return id_bound(column, ">=", since);
 }
 
 std::string StoreQuery::id_before(const std::string& column, lifecycle::WallMicros until) const {
-  return postgres() ? column + " < '" + uuid_floor(until) + "'::uuid"
-                    : column + " < " + std::to_string(sqlite_id_floor(until));
+  return id_bound(column, "<", until);
 }
 
 std::string StoreQuery::id_literal(const std::string& id) const {

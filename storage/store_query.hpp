@@ -38,6 +38,10 @@ class StoreQuery {
   // An id read from this store as a literal of its id type, to name rows found by an
   // earlier query; throws std::runtime_error for text that is no id of this store.
   std::string id_literal(const std::string& id) const;
+
+ private:
+  // `column op` the lowest id of the millisecond of `t`.
+  std::string id_bound(const std::string& column, const char* op, lifecycle::WallMicros t) const;
 };
 
 // Opens the store of a --storage spec for reading. Throws std::runtime_error naming the

@@ -22,10 +22,10 @@ namespace pglc::storage {
 // hash, because the store (its sql_texts row) and the rollups (their key) both ask and the
 // parse is the writer's dearest step.
 struct TextAnalysis {
-  std::optional<std::string_view> normalized_sql;  // whole; text_row cuts it
+  std::optional<std::string_view> normalized_sql;  // cut at max_sql_length
   std::optional<std::string_view> fingerprint;
-  std::string_view statement_type;  // empty (NULL) when unanalysed
-  std::string_view origin;
+  std::string_view statement_type;          // empty (NULL) when unanalysed
+  std::string_view origin = "application";  // also for a statement without a text
   std::shared_ptr<const lifecycle::SqlAnalysis> keep;
 };
 TextAnalysis text_analysis(const lifecycle::SqlText& text, std::size_t max_sql_length);
