@@ -6,6 +6,7 @@
 #include "pgwire/backend.hpp"
 #include "pgwire/builder.hpp"
 #include "pgwire/frontend.hpp"
+#include "proxy/drained_read.hpp"
 #include "proxy/log.hpp"
 
 namespace pglc::proxy {
@@ -44,6 +45,7 @@ void Relay::start(lifecycle::SessionObserver& observer) {
   up_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
   down_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
   loops_running_ = 2;
+  if (!client_.tls) enable_drained_reads(client_.sock);
   up_read();
 }
 
@@ -52,6 +54,7 @@ void Relay::authenticated() {
 }
 
 void Relay::start_down(std::span<const std::uint8_t> rest) {
+  if (!backend_.tls) enable_drained_reads(backend_.sock);
   if (rest.empty()) return down_read();
   down_buf_.ensure(rest.size(), 0);
   std::memcpy(down_buf_.data(), rest.data(), rest.size());
@@ -102,7 +105,7 @@ void Relay::start_read(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&
   if (e.tls)
     e.tls->async_read_some(b, with_memory(m, std::forward<Handler>(h)));
   else
-    e.sock.async_read_some(b, with_memory(m, std::forward<Handler>(h)));
+    async_read_drained(e.sock, b, with_memory(m, std::forward<Handler>(h)));
 }
 
 template <class Buffers, class Handler>
