@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/profile.sh [perf|callgrind|strace|threads|writer|queue] — where pglifecycle spends its CPU under pgbench.
+# bench/profile.sh [perf|callgrind|strace|threads|writer|queue|allocs] — where pglifecycle spends its CPU under pgbench.
 #   perf       sampled flat profile of the proxy process (default)
 #   callgrind  instruction counts (reproducible on a noisy machine; ~50× slower, so it runs
 #              -c 1 for a few seconds)
@@ -7,12 +7,19 @@
 #   threads    per thread: CPU and time spent runnable but waiting for a core (schedstat)
 #   writer     the SQLite writer thread's fsyncs and checkpoints: how long each blocked it
 #              (strace -T on that thread only, so the io threads run untraced)
+#   allocs     malloc-family calls per transaction in each thread (an LD_PRELOAD counter,
+#              bench/alloc_count/alloc_count.c, read before and after the load)
 #   queue      the recorder queue over the run: /metrics every 100 ms, per second the
 #              fullest queue (bytes) and the records dropped, to see when the writer fell
 #              behind (a burst, a slow batch, or all along)
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
 #   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
 #   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
+#   PERF_ARGS="-e probe_libc:malloc" samples every malloc instead of the clock (after
+#   `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 malloc`): who allocates.
+#   RATE=N runs pgbench at N transactions per second (-R) instead of as fast as it can:
+#   on a machine that the load saturates, CPU per transaction then measures the work, not
+#   the wait for a core (for comparing two binaries; PGLC_BINARY=path).
 # Output: a summary on stdout and the raw files under build-bench/profile/<time>/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +56,11 @@ if [ "${TARGET:-pglc}" = haproxy ]; then
     "$PORT" "$PGPORT" >"$WORK/haproxy.cfg"
   proxy=("$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$WORK/haproxy.cfg")
 fi
+if [ "$TOOL" = allocs ]; then
+  shim=$OUTDIR/alloc_count.so
+  cc -O2 -shared -fPIC -o "$shim" "$ROOT/bench/alloc_count/alloc_count.c" || die "cannot build $shim"
+  proxy=(env LD_PRELOAD="$shim" "${proxy[@]}")
+fi
 if [ "$TOOL" = callgrind ]; then
   proxy=(valgrind --tool=callgrind --callgrind-out-file="$OUTDIR/callgrind.out" "${proxy[@]}")
 fi
@@ -61,11 +73,13 @@ jobs=2
 ((CLIENTS == 1)) && jobs=1
 bench_args=(-n -T "$DURATION" -p "$PORT" -M "$MODE" -c "$CLIENTS" -j "$jobs")
 [ "$SCRIPT" = S ] && bench_args+=(-S)
+[ -n "${RATE:-}" ] && bench_args+=(-R "$RATE")
 log "pgbench ${bench_args[*]} through ${TARGET:-pglc} under $TOOL"
 
 case $TOOL in
   perf)
-    perf record -F 1999 -g -p "$pid" -o "$OUTDIR/perf.data" -- sleep "$DURATION" \
+    # shellcheck disable=SC2086
+    perf record ${PERF_ARGS:--F 1999} -g -p "$pid" -o "$OUTDIR/perf.data" -- sleep "$DURATION" \
       >"$OUTDIR/perf-record.log" 2>&1 &
     prof=$!
     ;;
@@ -94,6 +108,13 @@ case $TOOL in
     ) >"$OUTDIR/queue.txt" 2>/dev/null &
     prof=$!
     ;;
+  allocs)
+    prof=""
+    allocs_snapshot() {  # tid allocations, per thread that allocated
+      od -An -t d8 -w16 -v "/dev/shm/pglc-allocs-$pid" | awk '$1 != 0 {print $1, $2}' | sort
+    }
+    allocs_snapshot >"$OUTDIR/allocs-before.txt"
+    ;;
   threads)
     prof=""
     snapshot() {  # tid name cpu_ns wait_ns per thread (/proc/PID/task/TID/schedstat)
@@ -103,12 +124,18 @@ case $TOOL in
     }
     snapshot >"$OUTDIR/threads-before.txt"
     ;;
-  *) die "unknown tool $TOOL (perf, callgrind, strace, threads, writer, queue)" ;;
+  *) die "unknown tool $TOOL (perf, callgrind, strace, threads, writer, queue, allocs)" ;;
 esac
 "$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
 txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
 grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
 [ "$TOOL" = threads ] && snapshot >"$OUTDIR/threads-after.txt"
+if [ "$TOOL" = allocs ]; then
+  allocs_snapshot >"$OUTDIR/allocs-after.txt"
+  for t in $(cut -d' ' -f1 "$OUTDIR/allocs-after.txt"); do
+    printf '%s %s\n' "$t" "$(cat "/proc/$pid/task/$t/comm" 2>/dev/null || echo gone)"
+  done | sort >"$OUTDIR/allocs-names.txt"
+fi
 if [ "$TOOL" = strace ] || [ "$TOOL" = writer ]; then kill -INT "$prof" 2>/dev/null || true; fi
 # A background subshell ignores SIGINT.
 [ "$TOOL" = queue ] && { kill "$prof" 2>/dev/null || true; }
@@ -149,11 +176,24 @@ case $TOOL in
       "$OUTDIR/queue.txt" | tee "$OUTDIR/top.txt"
     ;;
   threads)
-    echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core"
+    echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core, CPU µs per transaction"
     join "$OUTDIR/threads-before.txt" "$OUTDIR/threads-after.txt" |
-      awk -v d="$DURATION" '{cpu = ($6 - $3) / 1e9; wait = ($7 - $4) / 1e9;
-        printf "%-16s cpu %6.2f s  waiting %6.2f s  %5.1f %% of a core\n", $2, cpu, wait, 100 * cpu / d}' |
+      awk -v d="$DURATION" -v n="$txns" '{cpu = ($6 - $3) / 1e9; wait = ($7 - $4) / 1e9;
+        if (cpu == 0 && wait == 0) next
+        per = n > 0 ? 1e6 * cpu / n : 0
+        printf "%-16s cpu %6.2f s  waiting %6.2f s  %5.1f %% of a core  %6.2f µs/txn\n", $2, cpu, wait, 100 * cpu / d, per
+        if ($2 ~ /writer/) w += per; else io += per }
+        END { printf "relay and tracker (every other thread) %.2f µs/txn, writer %.2f µs/txn, total %.2f\n", io, w, io + w }' |
       tee "$OUTDIR/top.txt"
+    ;;
+  allocs)
+    echo "-- allocations (malloc, calloc, realloc, memalign) per transaction, per thread"
+    join -a 2 -e 0 -o 0,1.2,2.2 "$OUTDIR/allocs-before.txt" "$OUTDIR/allocs-after.txt" |
+      join - "$OUTDIR/allocs-names.txt" |
+      awk -v n="$txns" '{d = $3 - $2; if (d == 0) next
+        printf "%-16s %10d allocations  %8.2f per transaction\n", $4, d, (n > 0 ? d / n : 0)}' |
+      tee "$OUTDIR/top.txt"
+    rm -f "/dev/shm/pglc-allocs-$pid"
     ;;
   callgrind)
     callgrind_annotate --inclusive=no "$OUTDIR/callgrind.out" >"$OUTDIR/annotate.txt" 2>&1 || true

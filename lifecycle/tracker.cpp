@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "lifecycle/block_pool.hpp"
 #include "lifecycle/ring.hpp"
 #include "lifecycle/sql_analyzer.hpp"
 #include "lifecycle/text_format.hpp"
@@ -481,7 +482,7 @@ class Tracker final : public SessionObserver {
     remove_portal(portal);
     Pending& p =
         push(MessageKind::bind, t, kExecCost + (exec->rec.params ? exec->rec.params->size() : 0));
-    portals_[std::string(portal)] = Portal{exec, p.seq};
+    add_portal(portal, Portal{exec, p.seq});
     exec->in_portal = true;
     ++exec->pending_refs;
     p.exec = std::move(exec);
@@ -885,7 +886,7 @@ class Tracker final : public SessionObserver {
   StmtPtr new_stmt(StatementKind kind, std::string_view name, std::shared_ptr<const SqlText> sql,
                    int position, MonoTime t, std::string param_types,
                    std::optional<Timing> timing = std::nullopt) {
-    auto s = std::make_shared<Stmt>();
+    auto s = std::allocate_shared<Stmt>(PoolAllocator<Stmt>(stmt_pool_));
     s->id = uuid_v7();
     s->kind = kind;
     s->name = std::string(name);
@@ -915,13 +916,21 @@ class Tracker final : public SessionObserver {
   }
 
   ExecPtr new_exec(const StmtPtr& stmt, MonoTime t, std::string_view portal) {
-    auto e = std::make_shared<Exec>();
+    auto e = std::allocate_shared<Exec>(PoolAllocator<Exec>(exec_pool_));
     e->stmt = stmt;
     e->received = t;
     ExecutionRecord& r = e->rec;
-    r.id = uuid_v7();
-    r.statement_id = stmt->id;
-    r.session_id = session_.id;
+    if (!spare_records_.empty()) {
+      RecordBuffers& b = spare_records_.back();
+      r.id = std::move(b.id);
+      r.statement_id = std::move(b.statement_id);
+      r.session_id = std::move(b.session_id);
+      r.events = std::move(b.events);
+      spare_records_.pop_back();
+    }
+    uuid_v7_into(r.id);
+    r.statement_id.assign(stmt->id);
+    r.session_id.assign(session_.id);
     r.portal = std::string(portal);
     r.began_at = to_wall(t);
     r.application_name = session_.application_name;
@@ -1010,7 +1019,7 @@ class Tracker final : public SessionObserver {
   void drop_portal_of(const ExecPtr& e) {
     if (!e) return;
     if (auto it = portals_.find(e->rec.portal); it != portals_.end() && it->second.exec == e) {
-      portals_.erase(it);
+      erase_portal(it);
       e->in_portal = false;
     }
   }
@@ -1019,9 +1028,34 @@ class Tracker final : public SessionObserver {
     auto it = portals_.find(name);
     if (it == portals_.end()) return;
     ExecPtr e = std::move(it->second.exec);
-    portals_.erase(it);
+    erase_portal(it);
     e->in_portal = false;
     settle(e);
+  }
+
+  // Every Bind makes a portal and the next Sync removes it: the map's node is kept for
+  // the next one instead of being freed and allocated again.
+  void erase_portal(std::map<std::string, Portal, std::less<>>::iterator it) {
+    auto node = portals_.extract(it);
+    if (spare_portal_.empty()) {
+      node.mapped().exec.reset();
+      spare_portal_ = std::move(node);
+    }
+  }
+
+  void add_portal(std::string_view name, Portal p) {
+    if (auto it = portals_.find(name); it != portals_.end()) {
+      it->second = std::move(p);
+      return;
+    }
+    if (spare_portal_.empty()) {
+      portals_.emplace(std::string(name), std::move(p));
+      return;
+    }
+    spare_portal_.key().assign(name);
+    spare_portal_.mapped() = std::move(p);
+    portals_.insert(std::move(spare_portal_));
+    spare_portal_ = {};
   }
 
   // What DEALLOCATE name / DEALLOCATE ALL / DISCARD ALL remove from the namespaces (taken
@@ -1048,7 +1082,7 @@ class Tracker final : public SessionObserver {
         continue;
       }
       ExecPtr e = std::move(it->second.exec);
-      it = portals_.erase(it);
+      erase_portal(it++);
       e->in_portal = false;
       settle(e);
     }
@@ -1098,6 +1132,7 @@ class Tracker final : public SessionObserver {
     if (e.rec.sql) last_sql_ = e.rec.sql;
     ExecutionRecord& r = e.rec;
     r.events.clear();
+    r.events.reserve(5);  // one allocation for all of them, not three as it grows
     r.events.emplace_back(ExecutionEvent::received, to_wall(e.received));
     if (e.bound) r.events.emplace_back(ExecutionEvent::bound, to_wall(*e.bound));
     // An aborted execution may have begun returning rows; it never finished.
@@ -1123,8 +1158,16 @@ class Tracker final : public SessionObserver {
     }
     sink_.execution(r);
     e.stmt.reset();
+    // Nothing reads these once the record is out (the sinks copied what they keep).
+    if (spare_records_.size() < kSpareRecords) {
+      spare_records_.push_back(RecordBuffers{std::move(r.id), std::move(r.statement_id),
+                                             std::move(r.session_id), std::move(r.events)});
+    }
   }
 
+  // First: every statement and execution pointer below is freed into them.
+  BlockPool exec_pool_;
+  BlockPool stmt_pool_;
   const TrackerConfig config_;
   Sink& sink_;
   SqlAnalyzer analyzer_;
@@ -1142,6 +1185,20 @@ class Tracker final : public SessionObserver {
   StmtPtr unnamed_;
   std::map<std::string, StmtPtr, std::less<>> statements_;
   std::map<std::string, Portal, std::less<>> portals_;
+  std::map<std::string, Portal, std::less<>>::node_type spare_portal_;
+
+  // What emitted execution records leave for the next ones: their id strings and event
+  // vector keep their buffers, so that a new record allocates none of them.
+  struct RecordBuffers {
+    std::string id, statement_id, session_id;
+    std::vector<std::pair<ExecutionEvent, WallMicros>> events;
+  };
+  static constexpr std::size_t kSpareRecords = 8;
+  std::vector<RecordBuffers> spare_records_ = [] {
+    std::vector<RecordBuffers> v;
+    v.reserve(kSpareRecords);
+    return v;
+  }();
 
   Ring<Pending> pending_;
   std::shared_ptr<const SqlText> last_sql_;  // of the last execution emitted (activity)

@@ -43,7 +43,7 @@ Xoshiro& rng() {
 }
 
 // `rand_b10`: the 10 bits after the variant, else random like the rest of rand_b.
-std::string uuid_text(std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
+void uuid_text(std::string& out, std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
   const std::uint64_t hi = (ms << 16) | (0x7ull << 12) | (rand_a & 0xfff);
   std::uint64_t lo = (rng().next() & 0x3fffffffffffffffull) | 0x8000000000000000ull;
   if (rand_b10 >= 0) {
@@ -51,7 +51,7 @@ std::string uuid_text(std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1)
   }
 
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
+  out.assign(36, '-');
   int pos = 0;
   auto put = [&](std::uint64_t v, int nibbles) {
     for (int i = nibbles - 1; i >= 0; --i) {
@@ -61,6 +61,11 @@ std::string uuid_text(std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1)
   };
   put(hi, 16);
   put(lo, 16);
+}
+
+std::string uuid_text(std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
+  std::string out;
+  uuid_text(out, ms, rand_a, rand_b10);
   return out;
 }
 
@@ -77,7 +82,7 @@ std::string uuid_v7_with(std::int64_t unix_ms, std::uint32_t sequence) {
                    static_cast<int>(sequence & 0x3ff));
 }
 
-std::string uuid_v7() {
+void uuid_v7_into(std::string& out) {
   // (milliseconds << 12 | counter) of the last id this process made: RFC 9562's method 1,
   // a 12-bit counter in rand_a, so that ids never repeat within a process and a store
   // may keep just their time and counter (storage/sqlite_id.hpp). One atomic, no lock;
@@ -91,7 +96,13 @@ std::string uuid_v7() {
   do {
     next = std::max(prev + 1, ms << 12);
   } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
-  return uuid_text(next >> 12, next & 0xfff);
+  uuid_text(out, next >> 12, next & 0xfff);
+}
+
+std::string uuid_v7() {
+  std::string out;
+  uuid_v7_into(out);
+  return out;
 }
 
 }  // namespace pglc::lifecycle

@@ -11,6 +11,8 @@ namespace pglc::lifecycle {
 
 // "xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx", lowercase.
 std::string uuid_v7();
+// The same into `out`, whose buffer is reused: no allocation once it held an id.
+void uuid_v7_into(std::string& out);
 
 // An id of a given Unix time in nanoseconds, its sub-millisecond time in the counter's
 // place (method 3): for tests, not unique by construction.

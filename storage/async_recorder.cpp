@@ -59,6 +59,12 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig&
 AsyncRecorder::~AsyncRecorder() {
   stop();
   while (Item* item = queue_.try_pop()) delete item;
+  while (void* spare = spare_items_.try_pop()) ::operator delete(spare);
+}
+
+void AsyncRecorder::recycle(Item* item) {
+  item->~Item();
+  if (!spare_items_.try_push(item)) ::operator delete(item);
 }
 
 void AsyncRecorder::execution(const lifecycle::ExecutionRecord& r) {
@@ -89,17 +95,24 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  void* storage = spare_items_.try_pop();
+  if (storage == nullptr) storage = ::operator new(sizeof(Item));
   Item* item;
-  if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>) {
-    // Only the columns a store writes (storage/execution_item.hpp). The SqlText's
-    // shared_ptr in particular would cost two atomic operations on a counter that every
-    // io thread running that text also touches.
-    item = new Item(std::in_place_type<ExecutionItem>, r, sample_rate);
-  } else {
-    item = new Item(r);
+  try {
+    if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>) {
+      // Only the columns a store writes (storage/execution_item.hpp). The SqlText's
+      // shared_ptr in particular would cost two atomic operations on a counter that every
+      // io thread running that text also touches.
+      item = new (storage) Item(std::in_place_type<ExecutionItem>, r, sample_rate);
+    } else {
+      item = new (storage) Item(r);
+    }
+  } catch (...) {
+    ::operator delete(storage);
+    throw;
   }
   if (!queue_.try_push(item)) {  // only when the depth counter raced past a pop
-    delete item;
+    recycle(item);
     stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
     stats_.queue_bytes.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
@@ -164,7 +177,7 @@ void AsyncRecorder::wait_until(Clock::time_point deadline) {
 }
 
 void AsyncRecorder::run() {
-  std::deque<std::unique_ptr<Item>> pending;
+  std::deque<std::unique_ptr<Item, Recycle>> pending;
   std::vector<const Item*> chunk;
   chunk.reserve(tuning_.batch_size);
   Clock::time_point oldest{};
@@ -244,7 +257,7 @@ void AsyncRecorder::run() {
     stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
     stats_.queue_bytes.fetch_sub(static_cast<std::int64_t>(item_bytes(*item)),
                                  std::memory_order_relaxed);
-    delete item;
+    recycle(item);
     drop_pending(1);
   };
 
@@ -263,7 +276,7 @@ void AsyncRecorder::run() {
       if (!item) break;
       stats_.queue_depth.fetch_sub(1, std::memory_order_relaxed);
       if (pending.empty()) oldest = now;
-      pending.emplace_back(item);
+      pending.emplace_back(item, Recycle{this});
     }
     if (failing && pending.size() >= tuning_.retry_capacity) {
       while (Item* item = queue_.try_pop()) discard(item);

@@ -13,8 +13,8 @@
 
 #include "storage/bounded_queue.hpp"
 #include "storage/item.hpp"
-#include "storage/rollup.hpp"
 #include "storage/recorder.hpp"
+#include "storage/rollup.hpp"
 #include "storage/store.hpp"
 #include "storage/volume_filter.hpp"
 
@@ -22,8 +22,7 @@ namespace pglc::storage {
 
 class AsyncRecorder final : public Recorder {
  public:
-  AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig& options,
-                RecorderTuning tuning);
+  AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig& options, RecorderTuning tuning);
   ~AsyncRecorder() override;
 
   void session_opened(const lifecycle::SessionRecord& r) override { enqueue(r); }
@@ -39,6 +38,12 @@ class AsyncRecorder final : public Recorder {
  private:
   template <typename Record>
   void enqueue(const Record& r, double sample_rate = 1.0);
+  // The writer is done with an item: its storage goes back to the io threads.
+  void recycle(Item* item);
+  struct Recycle {
+    AsyncRecorder* recorder;
+    void operator()(Item* item) const { recorder->recycle(item); }
+  };
   void run();
   void wait_until(std::chrono::steady_clock::time_point deadline);
   void log(config::LogLevel level, std::string_view message);
@@ -54,6 +59,12 @@ class AsyncRecorder final : public Recorder {
   static constexpr std::size_t kSessionReserve = 1024;  // slots only session records may use
   std::size_t max_records_;
   BoundedQueue<Item> queue_;
+  // Storage of items the writer is done with (destroyed, not freed), for the io threads'
+  // next ones: an item allocated on an io thread and freed on the writer would cost a
+  // malloc on the io thread for every record (glibc's per-thread cache never sees the
+  // frees). Bounded, so that what is kept is little beside the queue's own bound.
+  static constexpr std::size_t kSpareItems = 2048;
+  BoundedQueue<void> spare_items_{kSpareItems};
   std::size_t max_bytes_;
   RecorderStats stats_;
 

@@ -2,6 +2,8 @@
 // max-rows fetches, COPY, errors that make the server skip to Sync, and the namespaces.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include "tests/lifecycle/wire.hpp"
 
 using namespace pglc::testwire;
@@ -557,7 +559,8 @@ TEST_CASE("--phase-timing precise and passive: every Parse/Bind alike") {
   }
 }
 
-TEST_CASE("a passively timed execution's total starts at its Bind, not at answers bundled with it") {
+TEST_CASE(
+    "a passively timed execution's total starts at its Bind, not at answers bundled with it") {
   pglc::lifecycle::TrackerConfig config;
   config.timing = pglc::lifecycle::TimingMode::passive;
   Session s(config);
@@ -573,4 +576,56 @@ TEST_CASE("a passively timed execution's total starts at its Bind, not at answer
   CHECK(e.timing == pglc::lifecycle::Timing::passive);
   CHECK(ms(e.total_seconds) == doctest::Approx(4.0));  // was 0: counted from the bundle
   CHECK(ms(e.first_row_seconds) == doctest::Approx(4.0));
+}
+
+TEST_CASE("executions made from reused records and blocks keep their own ids and events") {
+  // The tracker reuses an emitted record's id strings and event vector, the map node of
+  // the unnamed portal and the blocks of its executions: nothing of one may show in the
+  // next, pipelined or one after the other.
+  Session s(pglc::lifecycle::TrackerConfig{});
+  s.start();
+  s.fe(cat({parse("S_1", "SELECT $1::int", {23}), sync_msg()}), 10);
+  s.be(cat({parse_complete(), ready('I')}), 11);
+  for (int i = 0; i < 20; ++i) {
+    const double t = 20 + 10 * i;
+    if (i % 2 == 0) {
+      s.fe(cat({bind("", "S_1", {std::to_string(i)}), execute(""), sync_msg()}), t);
+      s.be(cat({bind_complete(), data_row({"1"}), command_complete("SELECT 1"), ready('I')}),
+           t + 1);
+    } else {  // two executions in one pipeline, the second failing
+      s.fe(cat({bind("", "S_1", {"1"}), execute(""), bind("p", "S_1", {"2"}), execute("p"),
+                sync_msg()}),
+           t);
+      s.be(cat({bind_complete(), command_complete("SELECT 0"), bind_complete(),
+                error("22012", "division by zero"), ready('I')}),
+           t + 2);
+    }
+  }
+  REQUIRE(s.sink.statements.size() == 1);
+  const std::string& sid = s.sink.statements[0].id;
+  REQUIRE(s.sink.executions.size() == 30);
+  std::set<std::string> ids;
+  for (const auto& e : s.sink.executions) {
+    CHECK(e.id.size() == 36);
+    ids.insert(e.id);
+    CHECK(e.statement_id == sid);
+    CHECK(e.session_id == s.sink.opened.at(0).id);
+    // received, bound, executed, finished, delivered: each once, in order
+    REQUIRE(e.events.size() == 5);
+    CHECK(e.events.front().first == pglc::lifecycle::ExecutionEvent::received);
+    CHECK(e.events.back().first == pglc::lifecycle::ExecutionEvent::delivered);
+    for (std::size_t k = 1; k < e.events.size(); ++k)
+      CHECK(e.events[k - 1].first != e.events[k].first);
+  }
+  CHECK(ids.size() == 30);
+  // Per round: even i one execution, odd i a success and a failure on portal "p".
+  CHECK(s.sink.executions[2].portal == "p");
+  CHECK(s.sink.executions[2].status == ExecutionStatus::error);
+  CHECK(s.sink.executions[2].sqlstate == "22012");
+  CHECK(s.sink.executions[3].portal == "");
+  CHECK(s.sink.executions[3].status == ExecutionStatus::success);
+  CHECK(s.sink.executions[3].rows == 1);
+  CHECK(s.sink.executions[4].rows == 0);
+  CHECK(s.sink.executions[4].sqlstate == "");
+  CHECK(s.sink.executions[29].portal == "p");
 }
