@@ -17,6 +17,9 @@
 #   STORE_SCALE=1           bench/store_scale.sh on 10 million executions in SQLite (no
 #                           retention run; STORE_SCALE_EXECUTIONS), STORE_SCALE_PG=1 in
 #                           PostgreSQL too. QUICK=1 skips these three unless they are set.
+#   HOT_PATH=1              syscalls and io-thread allocations per transaction at -c 16
+#                           (bench/profile.sh strace and allocs; pglifecycle with and
+#                           without recording, haproxy). QUICK=1 skips it unless set.
 #   OUT=BENCHMARKS.md       report file (QUICK defaults to build-bench/BENCHMARKS-quick.md)
 #   KEEP_WORK=1             keep the temp dir (logs, stores) for inspection
 set -euo pipefail
@@ -33,7 +36,9 @@ if [ "$QUICK" = 1 ]; then
   OUT=${OUT:-$ROOT/build-bench/BENCHMARKS-quick.md}
   STORE_SIZE=${STORE_SIZE:-0}
   STORE_SCALE=${STORE_SCALE:-0}
+  HOT_PATH=${HOT_PATH:-0}
 fi
+HOT_PATH=${HOT_PATH:-1}
 STORE_SIZE=${STORE_SIZE:-1}
 STORE_SCALE=${STORE_SCALE:-1}
 STORE_SCALE_PG=${STORE_SCALE_PG:-0}
@@ -558,6 +563,39 @@ if [ "$STORE_SCALE_PG" = 1 ]; then
     STORE=postgresql EXECUTIONS="$STORE_SCALE_EXECUTIONS" RETENTION_EXECUTIONS=0)
 fi
 
+# --- syscalls and allocations per transaction (bench/profile.sh) --------------------------------
+HOT_PATH_REPORT=""
+hot_path_row() {  # MODE LABEL ENV... — one table row from profile.sh strace (and allocs)
+  local mode=$1 label=$2
+  shift 2
+  local out="$WORK/hot-$mode-${label// /_}.txt"
+  env "$@" MODE="$mode" CLIENTS=16 DURATION=8 PGLC_BINARY="$PGLC_BINARY" BUILD_DIR="$BUILD_DIR" \
+    "$ROOT/bench/profile.sh" strace >"$out" 2>&1 || { echo "| $mode | $label | profile.sh failed ||||||"; return; }
+  local allocs="—"
+  if [ "${label#pglifecycle}" != "$label" ]; then
+    env "$@" MODE="$mode" CLIENTS=16 DURATION=8 PGLC_BINARY="$PGLC_BINARY" BUILD_DIR="$BUILD_DIR" \
+      "$ROOT/bench/profile.sh" allocs >"$out.allocs" 2>&1 || true
+    allocs=$(awk '$1 ~ /^pglc-io/ && / per transaction$/ {a += $(NF - 2)} END {printf "%.2f", a}' "$out.allocs")
+  fi
+  awk -v mode="$mode" -v label="$label" -v allocs="$allocs" '
+    / calls\/txn$/ { v[$1] = $2 }
+    END { recv = v["recvfrom"] + v["recvmsg"]; db = v["pwrite64"] + v["pread64"]
+      printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %s |\n", mode, label, recv, v["sendto"] + v["write"],
+        v["epoll_wait"], v["epoll_ctl"], (db > 0 ? sprintf("%.2f", db) : "—"), v["total"], allocs }' "$out"
+}
+if [ "$HOT_PATH" = 1 ]; then
+  log "syscalls and allocations per transaction (bench/profile.sh strace, allocs)"
+  HOT_PATH_REPORT=$(
+    echo "| mode | proxy | recv | send | epoll_wait | epoll_ctl | SQLite pwrite64 + pread64 | all syscalls | io-thread allocations |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+    for mode in simple extended prepared; do
+      hot_path_row "$mode" "pglifecycle (full recording)"
+      hot_path_row "$mode" "pglifecycle (recording off)" STORAGE=none
+      hot_path_row "$mode" "haproxy" TARGET=haproxy
+    done
+  )
+fi
+
 # --- targets ------------------------------------------------------------------------------------
 fmt_target() {  # met(0/1/-) text
   case $1 in 1) echo "- **met** — $2" ;; 0) echo "- **not met** — $2" ;; *) echo "- **not measured** — $2" ;; esac
@@ -734,6 +772,18 @@ dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo "
     echo
   done
   [ -n "$STORE_SIZE_REPORT$STORE_SCALE_REPORT$STORE_SCALE_PG_REPORT" ] || { echo "not run"; echo; }
+  echo "## Syscalls and allocations per transaction (-c 16)"
+  echo
+  if [ -n "$HOT_PATH_REPORT" ]; then
+    echo "\`pgbench -S -c 16\`, 8 s per row: \`bench/profile.sh strace\` (strace -c -f on the proxy;"
+    echo "it slows the proxy, the counts per transaction stay exact) and \`bench/profile.sh allocs\`"
+    echo "(malloc-family calls per transaction on the io threads, both together)."
+    echo
+    echo "$HOT_PATH_REPORT"
+  else
+    echo "not run"
+  fi
+  echo
   echo "## Micro-benchmarks"
   echo
   echo "\`bench/micro.sh\` (Google Benchmark; CPU time per iteration; rates per CPU second)."
