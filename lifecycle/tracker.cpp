@@ -1,6 +1,7 @@
 #include "lifecycle/tracker.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -28,7 +29,8 @@ double seconds(MonoTime from, MonoTime to) {
 }
 
 struct Stmt {
-  std::string id;
+  std::array<char, kUuidLength> id_text{};  // in place: one statement per unnamed Parse
+  std::string_view id() const { return {id_text.data(), id_text.size()}; }
   StatementKind kind = StatementKind::simple;
   std::string name;
   std::shared_ptr<const SqlText> sql;
@@ -887,22 +889,25 @@ class Tracker final : public SessionObserver {
                    int position, MonoTime t, std::string param_types,
                    std::optional<Timing> timing = std::nullopt) {
     auto s = std::allocate_shared<Stmt>(PoolAllocator<Stmt>(stmt_pool_));
-    s->id = uuid_v7();
+    uuid_v7_into(s->id_text.data());
     s->kind = kind;
     s->name = std::string(name);
     s->sql = std::move(sql);
     s->timing = timing.value_or(timing_.simple());
-    StatementRecord r;
-    r.id = s->id;
-    r.session_id = session_.id;
+    // One record, refilled for every statement: its strings keep their buffers (the sinks
+    // copy what they keep).
+    StatementRecord& r = stmt_record_;
+    r.id.assign(s->id());
+    r.session_id.assign(session_.id);
     r.kind = kind;
-    r.name = s->name;
+    r.name.assign(s->name);
     r.position = position;
     r.sql = s->sql;
     r.param_types = std::move(param_types);
     r.received_at = to_wall(t);
     r.timing = s->timing;
     sink_.statement(r);
+    r.sql.reset();
     return s;
   }
 
@@ -912,7 +917,11 @@ class Tracker final : public SessionObserver {
                                                   : s.closed;
     if (done) return;
     done = true;
-    sink_.statement_event(StatementEventRecord{s.id, e, to_wall(t)});
+    StatementEventRecord& r = stmt_event_record_;
+    r.statement_id.assign(s.id());
+    r.event = e;
+    r.occurred_at = to_wall(t);
+    sink_.statement_event(r);
   }
 
   ExecPtr new_exec(const StmtPtr& stmt, MonoTime t, std::string_view portal) {
@@ -929,7 +938,7 @@ class Tracker final : public SessionObserver {
       spare_records_.pop_back();
     }
     uuid_v7_into(r.id);
-    r.statement_id.assign(stmt->id);
+    r.statement_id.assign(stmt->id());
     r.session_id.assign(session_.id);
     r.portal = std::string(portal);
     r.began_at = to_wall(t);
@@ -1186,6 +1195,8 @@ class Tracker final : public SessionObserver {
   std::map<std::string, StmtPtr, std::less<>> statements_;
   std::map<std::string, Portal, std::less<>> portals_;
   std::map<std::string, Portal, std::less<>>::node_type spare_portal_;
+  StatementRecord stmt_record_;             // new_stmt's, reused
+  StatementEventRecord stmt_event_record_;  // stmt_event's, reused
 
   // What emitted execution records leave for the next ones: their id strings and event
   // vector keep their buffers, so that a new record allocates none of them.

@@ -43,7 +43,7 @@ Xoshiro& rng() {
 }
 
 // `rand_b10`: the 10 bits after the variant, else random like the rest of rand_b.
-void uuid_text(std::string& out, std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
+void uuid_text(char* out, std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
   const std::uint64_t hi = (ms << 16) | (0x7ull << 12) | (rand_a & 0xfff);
   std::uint64_t lo = (rng().next() & 0x3fffffffffffffffull) | 0x8000000000000000ull;
   if (rand_b10 >= 0) {
@@ -51,7 +51,7 @@ void uuid_text(std::string& out, std::uint64_t ms, std::uint64_t rand_a, int ran
   }
 
   static constexpr char kHex[] = "0123456789abcdef";
-  out.assign(36, '-');
+  std::fill(out, out + kUuidLength, '-');
   int pos = 0;
   auto put = [&](std::uint64_t v, int nibbles) {
     for (int i = nibbles - 1; i >= 0; --i) {
@@ -64,8 +64,8 @@ void uuid_text(std::string& out, std::uint64_t ms, std::uint64_t rand_a, int ran
 }
 
 std::string uuid_text(std::uint64_t ms, std::uint64_t rand_a, int rand_b10 = -1) {
-  std::string out;
-  uuid_text(out, ms, rand_a, rand_b10);
+  std::string out(kUuidLength, '-');
+  uuid_text(out.data(), ms, rand_a, rand_b10);
   return out;
 }
 
@@ -82,7 +82,7 @@ std::string uuid_v7_with(std::int64_t unix_ms, std::uint32_t sequence) {
                    static_cast<int>(sequence & 0x3ff));
 }
 
-void uuid_v7_into(std::string& out) {
+void uuid_v7_into(char* out) {
   // (milliseconds << 12 | counter) of the last id this process made: RFC 9562's method 1,
   // a 12-bit counter in rand_a, so that ids never repeat within a process and a store
   // may keep just their time and counter (storage/sqlite_id.hpp). One atomic, no lock;
@@ -97,6 +97,11 @@ void uuid_v7_into(std::string& out) {
     next = std::max(prev + 1, ms << 12);
   } while (!last.compare_exchange_weak(prev, next, std::memory_order_relaxed));
   uuid_text(out, next >> 12, next & 0xfff);
+}
+
+void uuid_v7_into(std::string& out) {
+  out.resize(kUuidLength);
+  uuid_v7_into(out.data());
 }
 
 std::string uuid_v7() {

@@ -4,13 +4,18 @@
 // once from OpenSSL, so ids of a fleet sharing one store do not collide either.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
 namespace pglc::lifecycle {
 
+inline constexpr std::size_t kUuidLength = 36;
+
 // "xxxxxxxx-xxxx-7xxx-yxxx-xxxxxxxxxxxx", lowercase.
 std::string uuid_v7();
+// The same into kUuidLength characters at `out`.
+void uuid_v7_into(char* out);
 // The same into `out`, whose buffer is reused: no allocation once it held an id.
 void uuid_v7_into(std::string& out);
 

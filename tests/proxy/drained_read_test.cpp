@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -59,6 +60,21 @@ Result finish(Pair& p, std::optional<Result>& out) {
   return *out;
 }
 
+// Reads into `size`-byte steps until `want` bytes came; every read must succeed.
+std::string read_bytes(Pair& p, std::size_t want, std::size_t size) {
+  std::vector<char> buf(size);
+  std::optional<Result> r;
+  std::string got;
+  while (got.size() < want) {
+    start(p, buf.data(), buf.size(), r);
+    const Result x = finish(p, r);
+    REQUIRE(!x.ec);
+    CHECK(x.n <= size);
+    got.append(buf.data(), x.n);
+  }
+  return got;
+}
+
 void send(Pair& p, const std::string& s) {
   asio::write(p.writer, asio::buffer(s));
 }
@@ -95,30 +111,13 @@ TEST_CASE("bytes that arrive between a short read and the next one are not lost"
   // The socket was emptied and the next read is not started yet when these arrive.
   send(p, "two");
   send(p, "three");
-  std::string got;
-  while (got.size() < 8) {
-    start(p, buf, sizeof buf, r);
-    const Result x = finish(p, r);
-    REQUIRE(!x.ec);
-    got.append(buf, x.n);
-  }
-  CHECK(got == "twothree");
+  CHECK(read_bytes(p, 8, sizeof buf) == "twothree");
 }
 
 TEST_CASE("a read that fills its buffer reads on at once") {
   Pair p;
-  char buf[4];
-  std::optional<Result> r;
   send(p, "0123456789");
-  std::string got;
-  while (got.size() < 10) {
-    start(p, buf, sizeof buf, r);
-    const Result x = finish(p, r);
-    REQUIRE(!x.ec);
-    CHECK(x.n <= sizeof buf);
-    got.append(buf, x.n);
-  }
-  CHECK(got == "0123456789");
+  CHECK(read_bytes(p, 10, 4) == "0123456789");
 }
 
 TEST_CASE("the end of the stream completes the read with eof") {
