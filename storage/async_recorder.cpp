@@ -18,6 +18,23 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+template <typename Variant, typename T, std::size_t I = 0>
+constexpr std::size_t variant_index() {
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Variant>, T>)
+    return I;
+  else
+    return variant_index<Variant, T, I + 1>();
+}
+
+// Which spare list an item made from a `Record` comes from.
+template <typename Record>
+constexpr std::size_t item_kind() {
+  if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>)
+    return variant_index<Item, ExecutionItem>();
+  else
+    return variant_index<Item, Record>();
+}
+
 // Anything a store throws besides StoreError (a failed prepare, bad_alloc) is treated as
 // refused rows: the writer thread must never die of it.
 template <typename F>
@@ -59,12 +76,16 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig&
 AsyncRecorder::~AsyncRecorder() {
   stop();
   while (Item* item = queue_.try_pop()) delete item;
-  while (void* spare = spare_items_.try_pop()) ::operator delete(spare);
+  for (auto& spares : spare_items_) {
+    while (Item* spare = spares.try_pop()) delete spare;
+  }
 }
 
 void AsyncRecorder::recycle(Item* item) {
-  item->~Item();
-  if (!spare_items_.try_push(item)) ::operator delete(item);
+  // What would outlive the record for nothing: a text, an execution's rare texts.
+  if (auto* st = std::get_if<lifecycle::StatementRecord>(item)) st->sql.reset();
+  if (auto* ex = std::get_if<ExecutionItem>(item)) ex->rare.reset();
+  if (!spare_items_[item->index()].try_push(item)) delete item;
 }
 
 void AsyncRecorder::execution(const lifecycle::ExecutionRecord& r) {
@@ -95,20 +116,24 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  void* storage = spare_items_.try_pop();
-  if (storage == nullptr) storage = ::operator new(sizeof(Item));
-  Item* item;
+  Item* item = spare_items_[item_kind<Record>()].try_pop();
   try {
     if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>) {
       // Only the columns a store writes (storage/execution_item.hpp). The SqlText's
       // shared_ptr in particular would cost two atomic operations on a counter that every
       // io thread running that text also touches.
-      item = new (storage) Item(std::in_place_type<ExecutionItem>, r, sample_rate);
+      if (item)
+        std::get<ExecutionItem>(*item) = ExecutionItem(r, sample_rate);
+      else
+        item = new Item(std::in_place_type<ExecutionItem>, r, sample_rate);
     } else {
-      item = new (storage) Item(r);
+      if (item)
+        std::get<Record>(*item) = r;  // the strings' buffers are reused
+      else
+        item = new Item(r);
     }
   } catch (...) {
-    ::operator delete(storage);
+    delete item;
     throw;
   }
   if (!queue_.try_push(item)) {  // only when the depth counter raced past a pop

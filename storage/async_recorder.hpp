@@ -3,6 +3,7 @@
 // backoff while keeping a bounded backlog, and runs retention between batches.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -38,7 +39,7 @@ class AsyncRecorder final : public Recorder {
  private:
   template <typename Record>
   void enqueue(const Record& r, double sample_rate = 1.0);
-  // The writer is done with an item: its storage goes back to the io threads.
+  // The writer is done with an item: it goes back to the io threads.
   void recycle(Item* item);
   struct Recycle {
     AsyncRecorder* recorder;
@@ -59,12 +60,15 @@ class AsyncRecorder final : public Recorder {
   static constexpr std::size_t kSessionReserve = 1024;  // slots only session records may use
   std::size_t max_records_;
   BoundedQueue<Item> queue_;
-  // Storage of items the writer is done with (destroyed, not freed), for the io threads'
-  // next ones: an item allocated on an io thread and freed on the writer would cost a
-  // malloc on the io thread for every record (glibc's per-thread cache never sees the
-  // frees). Bounded, so that what is kept is little beside the queue's own bound.
-  static constexpr std::size_t kSpareItems = 2048;
-  BoundedQueue<void> spare_items_{kSpareItems};
+  // Items the writer is done with, kept whole (one list per kind of record) for the io
+  // threads' next ones: refilling an item reuses its strings' buffers, where a new one
+  // allocated on an io thread and freed on the writer cost a malloc per record (glibc's
+  // per-thread cache of the io thread never sees those frees). Bounded, so that what is
+  // kept is little beside the queue's own bound.
+  // Sessions, statements, statement events, executions (the variant's order).
+  std::array<BoundedQueue<Item>, std::variant_size_v<Item>> spare_items_{
+      BoundedQueue<Item>(64), BoundedQueue<Item>(1024), BoundedQueue<Item>(1024),
+      BoundedQueue<Item>(2048)};
   std::size_t max_bytes_;
   RecorderStats stats_;
 
