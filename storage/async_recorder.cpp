@@ -82,9 +82,23 @@ AsyncRecorder::~AsyncRecorder() {
 }
 
 void AsyncRecorder::recycle(Item* item) {
-  // What would outlive the record for nothing: a text, an execution's rare texts.
-  if (auto* st = std::get_if<lifecycle::StatementRecord>(item)) st->sql.reset();
-  if (auto* ex = std::get_if<ExecutionItem>(item)) ex->rare.reset();
+  // A spare keeps only small buffers: a client's one huge statement name or parameter
+  // list must not stay in memory a thousand times over.
+  auto small = [](std::string& s) {
+    if (s.capacity() > kSpareStringBytes) std::string().swap(s);
+  };
+  if (auto* st = std::get_if<lifecycle::StatementRecord>(item)) {
+    st->sql.reset();  // a text outliving its record for nothing
+    for (std::string* s : {&st->id, &st->session_id, &st->name, &st->param_types}) small(*s);
+  } else if (auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {
+    small(ev->statement_id);
+  } else if (auto* ex = std::get_if<ExecutionItem>(item)) {
+    ex->rare.reset();
+    for (std::string* s : {&ex->sqlstate, &ex->command_tag, &ex->application_name}) small(*s);
+  } else {
+    delete item;  // sessions: one or two per connection, not worth keeping
+    return;
+  }
   if (!spare_items_[item->index()].try_push(item)) delete item;
 }
 

@@ -65,10 +65,11 @@ class AsyncRecorder final : public Recorder {
   // allocated on an io thread and freed on the writer cost a malloc per record (glibc's
   // per-thread cache of the io thread never sees those frees). Bounded, so that what is
   // kept is little beside the queue's own bound.
-  // Sessions, statements, statement events, executions (the variant's order).
+  // Sessions (none kept), statements, statement events, executions: the variant's order.
   std::array<BoundedQueue<Item>, std::variant_size_v<Item>> spare_items_{
-      BoundedQueue<Item>(64), BoundedQueue<Item>(1024), BoundedQueue<Item>(1024),
+      BoundedQueue<Item>(1), BoundedQueue<Item>(1024), BoundedQueue<Item>(1024),
       BoundedQueue<Item>(2048)};
+  static constexpr std::size_t kSpareStringBytes = 256;
   std::size_t max_bytes_;
   RecorderStats stats_;
 
