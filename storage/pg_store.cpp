@@ -294,8 +294,14 @@ void PgStore::migrate() {
   for (const Migration& m : pg_migrations()) {
     if (m.version <= current) continue;
     exec(m.sql, "migrating to schema version " + std::to_string(m.version));
+    // A description is ours, not a user's, but may hold an apostrophe.
+    std::string description;
+    for (const char* c = m.description; *c != '\0'; ++c) {
+      if (*c == '\'') description += '\'';
+      description += *c;
+    }
     exec("INSERT INTO schema_migrations (version, description) VALUES (" +
-             std::to_string(m.version) + ", '" + m.description + "')",
+             std::to_string(m.version) + ", '" + description + "')",
          "migrating");
   }
   exec("COMMIT", "migrating");

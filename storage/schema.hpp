@@ -8,7 +8,7 @@
 
 namespace pglc::storage {
 
-inline constexpr int kSchemaVersion = 12;
+inline constexpr int kSchemaVersion = 13;
 
 // sql_texts.last_used (version 7) is the latest received_at of the statements that use a
 // text, kept within kTextTouchUs: the writer advances it only when it is that much behind,

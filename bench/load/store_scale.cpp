@@ -603,12 +603,14 @@ int run(const std::string& path, std::int64_t n, double days, double retention_d
        "WHERE application_name LIKE 'PowerBI%' ORDER BY connected_at DESC LIMIT 1) "
        "ORDER BY e.began_at"},
       {"readme_5_per_application_24h",
-       "SELECT application_name, sum(calls) AS executions, "
+       "SELECT application_name, sum(calls) AS executions, sum(failed) AS failed, "
+       "round(sum(total_us) / 1000.0 / sum(calls), 2) AS mean_ms FROM (SELECT minute, "
+       "application_name, sum(calls) AS calls, "
        "sum(CASE WHEN status <> 'success' THEN calls ELSE 0 END) AS failed, "
-       "round(sum(total_us) / 1000.0 / sum(calls), 2) AS mean_ms FROM rollups "
-       "WHERE minute > " +
+       "sum(total_us) AS total_us FROM rollups WHERE minute > " +
            std::to_string(data_end - kDayUs) +
-           " GROUP BY application_name ORDER BY executions DESC"},
+           " GROUP BY minute, application_name) GROUP BY application_name "
+           "ORDER BY executions DESC"},
   };
   for (const auto& q : queries) {
     const Reader::Timed t = db.best_of_3(q.sql);
