@@ -663,9 +663,6 @@ DROP VIEW statement_summary;
   return sql;
 }
 
-// v12: query_stats says whether a fingerprint is a driver's own (lifecycle/statement_class:
-// the writer stores `origin` with each total, from its normalized text).
-
 // v13: the minute index covers the rollups' counts (sqlite_schema.cpp says why), so a
 // time range is an index-only scan once autovacuum has marked the pages all-visible.
 constexpr const char* kV13 = R"sql(
@@ -674,6 +671,8 @@ CREATE INDEX rollups_minute ON rollups (minute) INCLUDE (application_name, user_
   database_name, fingerprint, status, calls, rows, total_us, timed, max_us);
 )sql";
 
+// v12: query_stats says whether a fingerprint is a driver's own (lifecycle/statement_class:
+// the writer stores `origin` with each total, from its normalized text).
 const std::vector<Migration>& migrations() {
   static const std::string v12_sql = query_stats_with_origin(kV5, "text");
   static const std::string v3 = std::string(kV3) + by_minute_view();

@@ -776,9 +776,6 @@ DROP VIEW statement_summary;
   return sql;
 }
 
-// v12: query_stats says whether a fingerprint is a driver's own (lifecycle/statement_class:
-// the writer stores `origin` with each total, from its normalized text).
-
 // v13: "over time" questions per application, user or database. A rollup row is mostly
 // its four JSON histograms, so the minute index now carries every other column and a
 // range of minutes reads the index alone. In that index's order (minute, application,
@@ -791,6 +788,8 @@ CREATE INDEX rollups_minute ON rollups (minute, application_name, user_name, dat
   fingerprint, status, calls, rows, total_us, timed, max_us);
 )sql";
 
+// v12: query_stats says whether a fingerprint is a driver's own (lifecycle/statement_class:
+// the writer stores `origin` with each total, from its normalized text).
 const std::vector<Migration>& migrations() {
   static const std::string v12_sql = query_stats_with_origin(kV5, "TEXT");
   static const std::string v2 = std::string(kV2) + event_views();
