@@ -240,8 +240,7 @@ LEFT JOIN sessions s ON s.id = st.session_id;
 // finds an execution's statement (version 6 adds the session to it).
 // `timed` (version 8): with the timing column, and bind times of precisely timed rows
 // only: a passive bound_at marks when a packet arrived, so execute_ms starts at the Bind.
-std::string execution_summary_view(const char* statement_join, bool timed,
-                                   bool classes = false) {
+std::string execution_summary_view(const char* statement_join, bool timed, bool classes = false) {
   return std::string(R"sql(CREATE VIEW execution_summary AS
 SELECT e.id AS execution_id, e.session_id, e.statement_id,
        s.proxy_instance, s.user_name, s.database_name, e.application_name,
@@ -811,8 +810,7 @@ const std::vector<Migration>& migrations() {
       {10, "stats_reset: when the all-time totals were last reset", kV10},
       {11, "statement classes: statement_type and origin of each statement", v11().c_str()},
       {12, "query_stats shows the origin of each fingerprint", v12_sql.c_str()},
-      {13, "the minute index covers the rollups' counts: time ranges read no histograms",
-       kV13},
+      {13, "the minute index covers the rollups' counts: time ranges read no histograms", kV13},
   };
   return all;
 }
