@@ -294,15 +294,9 @@ void PgStore::migrate() {
   for (const Migration& m : pg_migrations()) {
     if (m.version <= current) continue;
     exec(m.sql, "migrating to schema version " + std::to_string(m.version));
-    // A description is ours, not a user's, but may hold an apostrophe.
-    std::string description;
-    for (const char* c = m.description; *c != '\0'; ++c) {
-      if (*c == '\'') description += '\'';
-      description += *c;
-    }
-    exec("INSERT INTO schema_migrations (version, description) VALUES (" +
-             std::to_string(m.version) + ", '" + description + "')",
-         "migrating");
+    // Bound, as the SQLite store does: a description may hold an apostrophe.
+    exec_count("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+               {std::to_string(m.version), m.description}, "migrating");
   }
   exec("COMMIT", "migrating");
 }
@@ -737,13 +731,14 @@ std::vector<RollupRow> PgStore::load_rollup_totals(const std::string& instance) 
   return out;
 }
 
-std::size_t PgStore::exec_count(const char* sql, const std::vector<std::string>& params) {
+std::size_t PgStore::exec_count(const char* sql, const std::vector<std::string>& params,
+                                std::string_view what) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());
   PGresult* r = PQexecParams(conn_, sql, static_cast<int>(values.size()), nullptr, values.data(),
                              nullptr, nullptr, 0);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    std::string msg = std::string("retention: ") + PQresultErrorMessage(r);
+    std::string msg = std::string(what) + ": " + PQresultErrorMessage(r);
     const std::string state = sqlstate_of(r);
     PQclear(r);
     fail(msg, state.c_str());

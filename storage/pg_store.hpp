@@ -45,7 +45,9 @@ class PgStore final : public Store {
   void prepare_schema();
   void exec(const std::string& sql, std::string_view what);
   void copy_in(const std::string& command, const std::string& data);
-  std::size_t exec_count(const char* sql, const std::vector<std::string>& params);
+  // A statement with parameters ($1, ...); the rows it touched. `what` names it in errors.
+  std::size_t exec_count(const char* sql, const std::vector<std::string>& params,
+                         std::string_view what = "retention");
   [[noreturn]] void fail(std::string message, const char* sqlstate);
   void disconnect();
 
