@@ -16,6 +16,7 @@
 
 #include "app/activity_command.hpp"
 #include "config/options.hpp"
+#include "config/storage_spec.hpp"
 #include "explain/command.hpp"
 #include "lifecycle/debug_log_sink.hpp"
 #include "lifecycle/sink.hpp"
@@ -40,15 +41,18 @@ pglc::lifecycle::TimingMode timing_mode(pglc::config::PhaseTiming t) {
 }
 
 pglc::lifecycle::TrackerConfig tracker_config(const pglc::config::Options& o) {
-  return pglc::lifecycle::TrackerConfig{.proxy_instance = o.instance_name,
-                                        .record_parameters = o.record_parameters,
-                                        .max_sql_length = o.max_sql_length,
-                                        .max_error_length = o.max_error_length,
-                                        // libpg_query runs on the writer thread, not the io
-                                        // thread.
-                                        .defer_sql_analysis = true,
-                                        .timing = timing_mode(o.phase_timing),
-                                        .precise_sample_rate = o.precise_sample_rate};
+  return pglc::lifecycle::TrackerConfig{
+      .proxy_instance = o.instance_name,
+      .record_parameters = o.record_parameters,
+      .max_sql_length = o.max_sql_length,
+      .max_error_length = o.max_error_length,
+      // libpg_query runs on the writer thread, not the io
+      // thread.
+      .defer_sql_analysis = true,
+      .text_shapes =
+          pglc::config::parse_storage_spec(o.storage).kind != pglc::config::StorageSpec::Kind::none,
+      .timing = timing_mode(o.phase_timing),
+      .precise_sample_rate = o.precise_sample_rate};
 }
 
 pglc::storage::RecorderConfig recorder_config(const pglc::config::Options& o) {

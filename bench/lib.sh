@@ -95,6 +95,17 @@ wait_ready() {
 as_service() { exec setsid "$@"; }
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+# writer_ticks PID — CPU ticks (user + system) of the recorder's writer thread (named
+# pglc-writer) alone: the store's half of a pglifecycle process's CPU. cpu_ticks minus this
+# is the relay's and tracker's half (the io threads, Asio's, the metrics server's).
+writer_ticks() {
+  local t sum=0
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = pglc-writer ] || continue
+    sum=$((sum + $(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$sum"
+}
 CLK_TCK=$(getconf CLK_TCK)
 
 export PGSSLMODE=disable PGUSER=bench PGDATABASE=bench PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=10

@@ -117,9 +117,11 @@ case $TOOL in
     ;;
   threads)
     prof=""
-    snapshot() {  # tid name cpu_ns wait_ns per thread (/proc/PID/task/TID/schedstat)
+    snapshot() {  # tid name cpu_ns wait_ns times_run voluntary involuntary switches, per thread
       for t in /proc/"$pid"/task/*; do
-        printf '%s %s %s\n' "$(basename "$t")" "$(cat "$t/comm")" "$(cut -d' ' -f1,2 "$t/schedstat")"
+        printf '%s %s %s %s %s\n' "$(basename "$t")" "$(cat "$t/comm")" "$(cut -d' ' -f1-3 "$t/schedstat")" \
+          "$(awk '/^voluntary_ctxt_switches/ {print $2}' "$t/status")" \
+          "$(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$t/status")"
       done
     }
     snapshot >"$OUTDIR/threads-before.txt"
@@ -176,14 +178,16 @@ case $TOOL in
       "$OUTDIR/queue.txt" | tee "$OUTDIR/top.txt"
     ;;
   threads)
-    echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core, CPU µs per transaction"
+    echo "-- per thread over the run: CPU seconds, seconds runnable but not running, share of a core, CPU µs and times scheduled in per transaction"
     join "$OUTDIR/threads-before.txt" "$OUTDIR/threads-after.txt" |
-      awk -v d="$DURATION" -v n="$txns" '{cpu = ($6 - $3) / 1e9; wait = ($7 - $4) / 1e9;
+      awk -v d="$DURATION" -v n="$txns" '{cpu = ($9 - $3) / 1e9; wait = ($10 - $4) / 1e9;
+        runs = $11 - $5; vol = $12 - $6; inv = $13 - $7
         if (cpu == 0 && wait == 0) next
         per = n > 0 ? 1e6 * cpu / n : 0
-        printf "%-16s cpu %6.2f s  waiting %6.2f s  %5.1f %% of a core  %6.2f µs/txn\n", $2, cpu, wait, 100 * cpu / d, per
-        if ($2 ~ /writer/) w += per; else io += per }
-        END { printf "relay and tracker (every other thread) %.2f µs/txn, writer %.2f µs/txn, total %.2f\n", io, w, io + w }' |
+        printf "%-16s cpu %6.2f s  waiting %6.2f s  %5.1f %% of a core  %6.2f µs/txn  %5.2f runs/txn (%.2f slept, %.2f preempted)\n", $2, cpu, wait, 100 * cpu / d, per, (n > 0 ? runs / n : 0), (n > 0 ? vol / n : 0), (n > 0 ? inv / n : 0)
+        if ($2 ~ /writer/) w += per; else { io += per; ioruns += runs; iovol += vol; ioinv += inv } }
+        END { if (n == 0) n = 1
+          printf "relay and tracker (every other thread) %.2f µs/txn and %.2f runs/txn (%.2f slept, %.2f preempted), writer %.2f µs/txn, total %.2f\n", io, ioruns / n, iovol / n, ioinv / n, w, io + w }' |
       tee "$OUTDIR/top.txt"
     ;;
   allocs)

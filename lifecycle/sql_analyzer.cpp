@@ -100,6 +100,24 @@ class SetCache {
     return nullptr;
   }
 
+  // Inserts only a key offered before (the doorkeeper: one word per slot, the last key
+  // offered there). `pgbench -M simple` and PowerBI's literals bring a new text per
+  // execution: inserting each one evicted an entry gone cold, whose frees cost more than
+  // the lookup. A text seen twice is cached from its second time on.
+  void insert_if_seen(const Digest& key, std::size_t mode, std::shared_ptr<const T> value,
+                      std::size_t bytes) {
+    if (seen_.empty()) seen_.resize(kSeen);
+    std::uint64_t words[2];
+    std::memcpy(words, key.bytes, sizeof words);
+    std::uint64_t& slot = seen_[words[0] & (kSeen - 1)];
+    const std::uint64_t mark = words[1] ^ mode;
+    if (slot != mark) {
+      slot = mark;
+      return;
+    }
+    insert(key, mode, std::move(value), bytes);
+  }
+
   void insert(const Digest& key, std::size_t mode, std::shared_ptr<const T> value,
               std::size_t bytes) {
     if (sets_.empty()) sets_.resize(kSets);
@@ -134,7 +152,9 @@ class SetCache {
     set.values[w].reset();
   }
 
+  static constexpr std::size_t kSeen = 4096;
   std::vector<Set> sets_;  // allocated on first insert: threads that never see SQL pay nothing
+  std::vector<std::uint64_t> seen_;
   std::size_t total_bytes_ = 0;
   std::size_t cursor_ = 0;
 };
@@ -420,7 +440,7 @@ std::array<std::uint64_t, 2> query_shape(std::string_view sql) {
 }
 
 std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
-                                         std::size_t max_len, bool defer) {
+                                         std::size_t max_len, bool defer, bool shapes) {
   auto text = std::make_shared<SqlText>();
   std::string masked;
   if (may_carry_credentials(sql) && carries_credentials(sql)) {
@@ -432,7 +452,7 @@ std::shared_ptr<const SqlText> make_text(std::string_view sql, std::string hash,
   }
   text->hash = std::move(hash);
   text->sql = std::string(cut_utf8(sql, max_len));
-  text->shape = query_shape(sql);
+  if (shapes) text->shape = query_shape(sql);
   // A cut text cannot be analyzed later: only the io thread still has all of it.
   if (defer && text->sql.size() == sql.size()) {
     text->analysis_deferred = true;
@@ -592,8 +612,8 @@ std::shared_ptr<const SqlText> SqlAnalyzer::statement(std::string_view sql) cons
   const Digest key = digest_of(sql);
   auto& cache = text_cache();
   if (auto hit = cache.find(key, mode())) return hit;
-  auto text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
-  cache.insert(key, mode(), text, heap_bytes(*text));
+  auto text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_, shapes_);
+  cache.insert_if_seen(key, mode(), text, heap_bytes(*text));
   return text;
 }
 
@@ -602,14 +622,17 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
   auto& cache = query_cache();
   if (auto hit = cache.find(key, mode() * 2)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
-  // Without a ';' before the end there is at most one statement: skip the scanner.
+  // Without a ';' before the end there is at most one statement: skip the scanner (and
+  // the vector of pieces).
   const bool single = only_trailing_semicolons(sql);
   const std::vector<std::string_view> pieces =
-      single ? std::vector<std::string_view>{sql} : split(sql);
-  if (pieces.size() <= 1) {
+      single ? std::vector<std::string_view>{} : split(sql);
+  if (single || pieces.size() <= 1) {
     // One statement keeps the text exactly as sent; the query cache alone holds it.
-    AnalyzedStatement s = pieces.empty() ? AnalyzedStatement{} : classified(pieces[0]);
-    s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
+    AnalyzedStatement s = single           ? classified(sql)
+                          : pieces.empty() ? AnalyzedStatement{}
+                                           : classified(pieces[0]);
+    s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_, shapes_);
     q->statements.push_back(std::move(s));
   } else {
     for (std::string_view piece : pieces) {
@@ -618,7 +641,7 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::query(std::string_view sql) co
       q->statements.push_back(std::move(s));
     }
   }
-  cache.insert(key, mode() * 2, q, heap_bytes(*q));
+  cache.insert_if_seen(key, mode() * 2, q, heap_bytes(*q));
   return q;
 }
 
@@ -628,9 +651,9 @@ std::shared_ptr<const AnalyzedQuery> SqlAnalyzer::prepared(std::string_view sql)
   if (auto hit = cache.find(key, mode() * 2 + 1)) return hit;
   auto q = std::make_shared<AnalyzedQuery>();
   AnalyzedStatement s = classified(sql);
-  s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_);
+  s.text = make_text(sql, hex_of(key), max_sql_length_, defer_analysis_, shapes_);
   q->statements.push_back(std::move(s));
-  cache.insert(key, mode() * 2 + 1, q, heap_bytes(*q));
+  cache.insert_if_seen(key, mode() * 2 + 1, q, heap_bytes(*q));
   return q;
 }
 

@@ -82,8 +82,10 @@ std::string_view cut_utf8(std::string_view s, std::size_t max);
 
 class SqlAnalyzer {
  public:
-  explicit SqlAnalyzer(std::size_t max_sql_length, bool defer_analysis = false)
-      : max_sql_length_(max_sql_length), defer_analysis_(defer_analysis) {}
+  // `shapes`: whether texts get SqlText::shape (a lexer pass and a digest per new text);
+  // its consumers are the store's (rollups, text rows).
+  explicit SqlAnalyzer(std::size_t max_sql_length, bool defer_analysis = false, bool shapes = true)
+      : max_sql_length_(max_sql_length), defer_analysis_(defer_analysis), shapes_(shapes) {}
 
   // The text of one statement (Parse message): normalized and fingerprinted, not split.
   std::shared_ptr<const SqlText> statement(std::string_view sql) const;
@@ -97,11 +99,14 @@ class SqlAnalyzer {
   static std::vector<std::string_view> split(std::string_view sql);
 
  private:
-  // The cache key's variant: texts differ with the cut and with deferral.
-  std::size_t mode() const { return max_sql_length_ * 2 + (defer_analysis_ ? 1 : 0); }
+  // The cache key's variant: texts differ with the cut, with deferral and with shapes.
+  std::size_t mode() const {
+    return max_sql_length_ * 4 + (defer_analysis_ ? 2 : 0) + (shapes_ ? 1 : 0);
+  }
 
   std::size_t max_sql_length_;
   bool defer_analysis_;
+  bool shapes_;
 };
 
 }  // namespace pglc::lifecycle

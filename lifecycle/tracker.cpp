@@ -140,7 +140,7 @@ class Tracker final : public SessionObserver {
   Tracker(const TrackerConfig& config, Sink& sink, std::uint64_t seed)
       : config_(config),
         sink_(sink),
-        analyzer_(config.max_sql_length, config.defer_sql_analysis),
+        analyzer_(config.max_sql_length, config.defer_sql_analysis, config.text_shapes),
         timing_(config.timing, config.precise_sample_rate, seed) {}
 
   void on_session_begin(const SessionStart& s, MonoTime t) override {

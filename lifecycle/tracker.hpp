@@ -20,6 +20,9 @@ struct TrackerConfig {
   // Leave libpg_query's normalize + fingerprint (about 5 µs per new text) to the sink's
   // consumer instead of the io thread; see SqlText::analysis_deferred.
   bool defer_sql_analysis = false;
+  // Give each text its literal shape (SqlText::shape: a lexer pass and a digest per new
+  // text). Only a store reads it; off when nothing is stored.
+  bool text_shapes = true;
   // --phase-timing and --precise-sample-rate (lifecycle/timing_policy.hpp): which Parse and
   // Bind messages the relay follows with a Flush, and how each row's timing is labelled.
   TimingMode timing = TimingMode::sampled;

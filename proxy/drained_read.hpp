@@ -135,48 +135,60 @@ class DrainedRecvOp : public ad::reactor_op {
 }  // namespace drained_detail
 #endif
 
-// Asks the kernel for the queued-bytes hint on each read of `s` (once per socket). False
-// where there is none: the reads then behave as async_read_some.
-inline bool enable_drained_reads(boost::asio::ip::tcp::socket& s) {
+// The reads of one plain TCP socket. enable() asks the kernel for the queued-bytes hint
+// (once per socket); without it (not Linux TCP, or never enabled) read() is
+// async_read_some.
+class DrainedReader {
+ public:
+  bool enable(boost::asio::ip::tcp::socket& s) {
 #if defined(PGLC_DRAINED_READ) && defined(TCP_INQ)
-  const int on = 1;
-  return ::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) == 0;
+    const int on = 1;
+    if (::setsockopt(s.native_handle(), SOL_TCP, TCP_INQ, &on, sizeof on) != 0) return false;
+    // Looked up once: use_service takes the io_context's service registry lock, and it
+    // was two lock round trips per transaction (callgrind).
+    reactor_ = &boost::asio::use_service<drained_detail::ad::epoll_reactor>(
+        boost::asio::query(s.get_executor(), boost::asio::execution::context));
+    return true;
 #else
-  (void)s;
-  return false;
+    (void)s;
+    return false;
 #endif
-}
-
-// Reads at most `b.size()` bytes into `b`; `h(error_code, std::size_t)` as async_read_some.
-template <class Handler>
-void async_read_drained(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b,
-                        Handler&& h) {
-#ifdef PGLC_DRAINED_READ
-  namespace ad = boost::asio::detail;
-  using H = std::decay_t<Handler>;
-  auto& io = drained_detail::Access::impl(s);
-  auto& impl = io.get_implementation();
-  using Op = drained_detail::DrainedRecvOp<H, std::decay_t<decltype(io.get_executor())>>;
-  // An empty buffer completes at once in Asio's own read; keep that behaviour there.
-  if (b.size() == 0 || impl.reactor_data_ == nullptr)
-    return s.async_read_some(b, std::forward<Handler>(h));
-  H handler(std::forward<Handler>(h));
-  const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
-  typename Op::ptr p = {boost::asio::detail::addressof(handler), Op::ptr::allocate(handler), 0};
-  p.p = new (p.v) Op(boost::system::error_code(), impl.socket_, b, handler, io.get_executor());
-  auto& reactor = boost::asio::use_service<ad::epoll_reactor>(
-      boost::asio::query(s.get_executor(), boost::asio::execution::context));
-  if ((impl.state_ & ad::socket_ops::non_blocking) ||
-      ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
-    reactor.start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                     is_continuation, true);
-  } else {
-    reactor.post_immediate_completion(p.p, is_continuation);
   }
-  p.v = p.p = 0;
+
+  // Reads at most `b.size()` bytes of `s` (the socket enable() was given) into `b`;
+  // `h(error_code, std::size_t)` as async_read_some.
+  template <class Handler>
+  void read(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b, Handler&& h) {
+#ifdef PGLC_DRAINED_READ
+    namespace ad = boost::asio::detail;
+    using H = std::decay_t<Handler>;
+    auto& io = drained_detail::Access::impl(s);
+    auto& impl = io.get_implementation();
+    using Op = drained_detail::DrainedRecvOp<H, std::decay_t<decltype(io.get_executor())>>;
+    // An empty buffer completes at once in Asio's own read; keep that behaviour there.
+    if (reactor_ == nullptr || b.size() == 0 || impl.reactor_data_ == nullptr)
+      return s.async_read_some(b, std::forward<Handler>(h));
+    H handler(std::forward<Handler>(h));
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+    typename Op::ptr p = {boost::asio::detail::addressof(handler), Op::ptr::allocate(handler), 0};
+    p.p = new (p.v) Op(boost::system::error_code(), impl.socket_, b, handler, io.get_executor());
+    if ((impl.state_ & ad::socket_ops::non_blocking) ||
+        ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+      reactor_->start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
+                         is_continuation, true);
+    } else {
+      reactor_->post_immediate_completion(p.p, is_continuation);
+    }
+    p.v = p.p = 0;
 #else
-  s.async_read_some(b, std::forward<Handler>(h));
+    s.async_read_some(b, std::forward<Handler>(h));
 #endif
-}
+  }
+
+ private:
+#ifdef PGLC_DRAINED_READ
+  drained_detail::ad::epoll_reactor* reactor_ = nullptr;  // of the socket's io_context
+#endif
+};
 
 }  // namespace pglc::proxy

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "pgwire/frame.hpp"
+#include "proxy/drained_read.hpp"
 #include "proxy/tls_stream.hpp"
 
 namespace pglc::proxy {
@@ -28,6 +29,7 @@ struct Endpoint {
   explicit Endpoint(tcp::socket s) : sock(std::move(s)) {}
   tcp::socket sock;
   std::unique_ptr<TlsStream> tls;
+  DrainedReader reader;  // the relay's reads of `sock` when there is no TLS
 };
 
 template <class Buffers>

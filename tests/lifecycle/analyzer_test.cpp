@@ -58,7 +58,7 @@ TEST_CASE("statement texts: normalized, fingerprinted, cached and shared") {
   SqlAnalyzer a(65536);
   auto t1 = a.statement("SELECT * FROM t WHERE id = 42");
   auto t2 = a.statement("SELECT * FROM t WHERE id = 42");
-  CHECK(t1 == t2);  // the cache hands out the same shared text
+  CHECK(a.statement("SELECT * FROM t WHERE id = 42") == t2);  // the cache shares the text
   CHECK(t1->normalized_sql == "SELECT * FROM t WHERE id = $1");
   auto t3 = a.statement("SELECT * FROM t WHERE id = 7");
   CHECK(t3->fingerprint == t1->fingerprint);
@@ -71,9 +71,41 @@ TEST_CASE("statement texts: normalized, fingerprinted, cached and shared") {
   REQUIRE(q->statements.size() == 2);
   CHECK(q->statements[1].command == SqlCommand::prepare);
   CHECK(q->statements[1].text->sql == "PREPARE p AS SELECT 2");
-  CHECK(a.query("SELECT 1; PREPARE p AS SELECT 2") == q);
+  auto q2 = a.query("SELECT 1; PREPARE p AS SELECT 2");
+  CHECK(a.query("SELECT 1; PREPARE p AS SELECT 2") == q2);
   // One statement keeps the text exactly as sent.
   CHECK(a.query("SELECT 1;\n")->statements[0].text->sql == "SELECT 1;\n");
+}
+
+TEST_CASE("a text is cached from its second time on") {
+  // A text seen once (`pgbench -M simple`'s new literal each time) must not evict a
+  // cached one; a text seen twice is then shared, in all three caches.
+  SqlAnalyzer a(65536);
+  const std::string sql = "SELECT 'analyzer_test: seen twice' FROM t WHERE id = 42";
+  auto s1 = a.statement(sql);
+  auto s2 = a.statement(sql);
+  CHECK(s1 != s2);
+  CHECK(*s1->fingerprint == *s2->fingerprint);
+  CHECK(a.statement(sql) == s2);
+  auto q1 = a.query(sql);
+  auto q2 = a.query(sql);
+  CHECK(q1 != q2);
+  CHECK(q1->statements[0].text->hash == q2->statements[0].text->hash);
+  CHECK(a.query(sql) == q2);
+  auto p1 = a.prepared(sql);
+  auto p2 = a.prepared(sql);
+  CHECK(p1 != p2);
+  CHECK(a.prepared(sql) == p2);
+}
+
+TEST_CASE("texts get their literal shape only when asked to") {
+  const std::string sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 17";
+  const auto with = SqlAnalyzer(65536, true).query(sql)->statements[0].text;
+  const auto without = SqlAnalyzer(65536, true, false).query(sql)->statements[0].text;
+  CHECK((with->shape[0] | with->shape[1]) != 0);
+  CHECK((without->shape[0] | without->shape[1]) == 0);
+  CHECK(without->hash == with->hash);
+  CHECK(without->sql == sql);
 }
 
 TEST_CASE("cut_utf8 never splits a character") {

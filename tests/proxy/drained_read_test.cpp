@@ -1,4 +1,4 @@
-// async_read_drained on real loopback TCP sockets: after a read that emptied the socket
+// DrainedReader on real loopback TCP sockets: after a read that emptied the socket
 // the next one waits for the kernel's readiness edge, and no byte may be lost to that,
 // whether it arrives before or after the next read is started.
 #include "proxy/drained_read.hpp"
@@ -25,13 +25,14 @@ struct Pair {
   asio::io_context io;
   tcp::socket reader{io};
   tcp::socket writer{io};  // written with blocking calls from the test
+  pglc::proxy::DrainedReader drained;
   bool hinted = false;
   Pair() {
     tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
     writer.connect(acceptor.local_endpoint());
     acceptor.accept(reader);
     writer.set_option(tcp::no_delay(true));
-    hinted = pglc::proxy::enable_drained_reads(reader);
+    hinted = drained.enable(reader);
   }
 };
 
@@ -42,10 +43,9 @@ struct Result {
 
 void start(Pair& p, char* buf, std::size_t size, std::optional<Result>& out) {
   out.reset();
-  pglc::proxy::async_read_drained(p.reader, asio::buffer(buf, size),
-                                  [&out](const error_code& ec, std::size_t n) {
-                                    out = Result{ec, n};
-                                  });
+  p.drained.read(p.reader, asio::buffer(buf, size), [&out](const error_code& ec, std::size_t n) {
+    out = Result{ec, n};
+  });
 }
 
 // Runs handlers until the read completed; a read that never completes fails the test
