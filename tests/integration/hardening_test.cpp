@@ -300,8 +300,12 @@ TEST_CASE("after a burst, a session that stays open gives its buffers back") {
     REQUIRE(login_trust(raw));
     raw.send(parse_message("s", "SELECT $1::int") + sync_message());
     REQUIRE(raw.read_until('Z'));
-    raw.send(query_message("SELECT 1"));
-    REQUIRE(raw.read_until('Z'));
+    // The text caches take a text the second time it comes, and allocate their sets then:
+    // the warm-up runs the burst's closing query twice, so that no burst pays for that.
+    for (int i = 0; i < 2; ++i) {
+      raw.send(query_message("SELECT 2"));
+      REQUIRE(raw.read_until('Z'));
+    }
     const long before = rss_kib(proxy.pid());
     // 80,000 Bind/Execute pairs (about 3 MB) in one go, answered and read.
     std::string burst;

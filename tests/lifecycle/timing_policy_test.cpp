@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <string>
 
 #include "lifecycle/ring.hpp"
@@ -99,4 +100,24 @@ TEST_CASE("Ring: a steady pipeline keeps its slots; a burst's are given back") {
   CHECK(r.capacity() == Ring<int>::kKeep);  // a small batch after it: the memory goes
   r.push_back(3);
   CHECK(r.front() == 3);
+}
+
+TEST_CASE("Ring: a popped element leaves nothing behind in its slot") {
+  // The tracker's entries hold shared statements and executions: a slot that kept a
+  // reference would keep a finished execution alive until the slot is reused.
+  Ring<std::shared_ptr<int>> r;
+  std::weak_ptr<int> watch;
+  {
+    auto p = std::make_shared<int>(7);
+    watch = p;
+    r.push_back(std::move(p));
+    r.push_back(std::make_shared<int>(8));
+  }
+  {
+    const std::shared_ptr<int> out = r.pop_front();
+    CHECK(*out == 7);
+    CHECK(out.use_count() == 1);
+  }
+  CHECK(watch.expired());
+  CHECK(*r.front() == 8);
 }
