@@ -46,9 +46,9 @@ pglc::lifecycle::TrackerConfig tracker_config(const pglc::config::Options& o) {
       .record_parameters = o.record_parameters,
       .max_sql_length = o.max_sql_length,
       .max_error_length = o.max_error_length,
-      // libpg_query runs on the writer thread, not the io
-      // thread.
+      // libpg_query runs on the writer thread, not the io thread.
       .defer_sql_analysis = true,
+      // The literal shape is read by the store alone.
       .text_shapes =
           pglc::config::parse_storage_spec(o.storage).kind != pglc::config::StorageSpec::Kind::none,
       .timing = timing_mode(o.phase_timing),

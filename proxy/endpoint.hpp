@@ -1,6 +1,6 @@
 // One side of a session: a socket, optionally wrapped in TLS after a handshake, and the
 // coroutine I/O the startup and authentication phases use on it (the streaming relay has
-// its own handler-based I/O in session.cpp).
+// its own handler-based I/O in relay.cpp, reading through `reader`).
 #pragma once
 
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange
