@@ -56,9 +56,11 @@ char string_kind(std::string_view s) {
 
 }  // namespace
 
-LiteralShape::LiteralShape(std::string_view sql) : sql_(sql) {
+LiteralShape::LiteralShape(std::string_view sql, Buffers& reuse) : buf_(reuse), sql_(sql) {
+  buf_.key.clear();
+  buf_.literals.clear();
   if (sql.find(kMarker) != std::string_view::npos) cacheable_ = false;
-  if (cacheable_) key_.reserve(sql.size());
+  if (cacheable_) buf_.key.reserve(sql.size());
 }
 
 void LiteralShape::on_token(const SqlToken& t) {
@@ -92,16 +94,16 @@ void LiteralShape::on_token(const SqlToken& t) {
     cacheable_ = false;
     return;
   }
-  key_.append(sql_.substr(copied_, t.begin - copied_));
-  key_.push_back(kMarker);
-  key_.push_back(kind);
+  buf_.key.append(sql_.substr(copied_, t.begin - copied_));
+  buf_.key.push_back(kMarker);
+  buf_.key.push_back(kind);
   copied_ = t.end;
-  literals_.emplace_back(t.begin, t.end);
+  buf_.literals.emplace_back(t.begin, t.end);
 }
 
 void LiteralShape::finish() {
   if (!cacheable_) return;
-  key_.append(sql_.substr(copied_));
+  buf_.key.append(sql_.substr(copied_));
   copied_ = sql_.size();
 }
 
@@ -110,7 +112,7 @@ std::string LiteralShape::substituted() const {
   out.reserve(sql_.size());
   std::size_t from = 0;
   long n = max_param_;
-  for (const auto& [b, e] : literals_) {
+  for (const auto& [b, e] : buf_.literals) {
     out.append(sql_.substr(from, b - from));
     out.push_back('$');
     out.append(std::to_string(++n));

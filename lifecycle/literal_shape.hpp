@@ -26,7 +26,20 @@ namespace pglc::lifecycle {
 
 class LiteralShape {
  public:
-  explicit LiteralShape(std::string_view sql);
+  // What an instance fills. A caller that builds a shape for every new text on one
+  // thread passes its own, kept across calls: their capacity is reused, so no text
+  // costs an allocation here (the io threads see a new text per `pgbench -M simple`
+  // transaction).
+  struct Buffers {
+    std::string key;
+    std::vector<std::pair<std::size_t, std::size_t>> literals;  // [begin, end)
+  };
+
+  explicit LiteralShape(std::string_view sql) : LiteralShape(sql, own_) {}
+  // Clears `reuse` and fills it; it must outlive this object and serve no other one.
+  LiteralShape(std::string_view sql, Buffers& reuse);
+  LiteralShape(const LiteralShape&) = delete;
+  LiteralShape& operator=(const LiteralShape&) = delete;
 
   // Feed every token of `sql`, in order.
   void on_token(const SqlToken& t);
@@ -34,17 +47,17 @@ class LiteralShape {
   void finish();
 
   bool cacheable() const { return cacheable_; }
-  const std::string& key() const { return key_; }
+  const std::string& key() const { return buf_.key; }
   // The text with each constant replaced by $n, numbered from the highest $n in the text
   // plus one, in order: what libpg_query's normalize returns when it replaced exactly the
   // constants this class sees.
   std::string substituted() const;
 
  private:
+  Buffers own_;  // when the caller passes none
+  Buffers& buf_;
   std::string_view sql_;
-  std::string key_;
-  std::vector<std::pair<std::size_t, std::size_t>> literals_;  // [begin, end)
-  std::size_t copied_ = 0;                                     // sql_ up to here is in key_
+  std::size_t copied_ = 0;  // sql_ up to here is in buf_.key
   long max_param_ = 0;
   bool cacheable_ = true;
 };

@@ -4,7 +4,8 @@
 #include "lifecycle/parser_stack.hpp"
 #include "lifecycle/statement_class.hpp"
 
-#include <openssl/evp.h>
+// Before the header: see digest_of.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 #include <pg_query.h>
 
@@ -43,28 +44,17 @@ struct DigestHash {
   }
 };
 
-// OpenSSL 3's one-shot SHA256() looks the algorithm up in a shared, locked store on
-// every call; fetching it once and reusing one context per thread avoids that.
-const EVP_MD* sha256() {
-  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  return md;
-}
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
+// The low-level SHA256_* calls, deprecated in OpenSSL 3.0, are the only SHA-256 entry
+// point that allocates nothing: EVP_DigestInit_ex2 allocates a provider context on
+// every call (even reusing one EVP_MD_CTX) and the one-shot SHA256() three times. This
+// runs once or twice per new text on an io thread, where the hot path allows no
+// allocation; the digest is a cache key, so no provider choice is lost.
 Digest digest_of(std::string_view sql) {
-  thread_local std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  unsigned char full[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (ctx == nullptr || sha256() == nullptr ||
-      EVP_DigestInit_ex2(ctx.get(), sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), sql.data(), sql.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), full, &len) != 1 || len < 16) {
-    // Out of memory inside OpenSSL: fall back to the one-shot call.
-    SHA256(reinterpret_cast<const unsigned char*>(sql.data()), sql.size(), full);
-  }
+  unsigned char full[SHA256_DIGEST_LENGTH];
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, sql.data(), sql.size());
+  SHA256_Final(full, &ctx);
   Digest d;
   std::memcpy(d.bytes, full, sizeof d.bytes);
   return d;
@@ -172,7 +162,10 @@ std::size_t heap_bytes(const SqlText& t) {
 // A query's statements share texts with the statement cache, except a single statement's
 // text, which only the query cache holds.
 std::size_t heap_bytes(const AnalyzedQuery& q) {
-  std::size_t n = sizeof(AnalyzedQuery) + 16 + q.statements.capacity() * sizeof(AnalyzedStatement);
+  std::size_t n = sizeof(AnalyzedQuery) + 16;
+  if (q.statements.capacity() > kInlineStatements) {
+    n += q.statements.capacity() * sizeof(AnalyzedStatement);
+  }
   for (const AnalyzedStatement& s : q.statements) n += string_bytes(s.name);
   if (q.statements.size() == 1 && q.statements[0].text) n += heap_bytes(*q.statements[0].text);
   return n;
@@ -424,7 +417,14 @@ AnalyzedStatement classified(std::string_view statement_sql) {
 // there differ in their shape), zero otherwise.
 std::array<std::uint64_t, 2> query_shape(std::string_view sql) {
   if (sql.size() > kMaxAnalyzedBytes || !single_query(sql)) return {};
-  LiteralShape shape(sql);
+  // Kept per io thread for the next text; one huge text's worth is not kept.
+  thread_local LiteralShape::Buffers scratch;
+  struct Trim {
+    ~Trim() {
+      if (scratch.key.capacity() > 64 * 1024 || scratch.literals.capacity() > 4096) scratch = {};
+    }
+  } trim;
+  LiteralShape shape(sql, scratch);
   MinusCheck minus(sql);
   scan_sql(sql, [&](const SqlToken& t) {
     shape.on_token(t);

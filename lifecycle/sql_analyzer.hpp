@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "lifecycle/records.hpp"
 #include "lifecycle/sql_lexer.hpp"
 
@@ -27,10 +29,13 @@ struct AnalyzedStatement {
   std::string name;  // PREPARE / EXECUTE / DEALLOCATE target, as the server folds it
 };
 
+// Nearly every Query holds one statement: it needs no allocation of its own.
+inline constexpr std::size_t kInlineStatements = 1;
+
 struct AnalyzedQuery {
   // In order; never empty (a Query without statements, e.g. "" or only a comment, yields
   // one statement holding the text: the server answers it with EmptyQueryResponse).
-  std::vector<AnalyzedStatement> statements;
+  boost::container::small_vector<AnalyzedStatement, kInlineStatements> statements;
 };
 
 struct SqlAnalysis {

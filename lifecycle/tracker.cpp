@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "lifecycle/block_pool.hpp"
 #include "lifecycle/ring.hpp"
 #include "lifecycle/sql_analyzer.hpp"
@@ -84,7 +86,9 @@ struct Pending {
   std::optional<MonoTime> start;
   StmtPtr stmt;  // parse, describe 'S', close 'S'
   ExecPtr exec;  // bind, execute, describe 'P'
-  std::vector<QueryItem> items;
+  // A simple Query's statements; one inline, as AnalyzedQuery holds them: no allocation
+  // per Query.
+  boost::container::small_vector<QueryItem, kInlineStatements> items;
   std::size_t item = 0;
   MonoTime item_start;  // when the current Query item began (previous one finished)
   std::uint64_t copy_ends_before = 0;

@@ -63,12 +63,13 @@ class AsyncRecorder final : public Recorder {
   // Items the writer is done with, kept whole (one list per kind of record) for the io
   // threads' next ones: refilling an item reuses its strings' buffers, where a new one
   // allocated on an io thread and freed on the writer cost a malloc per record (glibc's
-  // per-thread cache of the io thread never sees those frees). Bounded, so that what is
-  // kept is little beside the queue's own bound.
+  // per-thread cache of the io thread never sees those frees). The writer hands back a
+  // whole batch at once, which may be all of one kind, so each list holds one batch
+  // (batch_size items: ~370 bytes each plus strings of at most kSpareStringBytes, a few MB
+  // at the default of 5000, and only as many as the load ever had in flight); a smaller
+  // list overflowed under 16 clients in extended mode and the io threads allocated again.
   // Sessions (none kept), statements, statement events, executions: the variant's order.
-  std::array<BoundedQueue<Item>, std::variant_size_v<Item>> spare_items_{
-      BoundedQueue<Item>(1), BoundedQueue<Item>(1024), BoundedQueue<Item>(1024),
-      BoundedQueue<Item>(2048)};
+  std::array<BoundedQueue<Item>, std::variant_size_v<Item>> spare_items_;
   static constexpr std::size_t kSpareStringBytes = 256;
   std::size_t max_bytes_;
   RecorderStats stats_;

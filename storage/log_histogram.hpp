@@ -42,6 +42,7 @@ class LogHistogram {
   const std::vector<std::pair<std::uint16_t, std::uint64_t>>& buckets() const { return buckets_; }
 
  private:
+  static constexpr std::size_t kInitialBuckets = 32;
   std::vector<std::pair<std::uint16_t, std::uint64_t>> buckets_;  // ascending bucket index
   std::uint64_t count_ = 0;
 };

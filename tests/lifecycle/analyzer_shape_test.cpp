@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include "lifecycle/literal_shape.hpp"
 #include "lifecycle/sql_analyzer.hpp"
+#include "lifecycle/sql_lexer.hpp"
 
 using namespace pglc::lifecycle;
 
@@ -201,6 +203,33 @@ TEST_CASE("single queries of one literal shape share SqlText::shape; others have
   // And the fingerprints of texts of one shape agree.
   CHECK(analyze_sql("SELECT * FROM t WHERE a = 1 AND b = 'x'", 65536).fingerprint ==
         analyze_sql("SELECT * FROM t WHERE a = 2 AND b = 'yy'", 65536).fingerprint);
+}
+
+TEST_CASE("a LiteralShape on reused buffers equals one on its own, text after text") {
+  // The io threads keep one set of buffers for every new text: what the previous text
+  // left in them must not leak into the next key.
+  LiteralShape::Buffers reused;
+  const std::vector<std::string> texts = with_variants(corpus());
+  REQUIRE(texts.size() > 10);
+  int cacheable = 0;
+  for (const std::string& sql : texts) {
+    CAPTURE(sql);
+    LiteralShape fresh(sql);
+    LiteralShape again(sql, reused);
+    scan_sql(sql, [&](const SqlToken& t) {
+      fresh.on_token(t);
+      again.on_token(t);
+    });
+    fresh.finish();
+    again.finish();
+    REQUIRE(again.cacheable() == fresh.cacheable());
+    if (!fresh.cacheable()) continue;
+    ++cacheable;
+    CHECK(again.key() == fresh.key());
+    CHECK(again.substituted() == fresh.substituted());
+    CHECK(&again.key() == &reused.key);
+  }
+  CHECK(cacheable > 10);
 }
 
 TEST_CASE("analysis_of_shape answers as analyze_sql for every text of a shape seen before") {
