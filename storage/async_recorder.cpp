@@ -67,10 +67,9 @@ AsyncRecorder::AsyncRecorder(std::unique_ptr<Store> store, const RecorderConfig&
       rollup_retention_(options.rollup_retention),
       max_records_(std::max<std::size_t>(options.recorder_queue, 1)),
       queue_(max_records_ + kSessionReserve),
-      spare_items_{BoundedQueue<Item>(1),
-                   BoundedQueue<Item>(std::max<std::size_t>(tuning_.batch_size, 1)),
-                   BoundedQueue<Item>(std::max<std::size_t>(tuning_.batch_size, 1)),
-                   BoundedQueue<Item>(std::max<std::size_t>(tuning_.batch_size, 1))},
+      // BoundedQueue makes a capacity of 0 one, as the body does batch_size.
+      spare_items_{BoundedQueue<Item>(1), BoundedQueue<Item>(tuning_.batch_size),
+                   BoundedQueue<Item>(tuning_.batch_size), BoundedQueue<Item>(tuning_.batch_size)},
       max_bytes_(std::max<std::size_t>(options.recorder_queue_bytes, 1)) {
   if (tuning_.batch_size == 0) tuning_.batch_size = 1;
   if (tuning_.retry_capacity == 0) tuning_.retry_capacity = max_records_;
