@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/profile.sh [perf|callgrind|strace|threads|writer|queue|allocs] — where pglifecycle spends its CPU under pgbench.
+# bench/profile.sh [perf|system|callgrind|strace|threads|writer|queue|allocs] — where pglifecycle spends its CPU under pgbench.
 #   perf       sampled flat profile of the proxy process (default)
 #   callgrind  instruction counts (reproducible on a noisy machine; ~50× slower, so it runs
 #              -c 1 for a few seconds)
@@ -7,6 +7,8 @@
 #   threads    per thread: CPU and time spent runnable but waiting for a core (schedstat)
 #   writer     the SQLite writer thread's fsyncs and checkpoints: how long each blocked it
 #              (strace -T on that thread only, so the io threads run untraced)
+#   system     the whole machine (perf record -a): CPU µs per transaction by command, so that
+#              work the proxy causes elsewhere (pgbench, postgres, kernel threads) shows
 #   allocs     malloc-family calls per transaction in each thread (an LD_PRELOAD counter,
 #              bench/alloc_count/alloc_count.c, read before and after the load)
 #   queue      the recorder queue over the run: /metrics every 100 ms, per second the
@@ -15,6 +17,9 @@
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
 #   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
 #   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
+#   LOAD=powerbi runs bench/load/powerbi_load (CLIENTS=4 by default, TLS on both sides of
+#   the proxy as in bench/run.sh; haproxy passes it through) instead of pgbench; "per
+#   transaction" then means per batch.
 #   PERF_ARGS="-e probe_libc:malloc" samples every malloc instead of the clock (after
 #   `perf probe -x /lib/x86_64-linux-gnu/libc.so.6 malloc`): who allocates.
 #   RATE=N runs pgbench at N transactions per second (-R) instead of as fast as it can:
@@ -27,6 +32,7 @@ BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 TOOL=${1:-perf}
 SCRIPT=${SCRIPT:-S}
 MODE=${MODE:-extended}
+CLIENTS_SET=${CLIENTS:-}
 CLIENTS=${CLIENTS:-16}
 DURATION=${DURATION:-10}
 SCALE=${SCALE:-1}
@@ -40,8 +46,21 @@ fi
 
 OUTDIR=$BUILD_DIR/profile/$(date -u +%Y%m%dT%H%M%S)-$TOOL
 mkdir -p "$OUTDIR"
-build_pglc
-init_pg max_connections=100 ssl=off
+LOAD=${LOAD:-pgbench}
+tls_args=(--backend-sslmode disable)
+if [ "$LOAD" = powerbi ]; then
+  [ -n "${CLIENTS_SET:-}" ] || CLIENTS=${POWERBI_CLIENTS:-4}
+  build_pglc powerbi_load
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/server.key" -out "$WORK/server.crt" \
+    -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
+  chmod 600 "$WORK/server.key"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/server.key" "$WORK/server.crt"
+  init_pg max_connections=100 ssl=on "ssl_cert_file=$WORK/server.crt" "ssl_key_file=$WORK/server.key"
+  tls_args=(--backend-sslmode require --tls-cert "$WORK/server.crt" --tls-key "$WORK/server.key")
+else
+  build_pglc
+  init_pg max_connections=100 ssl=off
+fi
 
 PORT=$(free_port)
 MPORT=$(free_port)
@@ -49,7 +68,7 @@ storage_arg="none"
 [ "$STORAGE" = sqlite ] && storage_arg="sqlite:$WORK/profile.db"
 # shellcheck disable=SC2206
 proxy=("$PGLC_BINARY" --listen "127.0.0.1:$PORT" --backend "127.0.0.1:$PGPORT"
-  --backend-sslmode disable --log-level warning --storage "$storage_arg"
+  "${tls_args[@]}" --log-level warning --storage "$storage_arg"
   --metrics-listen "127.0.0.1:$MPORT" ${PGLC_EXTRA:-})
 if [ "${TARGET:-pglc}" = haproxy ]; then
   printf 'defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nlisten pg\n  bind 127.0.0.1:%s\n  server pg 127.0.0.1:%s\n' \
@@ -74,13 +93,17 @@ jobs=2
 bench_args=(-n -T "$DURATION" -p "$PORT" -M "$MODE" -c "$CLIENTS" -j "$jobs")
 [ "$SCRIPT" = S ] && bench_args+=(-S)
 [ -n "${RATE:-}" ] && bench_args+=(-R "$RATE")
-log "pgbench ${bench_args[*]} through ${TARGET:-pglc} under $TOOL"
+if [ "$LOAD" = powerbi ]; then log "powerbi_load, $CLIENTS clients, through ${TARGET:-pglc} under $TOOL"; else log "pgbench ${bench_args[*]} through ${TARGET:-pglc} under $TOOL"; fi
 
 case $TOOL in
   perf)
     # shellcheck disable=SC2086
     perf record ${PERF_ARGS:--F 1999} -g -p "$pid" -o "$OUTDIR/perf.data" -- sleep "$DURATION" \
       >"$OUTDIR/perf-record.log" 2>&1 &
+    prof=$!
+    ;;
+  system)
+    perf record -a -F 997 -o "$OUTDIR/perf.data" -- sleep "$DURATION" >"$OUTDIR/perf-record.log" 2>&1 &
     prof=$!
     ;;
   strace)
@@ -126,11 +149,18 @@ case $TOOL in
     }
     snapshot >"$OUTDIR/threads-before.txt"
     ;;
-  *) die "unknown tool $TOOL (perf, callgrind, strace, threads, writer, queue, allocs)" ;;
+  *) die "unknown tool $TOOL (perf, system, callgrind, strace, threads, writer, queue, allocs)" ;;
 esac
-"$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
-txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
-grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
+if [ "$LOAD" = powerbi ]; then
+  "$DRIVER_DIR/powerbi_load" "host=127.0.0.1 port=$PORT user=bench dbname=bench sslmode=require" \
+    "$DURATION" "$CLIENTS" >"$OUTDIR/pgbench.log" 2>&1
+  txns=$(sed -n 's/.* batches=\([0-9]*\) .*/\1/p' "$OUTDIR/pgbench.log")
+  cat "$OUTDIR/pgbench.log"
+else
+  "$PGBIN/pgbench" "${bench_args[@]}" bench >"$OUTDIR/pgbench.log" 2>&1
+  txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$OUTDIR/pgbench.log")
+  grep -E '^(tps|latency average)' "$OUTDIR/pgbench.log"
+fi
 [ "$TOOL" = threads ] && snapshot >"$OUTDIR/threads-after.txt"
 if [ "$TOOL" = allocs ]; then
   allocs_snapshot >"$OUTDIR/allocs-after.txt"
@@ -157,6 +187,12 @@ case $TOOL in
       echo "-- hottest symbols inside pglifecycle itself"
       report --sort symbol --dsos "$(basename "${proxy[0]}")" | head -n 25
     } | tee "$OUTDIR/top.txt" || true
+    ;;
+  system)
+    echo "-- CPU µs per transaction by command, whole machine (swapper = idle)"
+    perf report -i "$OUTDIR/perf.data" --no-children --stdio --sort comm -F overhead,sample,comm 2>/dev/null |
+      awk -v n="$txns" '$1 ~ /%$/ && n > 0 {printf "%-18s %8.2f µs/txn\n", $3, $2 / 997 * 1e6 / n}' | sort -k2 -gr |
+      head -n 15 | tee "$OUTDIR/top.txt"
     ;;
   strace)
     head -n 30 "$OUTDIR/strace.txt" || true

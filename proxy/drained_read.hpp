@@ -17,6 +17,11 @@
 // edge follows a FIN already read. Without the option (not Linux TCP) no hint comes and
 // every read is followed by a speculative one, as Asio does.
 //
+// A TLS read (read_tls) works the same way with SSL_read as its perform step: the hint
+// comes from the last recvmsg OpenSSL made through the stream's BIO, and counts only when
+// OpenSSL holds no record either. (TlsStream's own async_read_some waits with
+// async_wait, which in Boost 1.74 re-arms the descriptor with an epoll_ctl every time.)
+//
 // It builds an operation of Asio's own kind (`reactor_op`) and starts it on the socket's
 // reactor: the same path `async_read_some` takes, with a different perform step. That
 // reaches into `boost::asio::detail`, so it is used only where it was written against
@@ -28,6 +33,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/version.hpp>
 #include <cstddef>
+
+#include "proxy/tls_stream.hpp"
 
 #if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP) && BOOST_VERSION >= 107400 && \
     BOOST_VERSION < 108100 && !defined(PGLC_NO_DRAINED_READ)
@@ -132,6 +139,72 @@ class DrainedRecvOp : public ad::reactor_op {
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
+// SSL_read as the perform step. When SSL_read would have to write first and the socket
+// cannot take it (TLS 1.2 renegotiation; TLS 1.3 never asks), the read goes on as
+// TlsStream::async_read_some, which waits for writability.
+template <class Handler, class IoExecutor>
+class TlsRecvOp : public ad::reactor_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(TlsRecvOp);
+
+  TlsRecvOp(const error_code& success_ec, TlsStream& tls, boost::asio::mutable_buffer b, Handler& h,
+            const IoExecutor& io_ex)
+      : reactor_op(success_ec, &TlsRecvOp::do_perform, &TlsRecvOp::do_complete),
+        tls_(tls),
+        buffer_(b),
+        handler_(std::move(h)),
+        work_(handler_, io_ex) {}
+
+  static status do_perform(reactor_op* base) {
+    auto* o = static_cast<TlsRecvOp*>(base);
+    const TlsStream::ReadResult r = o->tls_.read_now(o->buffer_);
+    o->bytes_transferred_ = r.bytes;
+    o->ec_ = r.ec;
+    switch (r.state) {
+      case TlsStream::ReadState::want_read:
+        return not_done;  // wait for the edge
+      case TlsStream::ReadState::want_write:
+        o->want_write_ = true;
+        return done;
+      case TlsStream::ReadState::data:
+        return r.drained ? done_and_exhausted : done;
+      case TlsStream::ReadState::failed:
+        break;
+    }
+    return done;
+  }
+
+  static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
+    auto* o = static_cast<TlsRecvOp*>(base);
+    ptr p = {boost::asio::detail::addressof(o->handler_), o, o};
+    ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    if (o->want_write_ && !o->ec_) {
+      TlsStream& tls = o->tls_;
+      const boost::asio::mutable_buffer b = o->buffer_;
+      Handler handler(std::move(o->handler_));
+      p.h = boost::asio::detail::addressof(handler);
+      p.reset();
+      if (owner) tls.async_read_some(b, std::move(handler));
+      return;
+    }
+    ad::binder2<Handler, error_code, std::size_t> handler(o->handler_, o->ec_,
+                                                          o->bytes_transferred_);
+    p.h = boost::asio::detail::addressof(handler.handler_);
+    p.reset();
+    if (owner) {
+      ad::fenced_block b(ad::fenced_block::half);
+      w.complete(handler, handler.handler_);
+    }
+  }
+
+ private:
+  TlsStream& tls_;
+  boost::asio::mutable_buffer buffer_;
+  Handler handler_;
+  ad::handler_work<Handler, IoExecutor> work_;
+  bool want_write_ = false;
+};
+
 }  // namespace drained_detail
 #endif
 
@@ -182,6 +255,32 @@ class DrainedReader {
     p.v = p.p = 0;
 #else
     s.async_read_some(b, std::forward<Handler>(h));
+#endif
+  }
+
+  // The same for `tls` over `s` (the socket enable() was given).
+  template <class Handler>
+  void read_tls(boost::asio::ip::tcp::socket& s, TlsStream& tls, boost::asio::mutable_buffer b,
+                Handler&& h) {
+#ifdef PGLC_DRAINED_READ
+    namespace ad = boost::asio::detail;
+    using H = std::decay_t<Handler>;
+    auto& io = drained_detail::Access::impl(s);
+    auto& impl = io.get_implementation();
+    using Op = drained_detail::TlsRecvOp<H, std::decay_t<decltype(io.get_executor())>>;
+    if (reactor_ == nullptr || b.size() == 0 || impl.reactor_data_ == nullptr)
+      return tls.async_read_some(b, std::forward<Handler>(h));
+    H handler(std::forward<Handler>(h));
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+    typename Op::ptr p = {boost::asio::detail::addressof(handler), Op::ptr::allocate(handler), 0};
+    p.p = new (p.v) Op(boost::system::error_code(), tls, b, handler, io.get_executor());
+    // TlsStream made the descriptor non-blocking.
+    reactor_->start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
+                       is_continuation, true);
+    p.v = p.p = 0;
+#else
+    (void)s;
+    tls.async_read_some(b, std::forward<Handler>(h));
 #endif
   }
 

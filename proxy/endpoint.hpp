@@ -29,7 +29,7 @@ struct Endpoint {
   explicit Endpoint(tcp::socket s) : sock(std::move(s)) {}
   tcp::socket sock;
   std::unique_ptr<TlsStream> tls;
-  DrainedReader reader;  // the relay's reads of `sock` when there is no TLS
+  DrainedReader reader;  // the relay's reads of `sock`, or of `tls` over it
 };
 
 template <class Buffers>

@@ -45,7 +45,7 @@ void Relay::start(lifecycle::SessionObserver& observer) {
   up_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
   down_buf_ = RelayBuffer(std::min(RelayBuffer::kSmall, buffer_size_), buffer_size_);
   loops_running_ = 2;
-  if (!client_.tls) client_.reader.enable(client_.sock);
+  client_.reader.enable(client_.sock);
   up_read();
 }
 
@@ -54,7 +54,7 @@ void Relay::authenticated() {
 }
 
 void Relay::start_down(std::span<const std::uint8_t> rest) {
-  if (!backend_.tls) backend_.reader.enable(backend_.sock);
+  backend_.reader.enable(backend_.sock);
   if (rest.empty()) return down_read();
   down_buf_.ensure(rest.size(), 0);
   std::memcpy(down_buf_.data(), rest.data(), rest.size());
@@ -103,7 +103,7 @@ void Relay::tail_written(MonoTime t) {
 template <class Buffers, class Handler>
 void Relay::start_read(Endpoint& e, const Buffers& b, HandlerMemory& m, Handler&& h) {
   if (e.tls)
-    e.tls->async_read_some(b, with_memory(m, std::forward<Handler>(h)));
+    e.reader.read_tls(e.sock, *e.tls, b, with_memory(m, std::forward<Handler>(h)));
   else
     e.reader.read(e.sock, b, with_memory(m, std::forward<Handler>(h)));
 }

@@ -1,7 +1,13 @@
 #include "proxy/tls_stream.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/bio.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace pglc::proxy {
@@ -38,6 +44,95 @@ error_code error_of(SSL* ssl, int r, bool& want_read, bool& want_write, bool& fa
   }
 }
 
+namespace {
+
+int bio_read(BIO* b, char* out, int len) {
+  auto* io = static_cast<SocketIo*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  iovec iov{out, static_cast<std::size_t>(len)};
+#ifdef TCP_INQ
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+#endif
+  for (;;) {
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+#ifdef TCP_INQ
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+#endif
+    const ssize_t n = ::recvmsg(io->fd, &msg, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        io->queued = 0;
+        BIO_set_retry_read(b);
+      }
+      return -1;
+    }
+    if (n == 0) {
+      io->eof = true;
+      return 0;
+    }
+    io->queued = -1;
+#ifdef TCP_INQ
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
+        std::memcpy(&io->queued, CMSG_DATA(c), sizeof io->queued);
+    }
+#endif
+    return static_cast<int>(n);
+  }
+}
+
+int bio_write(BIO* b, const char* in, int len) {
+  auto* io = static_cast<SocketIo*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  for (;;) {
+    const ssize_t n = ::send(io->fd, in, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<int>(n);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_write(b);
+    return -1;
+  }
+}
+
+long bio_ctrl(BIO* b, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // nothing buffered here
+    case BIO_CTRL_EOF:
+      // OpenSSL tells an unexpected end of the stream from a failed read by this.
+      return static_cast<SocketIo*>(BIO_get_data(b))->eof ? 1 : 0;
+    default:
+      return 0;
+  }
+}
+
+int bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+// The descriptor belongs to the Endpoint's socket, not to the BIO.
+int bio_destroy(BIO*) {
+  return 1;
+}
+
+const BIO_METHOD* socket_io_method() {
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pglc socket");
+    if (m == nullptr || BIO_meth_set_read(m, bio_read) != 1 ||
+        BIO_meth_set_write(m, bio_write) != 1 || BIO_meth_set_ctrl(m, bio_ctrl) != 1 ||
+        BIO_meth_set_create(m, bio_create) != 1 || BIO_meth_set_destroy(m, bio_destroy) != 1)
+      throw std::runtime_error("cannot make the socket BIO method");
+    return m;
+  }();
+  return method;
+}
+
+}  // namespace
+
 }  // namespace tls_detail
 
 TlsStream::TlsStream(boost::asio::ip::tcp::socket& sock, boost::asio::ssl::context& ctx)
@@ -46,7 +141,14 @@ TlsStream::TlsStream(boost::asio::ip::tcp::socket& sock, boost::asio::ssl::conte
   // OpenSSL sees EAGAIN and says "want read/write"; the descriptor must be non-blocking
   // whatever Asio has or has not set on it so far.
   sock_.native_non_blocking(true);
-  SSL_set_fd(ssl_, static_cast<int>(sock_.native_handle()));
+  io_.fd = static_cast<int>(sock_.native_handle());
+  BIO* bio = BIO_new(tls_detail::socket_io_method());
+  if (bio == nullptr) {
+    SSL_free(ssl_);
+    throw std::runtime_error("BIO_new failed");
+  }
+  BIO_set_data(bio, &io_);
+  SSL_set_bio(ssl_, bio, bio);  // one reference, for both directions
   SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                          SSL_MODE_RELEASE_BUFFERS);
   SSL_set_read_ahead(ssl_, 1);
@@ -55,6 +157,25 @@ TlsStream::TlsStream(boost::asio::ip::tcp::socket& sock, boost::asio::ssl::conte
 TlsStream::~TlsStream() {
   // The socket BIO does not own the descriptor: the Endpoint's socket closes it.
   SSL_free(ssl_);
+}
+
+TlsStream::ReadResult TlsStream::read_now(boost::asio::mutable_buffer b) {
+  // Only a read made by this call says whether the kernel's queue is empty now.
+  io_.queued = -1;
+  ERR_clear_error();
+  const int r = SSL_read(ssl_, b.data(), clamp(b.size()));
+  if (r > 0) {
+    return {ReadState::data,
+            static_cast<std::size_t>(r),
+            {},
+            io_.queued == 0 && SSL_has_pending(ssl_) == 0};
+  }
+  bool want_read = false, want_write = false, fatal = false;
+  const boost::system::error_code e = tls_detail::error_of(ssl_, r, want_read, want_write, fatal);
+  if (want_read) return {ReadState::want_read, 0, {}, false};
+  if (want_write) return {ReadState::want_write, 0, {}, false};
+  if (fatal) failed_ = true;
+  return {ReadState::failed, 0, e};
 }
 
 void TlsStream::verify_host(const std::string& host) {

@@ -10,6 +10,12 @@
 // costs the SSL object alone. read_ahead lets one read() take every record the kernel
 // has instead of a header and a body apiece.
 //
+// OpenSSL reads and writes the descriptor through a BIO of ours (recvmsg and send), so
+// that each read can carry the kernel's count of bytes still queued (TCP_INQ, once
+// DrainedReader::enable has asked for it): with it the relay's TLS reads wait for
+// readiness only when the socket is known empty, as its plain reads do
+// (proxy/drained_read.hpp), instead of an async_wait, which costs an epoll_ctl apiece.
+//
 // A read waits for readability only after SSL_read found the socket empty, so no
 // readiness edge is lost. One gap is left: under TLS 1.2 renegotiation an SSL_write may
 // read records, and application data among them then waits in OpenSSL while a pending
@@ -46,6 +52,13 @@ using boost::system::error_code;
 
 // What SSL_get_error says after `r`, as an error code; {} when OpenSSL wants to wait.
 error_code error_of(SSL* ssl, int r, bool& want_read, bool& want_write, bool& fatal);
+
+// The descriptor behind the stream's BIO, and what its last read learnt.
+struct SocketIo {
+  int fd = -1;
+  int queued = -1;  // bytes the kernel still held after the last read; -1 unknown
+  bool eof = false;
+};
 
 // One OpenSSL call retried until it succeeds or fails. Step returns the call's result:
 // > 0 (bytes, or 1 for a handshake / finished shutdown) completes the operation.
@@ -103,6 +116,18 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   SSL* native_handle() { return ssl_; }
+  boost::asio::ip::tcp::socket& socket() { return sock_; }
+
+  // One SSL_read now, without waiting: for a reactor operation's perform step
+  // (DrainedReader::read_tls).
+  enum class ReadState { data, want_read, want_write, failed };
+  struct ReadResult {
+    ReadState state = ReadState::failed;
+    std::size_t bytes = 0;
+    boost::system::error_code ec;
+    bool drained = false;  // data: neither the kernel nor OpenSSL holds more bytes now
+  };
+  ReadResult read_now(boost::asio::mutable_buffer b);
   executor_type get_executor() { return sock_.get_executor(); }
 
   // verify-full: the handshake fails unless the peer's certificate chains to the
@@ -176,6 +201,7 @@ class TlsStream {
   }
 
   boost::asio::ip::tcp::socket& sock_;
+  tls_detail::SocketIo io_;  // the BIO's state; the BIO points here, so no moves
   SSL* ssl_ = nullptr;
   bool failed_ = false;
 };
