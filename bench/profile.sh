@@ -17,6 +17,7 @@
 # Environment: SCRIPT=S (select-only) or tpcb, MODE=extended, CLIENTS=16, DURATION=10,
 #   PGLC_EXTRA="--phase-timing passive", STORAGE=sqlite (or none), PGLC_BINARY, SCALE=1,
 #   TARGET=haproxy profiles haproxy (mode tcp) instead, for comparison.
+#   WRITER_NICE=N renices the writer thread once the proxy is up (it asks for -10 itself).
 #   LOAD=powerbi runs bench/load/powerbi_load (CLIENTS=4 by default, TLS on both sides of
 #   the proxy as in bench/run.sh; haproxy passes it through) instead of pgbench; "per
 #   transaction" then means per batch.
@@ -87,6 +88,11 @@ as_service "${proxy[@]}" >"$WORK/pglc.log" 2>&1 &
 pid=$!
 PIDS+=("$pid")
 for ((i = 0; i < 20; i++)); do wait_ready "$PORT" "$pid" pglc && break; done
+if [ -n "${WRITER_NICE:-}" ]; then
+  for t in /proc/"$pid"/task/*; do
+    [ "$(cat "$t/comm")" = pglc-writer ] && renice -n "$WRITER_NICE" -p "$(basename "$t")" >/dev/null
+  done
+fi
 
 jobs=2
 ((CLIENTS == 1)) && jobs=1
