@@ -162,7 +162,7 @@ TlsStream::~TlsStream() {
 TlsStream::ReadResult TlsStream::read_now(boost::asio::mutable_buffer b) {
   // Only a read made by this call says whether the kernel's queue is empty now.
   io_.queued = -1;
-  ERR_clear_error();
+  tls_detail::clear_errors();
   const int r = SSL_read(ssl_, b.data(), clamp(b.size()));
   if (r > 0) {
     return {ReadState::data,

@@ -53,6 +53,13 @@ using boost::system::error_code;
 // What SSL_get_error says after `r`, as an error code; {} when OpenSSL wants to wait.
 error_code error_of(SSL* ssl, int r, bool& want_read, bool& want_write, bool& fatal);
 
+// SSL_get_error reads the thread's error queue, which must be empty before each call.
+// It almost always is: ERR_clear_error would reset all sixteen of its slots every time
+// (0.6 % of the proxy's CPU under the PowerBI-shaped load), a peek only looks.
+inline void clear_errors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 // The descriptor behind the stream's BIO, and what its last read learnt.
 struct SocketIo {
   int fd = -1;
@@ -78,7 +85,7 @@ struct Op {
   void operator()(Self& self, error_code ec = {}) {
     if (done) return self.complete(result_ec, result_n);
     if (ec) return finish(self, ec, 0);
-    ERR_clear_error();
+    clear_errors();
     const int r = step(ssl);
     if (r > 0) return finish(self, {}, no_bytes ? 0 : static_cast<std::size_t>(r));
     bool want_read = false, want_write = false, fatal = false;
