@@ -123,7 +123,6 @@ class TlsStream {
   TlsStream& operator=(const TlsStream&) = delete;
 
   SSL* native_handle() { return ssl_; }
-  boost::asio::ip::tcp::socket& socket() { return sock_; }
 
   // One SSL_read now, without waiting: for a reactor operation's perform step
   // (DrainedReader::read_tls).
