@@ -70,6 +70,22 @@ struct Access : Socket {
   static auto& impl(Socket& s) { return s.*(&Access::impl_); }
 };
 
+// As Asio's reactive_socket_recv_op: the handler is moved out and the memory freed
+// before the upcall, which runs through the handler's executor.
+template <class Op>
+void upcall(void* owner, Op* o) {
+  typename Op::ptr p = {boost::asio::detail::addressof(o->handler_), o, o};
+  auto w(std::move(o->work_));
+  ad::binder2<decltype(o->handler_), error_code, std::size_t> handler(o->handler_, o->ec_,
+                                                                      o->bytes_transferred_);
+  p.h = boost::asio::detail::addressof(handler.handler_);
+  p.reset();
+  if (owner) {
+    ad::fenced_block b(ad::fenced_block::half);
+    w.complete(handler, handler.handler_);
+  }
+}
+
 template <class Handler, class IoExecutor>
 class DrainedRecvOp : public ad::reactor_op {
  public:
@@ -116,23 +132,14 @@ class DrainedRecvOp : public ad::reactor_op {
     }
   }
 
-  // As Asio's reactive_socket_recv_op: the handler is moved out and the memory freed
-  // before the upcall, which runs through the handler's executor.
   static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
-    auto* o = static_cast<DrainedRecvOp*>(base);
-    ptr p = {boost::asio::detail::addressof(o->handler_), o, o};
-    ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
-    ad::binder2<Handler, error_code, std::size_t> handler(o->handler_, o->ec_,
-                                                          o->bytes_transferred_);
-    p.h = boost::asio::detail::addressof(handler.handler_);
-    p.reset();
-    if (owner) {
-      ad::fenced_block b(ad::fenced_block::half);
-      w.complete(handler, handler.handler_);
-    }
+    upcall(owner, static_cast<DrainedRecvOp*>(base));
   }
 
  private:
+  template <class Op>
+  friend void upcall(void* owner, Op* o);
+
   ad::socket_type socket_;
   boost::asio::mutable_buffer buffer_;
   Handler handler_;
@@ -176,28 +183,21 @@ class TlsRecvOp : public ad::reactor_op {
 
   static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {
     auto* o = static_cast<TlsRecvOp*>(base);
+    if (!o->want_write_ || o->ec_) return upcall(owner, o);
     ptr p = {boost::asio::detail::addressof(o->handler_), o, o};
     ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
-    if (o->want_write_ && !o->ec_) {
-      TlsStream& tls = o->tls_;
-      const boost::asio::mutable_buffer b = o->buffer_;
-      Handler handler(std::move(o->handler_));
-      p.h = boost::asio::detail::addressof(handler);
-      p.reset();
-      if (owner) tls.async_read_some(b, std::move(handler));
-      return;
-    }
-    ad::binder2<Handler, error_code, std::size_t> handler(o->handler_, o->ec_,
-                                                          o->bytes_transferred_);
-    p.h = boost::asio::detail::addressof(handler.handler_);
+    TlsStream& tls = o->tls_;
+    const boost::asio::mutable_buffer b = o->buffer_;
+    Handler handler(std::move(o->handler_));
+    p.h = boost::asio::detail::addressof(handler);
     p.reset();
-    if (owner) {
-      ad::fenced_block b(ad::fenced_block::half);
-      w.complete(handler, handler.handler_);
-    }
+    if (owner) tls.async_read_some(b, std::move(handler));
   }
 
  private:
+  template <class Op>
+  friend void upcall(void* owner, Op* o);
+
   TlsStream& tls_;
   boost::asio::mutable_buffer buffer_;
   Handler handler_;
@@ -233,26 +233,9 @@ class DrainedReader {
   template <class Handler>
   void read(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b, Handler&& h) {
 #ifdef PGLC_DRAINED_READ
-    namespace ad = boost::asio::detail;
-    using H = std::decay_t<Handler>;
-    auto& io = drained_detail::Access::impl(s);
-    auto& impl = io.get_implementation();
-    using Op = drained_detail::DrainedRecvOp<H, std::decay_t<decltype(io.get_executor())>>;
     // An empty buffer completes at once in Asio's own read; keep that behaviour there.
-    if (reactor_ == nullptr || b.size() == 0 || impl.reactor_data_ == nullptr)
-      return s.async_read_some(b, std::forward<Handler>(h));
-    H handler(std::forward<Handler>(h));
-    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
-    typename Op::ptr p = {boost::asio::detail::addressof(handler), Op::ptr::allocate(handler), 0};
-    p.p = new (p.v) Op(boost::system::error_code(), impl.socket_, b, handler, io.get_executor());
-    if ((impl.state_ & ad::socket_ops::non_blocking) ||
-        ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
-      reactor_->start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                         is_continuation, true);
-    } else {
-      reactor_->post_immediate_completion(p.p, is_continuation);
-    }
-    p.v = p.p = 0;
+    if (!usable(s, b)) return s.async_read_some(b, std::forward<Handler>(h));
+    start<drained_detail::DrainedRecvOp>(s, std::forward<Handler>(h), s.native_handle(), b);
 #else
     s.async_read_some(b, std::forward<Handler>(h));
 #endif
@@ -263,21 +246,8 @@ class DrainedReader {
   void read_tls(boost::asio::ip::tcp::socket& s, TlsStream& tls, boost::asio::mutable_buffer b,
                 Handler&& h) {
 #ifdef PGLC_DRAINED_READ
-    namespace ad = boost::asio::detail;
-    using H = std::decay_t<Handler>;
-    auto& io = drained_detail::Access::impl(s);
-    auto& impl = io.get_implementation();
-    using Op = drained_detail::TlsRecvOp<H, std::decay_t<decltype(io.get_executor())>>;
-    if (reactor_ == nullptr || b.size() == 0 || impl.reactor_data_ == nullptr)
-      return tls.async_read_some(b, std::forward<Handler>(h));
-    H handler(std::forward<Handler>(h));
-    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
-    typename Op::ptr p = {boost::asio::detail::addressof(handler), Op::ptr::allocate(handler), 0};
-    p.p = new (p.v) Op(boost::system::error_code(), tls, b, handler, io.get_executor());
-    // TlsStream made the descriptor non-blocking.
-    reactor_->start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                       is_continuation, true);
-    p.v = p.p = 0;
+    if (!usable(s, b)) return tls.async_read_some(b, std::forward<Handler>(h));
+    start<drained_detail::TlsRecvOp>(s, std::forward<Handler>(h), tls, b);
 #else
     (void)s;
     tls.async_read_some(b, std::forward<Handler>(h));
@@ -286,6 +256,35 @@ class DrainedReader {
 
  private:
 #ifdef PGLC_DRAINED_READ
+  bool usable(boost::asio::ip::tcp::socket& s, boost::asio::mutable_buffer b) {
+    return reactor_ != nullptr && b.size() > 0 &&
+           drained_detail::Access::impl(s).get_implementation().reactor_data_ != nullptr;
+  }
+
+  // Makes an operation of kind `OpT` (its arguments first, then the handler and the
+  // socket's executor) and starts it on the reactor, speculatively, as async_read_some.
+  template <template <class, class> class OpT, class Handler, class... Args>
+  void start(boost::asio::ip::tcp::socket& s, Handler&& h, Args&&... args) {
+    namespace ad = boost::asio::detail;
+    using H = std::decay_t<Handler>;
+    auto& io = drained_detail::Access::impl(s);
+    auto& impl = io.get_implementation();
+    using Op = OpT<H, std::decay_t<decltype(io.get_executor())>>;
+    H handler(std::forward<Handler>(h));
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+    typename Op::ptr p = {boost::asio::detail::addressof(handler), Op::ptr::allocate(handler), 0};
+    p.p = new (p.v)
+        Op(boost::system::error_code(), std::forward<Args>(args)..., handler, io.get_executor());
+    if ((impl.state_ & ad::socket_ops::non_blocking) ||
+        ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_)) {
+      reactor_->start_op(ad::epoll_reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
+                         is_continuation, true);
+    } else {
+      reactor_->post_immediate_completion(p.p, is_continuation);
+    }
+    p.v = p.p = 0;
+  }
+
   drained_detail::ad::epoll_reactor* reactor_ = nullptr;  // of the socket's io_context
 #endif
 };

@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/proxy/random_pieces.hpp"
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
@@ -156,18 +158,12 @@ TEST_CASE("bytes and the end of the stream that arrive together: the end is read
 
 TEST_CASE("a stream written in random pieces by another thread arrives whole and in order") {
   Pair p;
-  std::string sent;
-  std::mt19937 rng(7);
-  while (sent.size() < (1u << 20)) sent.push_back(static_cast<char>('a' + rng() % 26));
+  const std::string sent = pglc::test::random_letters(1u << 20);
   std::thread writer([&] {
-    std::mt19937 pieces(11);
-    std::size_t at = 0;
-    while (at < sent.size()) {
-      const std::size_t n = std::min<std::size_t>(1 + pieces() % 3000, sent.size() - at);
-      asio::write(p.writer, asio::buffer(sent.data() + at, n));
-      at += n;
-      if (pieces() % 8 == 0) std::this_thread::yield();  // let the reader drain it
-    }
+    pglc::test::write_in_random_pieces(sent, [&](const char* data, std::size_t n) {
+      asio::write(p.writer, asio::buffer(data, n));
+      return true;
+    });
   });
   std::string got;
   char buf[1500];

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "tests/proxy/random_pieces.hpp"
+
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
@@ -213,19 +215,11 @@ TEST_CASE("a TCP end without close_notify fails the TLS read as truncated") {
 
 TEST_CASE("a TLS stream written in random records by another thread arrives whole") {
   TlsPair p;
-  std::string sent;
-  std::mt19937 rng(7);
-  while (sent.size() < (1u << 20)) sent.push_back(static_cast<char>('a' + rng() % 26));
+  const std::string sent = pglc::test::random_letters(1u << 20);
   std::thread writer([&] {
-    std::mt19937 pieces(11);
-    std::size_t at = 0;
-    while (at < sent.size()) {
-      const std::size_t n = std::min<std::size_t>(1 + pieces() % 3000, sent.size() - at);
-      if (SSL_write(p.client_ssl, sent.data() + at, static_cast<int>(n)) != static_cast<int>(n))
-        break;
-      at += n;
-      if (pieces() % 8 == 0) std::this_thread::yield();
-    }
+    pglc::test::write_in_random_pieces(sent, [&](const char* data, std::size_t n) {
+      return SSL_write(p.client_ssl, data, static_cast<int>(n)) == static_cast<int>(n);
+    });
   });
   std::string got;
   char buf[1500];
