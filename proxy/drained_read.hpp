@@ -34,6 +34,7 @@
 #include <boost/version.hpp>
 #include <cstddef>
 
+#include "proxy/recv_counting.hpp"
 #include "proxy/tls_stream.hpp"
 
 #if defined(BOOST_ASIO_HAS_EPOLL) && !defined(BOOST_ASIO_HAS_IOCP) && BOOST_VERSION >= 107400 && \
@@ -101,35 +102,21 @@ class DrainedRecvOp : public ad::reactor_op {
 
   static status do_perform(reactor_op* base) {
     auto* o = static_cast<DrainedRecvOp*>(base);
-    for (;;) {
-      iovec iov{o->buffer_.data(), o->buffer_.size()};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      const ssize_t n = ::recvmsg(o->socket_, &msg, 0);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;  // wait for the edge
-        o->ec_ = error_code(errno, boost::asio::error::get_system_category());
-        o->bytes_transferred_ = 0;
-        return done;
-      }
-      o->bytes_transferred_ = static_cast<std::size_t>(n);
-      if (n == 0) {
-        o->ec_ = boost::asio::error::eof;
-        return done_and_exhausted;
-      }
-      o->ec_ = error_code();
-      int queued = -1;  // no hint: read on speculatively
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
-          std::memcpy(&queued, CMSG_DATA(c), sizeof queued);
-      }
-      return queued == 0 ? done_and_exhausted : done;
+    int queued = -1;  // no hint: read on speculatively
+    const ssize_t n = recv_counting(o->socket_, o->buffer_.data(), o->buffer_.size(), queued);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;  // wait for the edge
+      o->ec_ = error_code(errno, boost::asio::error::get_system_category());
+      o->bytes_transferred_ = 0;
+      return done;
     }
+    o->bytes_transferred_ = static_cast<std::size_t>(n);
+    if (n == 0) {
+      o->ec_ = boost::asio::error::eof;
+      return done_and_exhausted;
+    }
+    o->ec_ = error_code();
+    return queued == 0 ? done_and_exhausted : done;
   }
 
   static void do_complete(void* owner, ad::operation* base, const error_code&, std::size_t) {

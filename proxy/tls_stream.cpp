@@ -1,7 +1,7 @@
 #include "proxy/tls_stream.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include "proxy/recv_counting.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
@@ -49,40 +49,16 @@ namespace {
 int bio_read(BIO* b, char* out, int len) {
   auto* io = static_cast<SocketIo*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  iovec iov{out, static_cast<std::size_t>(len)};
-#ifdef TCP_INQ
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-#endif
-  for (;;) {
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-#ifdef TCP_INQ
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-#endif
-    const ssize_t n = ::recvmsg(io->fd, &msg, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        io->queued = 0;
-        BIO_set_retry_read(b);
-      }
-      return -1;
+  const ssize_t n = recv_counting(io->fd, out, static_cast<std::size_t>(len), io->queued);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      io->queued = 0;
+      BIO_set_retry_read(b);
     }
-    if (n == 0) {
-      io->eof = true;
-      return 0;
-    }
-    io->queued = -1;
-#ifdef TCP_INQ
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
-        std::memcpy(&io->queued, CMSG_DATA(c), sizeof io->queued);
-    }
-#endif
-    return static_cast<int>(n);
+    return -1;
   }
+  if (n == 0) io->eof = true;
+  return static_cast<int>(n);
 }
 
 int bio_write(BIO* b, const char* in, int len) {
