@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# bench/profile.sh [perf|system|callgrind|strace|threads|writer|queue|allocs] — where pglifecycle spends its CPU under pgbench.
+# bench/profile.sh [perf|system|sched|callgrind|strace|threads|writer|queue|allocs] — where pglifecycle spends its CPU under pgbench.
 #   perf       sampled flat profile of the proxy process (default)
 #   callgrind  instruction counts (reproducible on a noisy machine; ~50× slower, so it runs
 #              -c 1 for a few seconds)
-#   strace     syscalls per transaction (strace -c -f; slows the proxy, counts stay exact)
+#   strace     syscalls per transaction (strace -c -f; slows the proxy, counts stay exact);
+#              STRACE_OF=postgres traces the postmaster and its backends instead
 #   threads    per thread: CPU and time spent runnable but waiting for a core (schedstat)
 #   writer     the SQLite writer thread's fsyncs and checkpoints: how long each blocked it
 #              (strace -T on that thread only, so the io threads run untraced)
 #   system     the whole machine (perf record -a): CPU µs per transaction by command, so that
 #              work the proxy causes elsewhere (pgbench, postgres, kernel threads) shows
+#   sched      the whole machine's scheduler events per transaction by command: times
+#              switched in, woken (and of those, woken onto another CPU than the waker's),
+#              and migrated; who wakes whom
 #   allocs     malloc-family calls per transaction in each thread (an LD_PRELOAD counter,
 #              bench/alloc_count/alloc_count.c, read before and after the load)
 #   queue      the recorder queue over the run: /metrics every 100 ms, per second the
@@ -112,8 +116,15 @@ case $TOOL in
     perf record -a -F 997 -o "$OUTDIR/perf.data" -- sleep "$DURATION" >"$OUTDIR/perf-record.log" 2>&1 &
     prof=$!
     ;;
+  sched)
+    perf record -a -e sched:sched_switch -e sched:sched_wakeup -e sched:sched_migrate_task \
+      -o "$OUTDIR/perf.data" -- sleep "$DURATION" >"$OUTDIR/perf-record.log" 2>&1 &
+    prof=$!
+    ;;
   strace)
-    strace -c -f -p "$pid" -o "$OUTDIR/strace.txt" &
+    traced=$pid
+    [ "${STRACE_OF:-}" = postgres ] && traced=$(head -n 1 "$WORK/pgdata/postmaster.pid")
+    strace -c -f -p "$traced" -o "$OUTDIR/strace.txt" &
     prof=$!
     ;;
   callgrind) prof="" ;;
@@ -199,6 +210,23 @@ case $TOOL in
     perf report -i "$OUTDIR/perf.data" --no-children --stdio --sort comm -F overhead,sample,comm 2>/dev/null |
       awk -v n="$txns" '$1 ~ /%$/ && n > 0 {printf "%-18s %8.2f µs/txn\n", $3, $2 / 997 * 1e6 / n}' | sort -k2 -gr |
       head -n 15 | tee "$OUTDIR/top.txt"
+    ;;
+  sched)
+    # Commands are cut at 15 characters by the kernel; numbered kernel threads are folded.
+    perf script -i "$OUTDIR/perf.data" -F comm,cpu,event,trace 2>/dev/null |
+      awk -v n="$txns" '
+        function name(c) { sub(/\/[0-9]+.*$/, "", c); return c }
+        { waker = name($1); cpu = $2; gsub(/[][]/, "", cpu); cpu += 0 }
+        $3 ~ /sched_switch/ { for (i = 4; i <= NF; i++) if ($i == "==>") { split($(i + 1), a, "="); nc = name(a[2]); sw[nc]++ } }
+        $3 ~ /sched_wakeup/ { for (i = 4; i <= NF; i++) { split($i, a, "="); if (a[1] == "comm") wc = name(a[2]); if (a[1] == "target_cpu") t = a[2] + 0 }
+                              wk[wc]++; if (t != cpu) remote[wc]++; pair[waker " -> " wc]++ }
+        $3 ~ /sched_migrate/ { for (i = 4; i <= NF; i++) { split($i, a, "="); if (a[1] == "comm") { mg[name(a[2])]++; break } } }
+        END { if (n == 0) n = 1
+          printf "%-16s %9s %9s %9s %9s\n", "command", "in/txn", "woken", "remote", "migrated"
+          for (c in sw) printf "%-16s %9.2f %9.2f %9.2f %9.2f\n", c, sw[c] / n, wk[c] / n, remote[c] / n, mg[c] / n
+          print "-- who wakes whom (per transaction)"
+          for (p in pair) if (pair[p] / n >= 0.05) printf "%-36s %6.2f\n", p, pair[p] / n }' |
+      tee "$OUTDIR/top.txt"
     ;;
   strace)
     head -n 30 "$OUTDIR/strace.txt" || true

@@ -122,6 +122,10 @@ struct StatementRecord {
   std::string param_types;             // e.g. "{23,25}", "" when none
   WallMicros received_at = 0;
   Timing timing = Timing::precise;  // of its Parse (extended); simple kinds: the session's mode
+  // An extended statement's record waits for its ParseComplete and carries it: one record
+  // instead of two per unnamed Parse (PowerBI, pgbench -M extended). Unset when the Parse
+  // failed or was skipped; later events (described, closed) still come as event records.
+  std::optional<WallMicros> parsed_at;
 };
 
 struct StatementEventRecord {

@@ -44,6 +44,11 @@ struct Stmt {
   Timing timing = Timing::precise;
   bool bound = false;                   // a Bind named it: its next execution is not the first
   std::optional<double> parse_seconds;  // until its first execution reports it
+  // An extended Parse's record waits for its ParseComplete (StatementRecord::parsed_at),
+  // or for its Parse to leave the ledger unanswered; these are what it will say.
+  bool record_pending = false;
+  std::string param_types;
+  WallMicros received_at = 0;
 };
 using StmtPtr = std::shared_ptr<Stmt>;
 
@@ -367,9 +372,14 @@ class Tracker final : public SessionObserver {
   void await_delivery(Awaiting a) { awaiting_.push_back(std::move(a)); }
   Awaiting take_awaiting() { return awaiting_.pop_front(); }
 
+  // Every way out of the ledger comes here: a Parse that leaves it unanswered (an error,
+  // a skip, the session's end) still gets its statement recorded.
   Pending take_front() {
     Pending p = pending_.pop_front();
     owed_bytes_ -= p.cost;
+    if (p.kind == MessageKind::parse && p.stmt && p.stmt->record_pending) {
+      emit_stmt(*p.stmt, std::nullopt);
+    }
     return p;
   }
 
@@ -451,8 +461,8 @@ class Tracker final : public SessionObserver {
     const AnalyzedStatement& a = analyzed->statements.front();
     const Timing timing = timing_.statement(a.text->hash);
     wants_flush_ = timing == Timing::precise;
-    StmtPtr stmt =
-        new_stmt(StatementKind::extended, name, a.text, 0, t, std::move(param_types), timing);
+    StmtPtr stmt = new_stmt(StatementKind::extended, name, a.text, 0, t, std::move(param_types),
+                            timing, /*defer=*/true);
     stmt->command = a.command;
     stmt->target = a.name;
     if (name.empty()) {
@@ -670,7 +680,12 @@ class Tracker final : public SessionObserver {
     Pending& p = pending_.front();
     timed(p, t);
     if (p.stmt) {
-      stmt_event(*p.stmt, StatementEvent::parsed, t);
+      if (p.stmt->record_pending) {
+        p.stmt->parsed = true;
+        emit_stmt(*p.stmt, to_wall(t));
+      } else {
+        stmt_event(*p.stmt, StatementEvent::parsed, t);
+      }
       p.stmt->parse_seconds = seconds(start_of(p), t);
     }
     pop(t, !p.stmt || p.stmt->timing == Timing::precise);
@@ -889,33 +904,47 @@ class Tracker final : public SessionObserver {
   // ---- statements and executions ------------------------------------------------------
 
   // `timing`: of its Parse (extended); the rows of the simple protocol take simple()'s.
+  // `defer`: an extended Parse's; its record goes out with its ParseComplete (emit_stmt).
   StmtPtr new_stmt(StatementKind kind, std::string_view name, std::shared_ptr<const SqlText> sql,
                    int position, MonoTime t, std::string param_types,
-                   std::optional<Timing> timing = std::nullopt) {
+                   std::optional<Timing> timing = std::nullopt, bool defer = false) {
     auto s = std::allocate_shared<Stmt>(PoolAllocator<Stmt>(stmt_pool_));
     uuid_v7_into(s->id_text.data());
     s->kind = kind;
     s->name = std::string(name);
     s->sql = std::move(sql);
     s->timing = timing.value_or(timing_.simple());
-    // One record, refilled for every statement: its strings keep their buffers (the sinks
-    // copy what they keep).
-    StatementRecord& r = stmt_record_;
-    r.id.assign(s->id());
-    r.session_id.assign(session_.id);
-    r.kind = kind;
-    r.name.assign(s->name);
-    r.position = position;
-    r.sql = s->sql;
-    r.param_types = std::move(param_types);
-    r.received_at = to_wall(t);
-    r.timing = s->timing;
-    sink_.statement(r);
-    r.sql.reset();
+    s->param_types = std::move(param_types);
+    s->received_at = to_wall(t);
+    if (defer) {
+      s->record_pending = true;
+    } else {
+      emit_stmt(*s, std::nullopt, position);
+    }
     return s;
   }
 
+  void emit_stmt(Stmt& s, std::optional<WallMicros> parsed_at, int position = 0) {
+    s.record_pending = false;
+    // One record, refilled for every statement: its strings keep their buffers (the sinks
+    // copy what they keep).
+    StatementRecord& r = stmt_record_;
+    r.id.assign(s.id());
+    r.session_id.assign(session_.id);
+    r.kind = s.kind;
+    r.name.assign(s.name);
+    r.position = position;
+    r.sql = s.sql;
+    r.param_types = std::move(s.param_types);  // the statement needs them no more
+    r.received_at = s.received_at;
+    r.timing = s.timing;
+    r.parsed_at = parsed_at;
+    sink_.statement(r);
+    r.sql.reset();
+  }
+
   void stmt_event(Stmt& s, StatementEvent e, MonoTime t) {
+    if (s.record_pending) emit_stmt(s, std::nullopt);  // its record before any of its events
     bool& done = e == StatementEvent::parsed      ? s.parsed
                  : e == StatementEvent::described ? s.described
                                                   : s.closed;

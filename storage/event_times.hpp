@@ -36,10 +36,10 @@ struct StatementTimes {
   }
 };
 
-// A statement's events arrive as records of their own, after the statement. Most arrive
-// in the same batch (ParseComplete follows Parse by microseconds): those go into the
-// statement's row; only the others (a batch boundary in between, a Close long after)
-// become UPDATEs of a row written before.
+// A statement's events arrive as records of their own, after the statement (an extended
+// statement's ParseComplete comes in its record: parsed_at). Most arrive in the same
+// batch: those go into the statement's row; only the others (a batch boundary in between,
+// a Close long after) become UPDATEs of a row written before.
 class StatementFold {
  public:
   // Collects the statements of `items` and the times of their events. The ids point into
@@ -58,6 +58,7 @@ class StatementFold {
         Slot& slot = probe(s->id);
         slot.id = s->id;
         slot.used = true;
+        if (s->parsed_at) slot.times.add(lifecycle::StatementEvent::parsed, *s->parsed_at);
       } else if (const auto* e = std::get_if<lifecycle::StatementEventRecord>(item)) {
         if (Slot& slot = probe(e->statement_id); slot.used) slot.times.add(e->event, e->occurred_at);
       }

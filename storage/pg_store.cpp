@@ -393,6 +393,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
       row.text(cls.origin);
       ++c.statements;
       ++c.statement_events;  // received
+      if (st->parsed_at) ++c.statement_events;  // in the record
     } else if (const auto* ev = std::get_if<lifecycle::StatementEventRecord>(item)) {
       if (fold_.folded(*ev)) {
         ++c.statement_events;

@@ -435,6 +435,7 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
   }
   ++c.statements;
   ++c.statement_events;  // received
+  if (r.parsed_at) ++c.statement_events;  // in the record
 }
 
 bool SqliteStore::write_statement_event(const lifecycle::StatementEventRecord& r) {

@@ -85,6 +85,48 @@ TEST_CASE("Npgsql-style batch of 3 statements with one Sync") {
   CHECK(s.sink.timed_of(MessageKind::sync) == std::vector{std::chrono::nanoseconds(0)});
 }
 
+TEST_CASE("an extended statement is one record, sent with its ParseComplete") {
+  Session s;
+  s.start();
+  s.fe(npgsql_batch({"SELECT 1", "SELECT 2"}), 10);
+  // Nothing yet: the record waits for the server's answer to the Parse.
+  CHECK(s.sink.statements.empty());
+  s.be(cat({parse_complete(), bind_complete(), one_row_result("1")}), 12);
+  REQUIRE(s.sink.statements.size() == 1);
+  CHECK(s.sink.statements[0].sql->sql == "SELECT 1");
+  CHECK(s.sink.statements[0].received_at == s.wall_at(10));
+  CHECK(s.sink.statements[0].parsed_at == s.wall_at(12));
+  s.be(cat({parse_complete(), bind_complete(), one_row_result("2"), ready('I')}), 14);
+  REQUIRE(s.sink.statements.size() == 2);
+  CHECK(s.sink.statements[1].parsed_at == s.wall_at(14));
+  CHECK(s.sink.statement_events.empty());  // parsed went in the records
+  // Each execution comes after its statement.
+  CHECK(s.sink.order == std::vector<std::string>{"session_opened", "statement SELECT 1",
+                                                 "execution success SELECT 1",
+                                                 "statement SELECT 2",
+                                                 "execution success SELECT 2"});
+}
+
+TEST_CASE("a Parse that fails or is never answered still records its statement") {
+  Session s;
+  s.start();
+  s.fe(cat({parse("", "SELEC 1"), sync_msg()}), 10);
+  s.be(cat({error("42601", "syntax error"), ready('I')}), 11);
+  REQUIRE(s.sink.statements.size() == 1);
+  CHECK(s.sink.statements[0].sql->sql == "SELEC 1");
+  CHECK_FALSE(s.sink.statements[0].parsed_at.has_value());
+
+  s.fe(cat({parse("late", "SELECT 5", {23}), sync_msg()}), 20);
+  CHECK(s.sink.statements.size() == 1);
+  s.end(EndReason::backend_closed, 30);
+  REQUIRE(s.sink.statements.size() == 2);
+  CHECK(s.sink.statements[1].name == "late");
+  CHECK(s.sink.statements[1].param_types == "{23}");
+  CHECK(s.sink.statements[1].received_at == s.wall_at(20));
+  CHECK_FALSE(s.sink.statements[1].parsed_at.has_value());
+  CHECK(s.sink.order.back() == "session_closed");
+}
+
 TEST_CASE("Npgsql-style batch with an execution error in statement 2: statement 3 aborted") {
   Session s;
   s.start();

@@ -276,8 +276,10 @@ class CaptureSink final : public lifecycle::Sink {
     return out;
   }
   // The statement events of one statement, in order.
+  // An extended statement's parsed event comes in its record (parsed_at).
   std::string events_of(const std::string& statement_id) const {
     std::string out;
+    if (const auto* s = statement_by_id(statement_id); s && s->parsed_at) out = "parsed";
     for (const auto& e : statement_events) {
       if (e.statement_id != statement_id) continue;
       if (!out.empty()) out += ',';

@@ -132,6 +132,7 @@ struct Scenario {
     ex3b.command_tag = "SELECT 1", ex3b.rows = 1;
 
     st4 = make_statement(sid, K::extended, t4, t0 + 30000, "s1", 0, "{23}");
+    st4.parsed_at = t0 + 30250;  // as the tracker sends an extended statement
     ex4a = make_execution(st4, t0 + 60000, t0 + 60200, t0 + 61000, t0 + 65000, t0 + 65500);
     ex4a.command_tag = "SELECT 3", ex4a.rows = 3, ex4a.result_bytes = 300, ex4a.portal = "";
     ex4b =
@@ -158,7 +159,6 @@ struct Scenario {
     sink.statement(st3);
     sink.statement_event({st3.id, StatementEvent::parsed, t0 + 20400});
     sink.statement(st4);
-    sink.statement_event({st4.id, StatementEvent::parsed, t0 + 30250});
     sink.statement_event({st4.id, StatementEvent::described, t0 + 30300});
     sink.execution(ex3a);
     sink.execution(ex3b);
