@@ -483,6 +483,7 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
       out.fingerprint = hit->fingerprint;
       out.normalized_sql = std::string(cut_utf8(*hit->normalized_sql, max_sql_length));
       out.statement_type = hit->statement_type;
+      if (out.normalized_sql->size() == hit->normalized_sql->size()) out.origin = hit->origin;
       return out;
     }
   }
@@ -519,14 +520,17 @@ SqlAnalysis analyze_sql(std::string_view sql, std::size_t max_sql_length) {
   // Normalize replaced exactly the constants the lexer sees: every text of this literal
   // shape normalizes to the same text, and (a query, by_shape) fingerprints alike.
   if (out.fingerprint && by_shape && literals.cacheable() && normalized == literals.substituted()) {
-    auto entry = std::make_shared<const SqlAnalysis>(
-        SqlAnalysis{std::string(normalized), out.fingerprint, out.statement_type});
+    auto entry = std::make_shared<const SqlAnalysis>(SqlAnalysis{
+        std::string(normalized), out.fingerprint, out.statement_type, origin_of(normalized)});
     const std::size_t bytes = sizeof(SqlAnalysis) + 16 + string_bytes(*entry->normalized_sql) +
                               string_bytes(*entry->fingerprint);
     literal_cache().insert(literal_key, 0, std::move(entry), bytes);
   }
   // Both or neither, as stored.
-  if (out.fingerprint) out.normalized_sql = std::string(cut_utf8(normalized, max_sql_length));
+  if (out.fingerprint) {
+    out.normalized_sql = std::string(cut_utf8(normalized, max_sql_length));
+    if (out.normalized_sql->size() == normalized.size()) out.origin = origin_of(normalized);
+  }
   if (!out.fingerprint) out.statement_type = {};
   pg_query_free_normalize_result(n);
   return out;

@@ -44,6 +44,9 @@ struct SqlAnalysis {
   std::optional<std::string> fingerprint;
   // lifecycle/statement_class.hpp's statement_type; empty with the two above.
   std::string_view statement_type{};
+  // origin_of(normalized_sql) when normalized_sql is whole (not cut); else empty, and a
+  // consumer computes it. The writer asks for every statement of a repeated text.
+  std::string_view origin{};
 };
 
 // The analyzer's bounds: texts longer than this, or with more set operations (UNION /

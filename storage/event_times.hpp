@@ -41,43 +41,53 @@ struct StatementTimes {
 // batch: those go into the statement's row; only the others (a batch boundary in between,
 // a Close long after) become UPDATEs of a row written before.
 class StatementFold {
+  using StatementRecord = lifecycle::StatementRecord;
+  using EventRecord = lifecycle::StatementEventRecord;
+
  public:
-  // Collects the statements of `items` and the times of their events. The ids point into
-  // the items, which must outlive the fold's use.
+  // Collects the events of `items` by statement, and which of those statements are in
+  // `items` too. The ids point into the items, which must outlive the fold's use.
   void prepare(std::span<const Item* const> items) {
-    std::size_t statements = 0;
-    for (const Item* item : items) statements += std::holds_alternative<StatementRecord>(*item);
-    // Open addressing in a table at most half full, reused from batch to batch: no
-    // allocation per statement, one probe on average.
+    std::size_t events = 0;
+    for (const Item* item : items) events += std::holds_alternative<EventRecord>(*item);
+    // Keyed by the events, not the statements: since statements carry their parse, a
+    // batch has few events, and a table sized for its thousands of statements missed the
+    // cache on every probe. Open addressing, at most half full, reused from batch to batch.
     std::size_t size = 16;
-    while (size < 2 * statements) size *= 2;
-    slots_.assign(size, Slot{});
+    while (size < 2 * events) size *= 2;
+    if (events_ != 0 || size != slots_.size()) slots_.assign(size, Slot{});
     mask_ = size - 1;
+    events_ = events;
+    if (events == 0) return;
+    for (const Item* item : items) {
+      if (const auto* e = std::get_if<EventRecord>(item)) {
+        Slot& slot = probe(e->statement_id);
+        slot.id = e->statement_id;
+        slot.used = true;
+        slot.times.add(e->event, e->occurred_at);
+      }
+    }
     for (const Item* item : items) {
       if (const auto* s = std::get_if<StatementRecord>(item)) {
-        Slot& slot = probe(s->id);
-        slot.id = s->id;
-        slot.used = true;
-        if (s->parsed_at) slot.times.add(lifecycle::StatementEvent::parsed, *s->parsed_at);
-      } else if (const auto* e = std::get_if<lifecycle::StatementEventRecord>(item)) {
-        if (Slot& slot = probe(e->statement_id); slot.used) slot.times.add(e->event, e->occurred_at);
+        if (Slot& slot = probe(s->id); slot.used) slot.in_batch = true;
       }
     }
   }
-  // The folded times of a statement of this batch.
-  const StatementTimes& times(std::string_view statement_id) const {
-    return probe(statement_id).times;
+  // The times of a statement of this batch: its own parse and the events folded into it.
+  StatementTimes times(const StatementRecord& s) const {
+    StatementTimes t;
+    if (events_ != 0) t = probe(s.id).times;
+    if (s.parsed_at) t.add(lifecycle::StatementEvent::parsed, *s.parsed_at);
+    return t;
   }
   // True when the event went into its statement's row (the statement is in this batch).
-  bool folded(const lifecycle::StatementEventRecord& e) const {
-    return probe(e.statement_id).used;
-  }
+  bool folded(const EventRecord& e) const { return events_ != 0 && probe(e.statement_id).in_batch; }
 
  private:
-  using StatementRecord = lifecycle::StatementRecord;
   struct Slot {
     std::string_view id;
     bool used = false;
+    bool in_batch = false;
     StatementTimes times;
   };
   // Ids are UUIDv7 text: the random tail makes a good hash (the head is the time).
@@ -101,6 +111,7 @@ class StatementFold {
 
   std::vector<Slot> slots_ = std::vector<Slot>(16);
   std::size_t mask_ = 15;
+  std::size_t events_ = 0;
 };
 
 }  // namespace pglc::storage

@@ -370,7 +370,7 @@ RowCounts PgStore::write(std::span<const Item* const> items) {
           ++c.sql_texts;
         }
       }
-      const StatementTimes& times = fold_.times(st->id);
+      const StatementTimes times = fold_.times(*st);
       const TextClasses cls{a.statement_type, a.origin};
       CopyRow row(statements);
       row.text(st->id)

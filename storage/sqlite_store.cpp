@@ -258,9 +258,9 @@ SqliteStore::SqliteStore(std::string path, const RecorderConfig& options)
               .text(b + 6, r->sql ? std::string_view(r->sql->hash) : std::string_view())
               .text_or_null(b + 7, r->param_types)
               .integer(b + 8, r->received_at)
-              .opt_integer(b + 9, row.times->parsed)
-              .opt_integer(b + 10, row.times->described)
-              .opt_integer(b + 11, row.times->closed)
+              .opt_integer(b + 9, row.times.parsed)
+              .opt_integer(b + 10, row.times.described)
+              .opt_integer(b + 11, row.times.closed)
               .name(b + 12, lifecycle::to_string(r->timing));
           if (row.classes.statement_type.empty()) {
             s.null(b + 13);
@@ -430,7 +430,7 @@ void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts
     ++c.sql_texts;
   }
   const TextClasses classes{a.statement_type, a.origin};
-  if (const int rc = statements_->add({&r, &fold_.times(r.id), classes}); rc != SQLITE_OK) {
+  if (const int rc = statements_->add({&r, fold_.times(r), classes}); rc != SQLITE_OK) {
     fail(rc, statements_->what());
   }
   ++c.statements;

@@ -47,7 +47,7 @@ class SqliteStore final : public Store {
   // A statement and the times of its events that arrived in the same batch.
   struct StatementRow {
     const lifecycle::StatementRecord* record;
-    const StatementTimes* times;
+    StatementTimes times;  // by value: the fold computes it per statement
     TextClasses classes;
   };
   void migrate();

@@ -11,19 +11,24 @@ namespace {
 
 // Normalization cut at max_sql_length as analyze_sql cuts it (the caches hold it whole),
 // and the origin of what is stored.
+// `origin`: the analysis's own, of the whole normalized text (empty: not known).
 TextAnalysis analysed(const std::optional<std::string>& normalized,
                       const std::optional<std::string>& fingerprint,
                       std::string_view statement_type, std::size_t max_sql_length,
-                      std::shared_ptr<const lifecycle::SqlAnalysis> keep) {
+                      std::shared_ptr<const lifecycle::SqlAnalysis> keep,
+                      std::string_view origin = {}) {
   TextAnalysis a{std::nullopt, fingerprint, statement_type, {}, std::move(keep)};
   if (normalized) a.normalized_sql = cut_utf8(*normalized, max_sql_length);
-  a.origin = lifecycle::origin_of(a.normalized_sql.value_or(""));
+  const bool whole = !normalized || a.normalized_sql->size() == normalized->size();
+  a.origin =
+      whole && !origin.empty() ? origin : lifecycle::origin_of(a.normalized_sql.value_or(""));
   return a;
 }
 
 TextAnalysis analysed(std::shared_ptr<const lifecycle::SqlAnalysis> s, std::size_t max) {
   const lifecycle::SqlAnalysis& r = *s;
-  return analysed(r.normalized_sql, r.fingerprint, r.statement_type, max, std::move(s));
+  const std::string_view origin = r.origin;
+  return analysed(r.normalized_sql, r.fingerprint, r.statement_type, max, std::move(s), origin);
 }
 
 }  // namespace

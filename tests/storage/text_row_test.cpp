@@ -71,6 +71,10 @@ TEST_CASE("a driver's catalog query is classed as the driver's, by memo and by s
   const auto set = deferring.statement("SET extra_float_digits = 3");
   CHECK(text_analysis(*set, 1u << 16).origin == "driver");
   CHECK(text_analysis(*set, 1u << 16).statement_type == "set");
+  // The analysis remembers the origin of its whole normalized text; a store that cuts it
+  // shorter classes what it stores.
+  CHECK(text_analysis(*set, 5).origin == "application");
+  CHECK(text_analysis(*set, 1u << 16).origin == "driver");
 }
 
 TEST_CASE("a rejected text has no normalization, no fingerprint and no statement type") {
