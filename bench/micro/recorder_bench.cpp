@@ -32,8 +32,13 @@ struct Workload {
   std::vector<lifecycle::StatementRecord> statements;
   std::vector<lifecycle::ExecutionRecord> executions;
   std::vector<int> statement_before;  // index into statements, or -1
+  bool separate_parse = false;
 
-  enum class Mix { powerbi, simple };
+  // unnamed / unnamed_events: Npgsql's unprepared batches (PowerBI): every execution has
+  // its own unnamed statement of one of three texts, parsed. `unnamed` sends the parse in
+  // the statement record as the tracker does since a37d206; `unnamed_events` as a
+  // statement event record of its own, as before.
+  enum class Mix { powerbi, simple, unnamed, unnamed_events };
 
   explicit Workload(int n, Mix mix = Mix::powerbi) {
     const auto t0 = lifecycle::to_wall(lifecycle::now());
@@ -45,8 +50,24 @@ struct Workload {
     session.application_name = "PowerBI Desktop";
     // The proxy's analyzer, deferring normalize + fingerprint to the writer.
     const lifecycle::SqlAnalyzer analyzer(1u << 16, true);
+    separate_parse = mix == Mix::unnamed_events;
     for (int i = 0; i < n; ++i) {
-      if (mix == Mix::simple) {
+      if (mix == Mix::unnamed || mix == Mix::unnamed_events) {
+        static const char* const kTexts[] = {
+            "select \"_\".\"OrderID\" from \"public\".\"orders\" \"_\" where \"_\".\"Region\" = $1",
+            "select count(*) from \"public\".\"orders\" where \"Year\" = $1",
+            "select \"Region\", sum(\"Amount\") from \"public\".\"orders\" group by 1"};
+        lifecycle::StatementRecord st;
+        st.id = lifecycle::uuid_v7();
+        st.session_id = session.id;
+        st.kind = lifecycle::StatementKind::extended;
+        st.sql = analyzer.prepared(kTexts[i % 3])->statements.front().text;
+        st.param_types = "{25}";
+        st.received_at = t0 + i * 10;
+        if (mix == Mix::unnamed) st.parsed_at = st.received_at + 30;
+        statements.push_back(std::move(st));
+        statement_before.push_back(static_cast<int>(statements.size()) - 1);
+      } else if (mix == Mix::simple) {
         lifecycle::StatementRecord st;
         st.id = lifecycle::uuid_v7();
         st.session_id = session.id;
@@ -98,7 +119,13 @@ struct Workload {
   void feed(lifecycle::Sink& sink) const {
     sink.session_opened(session);
     for (std::size_t i = 0; i < executions.size(); ++i) {
-      if (statement_before[i] >= 0) sink.statement(statements[statement_before[i]]);
+      if (statement_before[i] >= 0) {
+        const auto& st = statements[statement_before[i]];
+        sink.statement(st);
+        if (separate_parse) {
+          sink.statement_event({st.id, lifecycle::StatementEvent::parsed, st.received_at + 30});
+        }
+      }
       sink.execution(executions[i]);
     }
   }
@@ -119,7 +146,7 @@ void run(benchmark::State& state, const std::string& storage,
   const Workload work(n, mix);
   storage::RecorderConfig o;
   o.storage = storage;
-  o.recorder_queue = static_cast<std::size_t>(n) * 2;
+  o.recorder_queue = static_cast<std::size_t>(n) * 4;  // up to three records per execution
   o.recorder_queue_bytes = std::size_t{1} << 30;  // the whole run queued at once
   std::uint64_t dropped = 0;
   double cpu = 0;
@@ -158,6 +185,19 @@ void BM_RecorderSqlite(benchmark::State& state) {
   run_sqlite(state, Workload::Mix::powerbi);
 }
 BENCHMARK(BM_RecorderSqlite)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_RecorderSqliteUnnamed(benchmark::State& state) {
+  run_sqlite(state, Workload::Mix::unnamed);
+}
+BENCHMARK(BM_RecorderSqliteUnnamed)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_RecorderSqliteUnnamedEvents(benchmark::State& state) {
+  run_sqlite(state, Workload::Mix::unnamed_events);
+}
+BENCHMARK(BM_RecorderSqliteUnnamedEvents)
+    ->Arg(100000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_RecorderSqliteSimple(benchmark::State& state) {
   run_sqlite(state, Workload::Mix::simple);
