@@ -10,6 +10,7 @@
 #include <deque>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pglc::storage {
@@ -105,6 +106,28 @@ void AsyncRecorder::recycle(Item* item) {
   if (!spare_items_[item->index()].try_push(item)) delete item;
 }
 
+// Each thread takes the spare for its next record of a kind one record early, and
+// prefetches it: the writer wrote that memory last, on the other core, and touching it
+// when the record came missed the cache on each line (half of enqueue's samples under
+// the PowerBI load). Prefetched, it is in this core's cache by the next record. A held
+// item belongs to no recorder (any recorder fills any item of its kind); a thread
+// holds at most one per kind, freed when the thread ends.
+Item* AsyncRecorder::take_spare(std::size_t kind) {
+  struct Held {
+    std::array<Item*, std::variant_size_v<Item>> item{};
+    ~Held() {
+      for (Item* i : item) delete i;
+    }
+  };
+  thread_local Held held;
+  Item* item = std::exchange(held.item[kind], spare_items_[kind].try_pop());
+  if (const Item* next = held.item[kind]) {
+    const auto* bytes = reinterpret_cast<const char*>(next);
+    for (std::size_t at = 0; at < sizeof(Item); at += 64) __builtin_prefetch(bytes + at, 1);
+  }
+  return item;
+}
+
 void AsyncRecorder::execution(const lifecycle::ExecutionRecord& r) {
   // Every execution counts in the rollups, whatever happens to its raw row.
   if (!closed_.load(std::memory_order_relaxed)) rollups_.add(r);
@@ -133,7 +156,7 @@ void AsyncRecorder::enqueue(const Record& r, double sample_rate) {
     stats_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  Item* item = spare_items_[item_kind<Record>()].try_pop();
+  Item* item = take_spare(item_kind<Record>());
   try {
     if constexpr (std::is_same_v<Record, lifecycle::ExecutionRecord>) {
       // Only the columns a store writes (storage/execution_item.hpp). The SqlText's

@@ -41,6 +41,8 @@ class AsyncRecorder final : public Recorder {
   void enqueue(const Record& r, double sample_rate = 1.0);
   // The writer is done with an item: it goes back to the io threads.
   void recycle(Item* item);
+  // A spare item of `kind` for this thread's record, or nullptr (allocate one).
+  Item* take_spare(std::size_t kind);
   struct Recycle {
     AsyncRecorder* recorder;
     void operator()(Item* item) const { recorder->recycle(item); }
