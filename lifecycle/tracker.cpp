@@ -934,13 +934,20 @@ class Tracker final : public SessionObserver {
     r.kind = s.kind;
     r.name.assign(s.name);
     r.position = position;
-    r.sql = s.sql;
+    // Lent, not copied: the text's count is shared with the writer, which drops the
+    // references its items held (an atomic on a line of its core).
+    r.sql = std::move(s.sql);
     r.param_types = std::move(s.param_types);  // the statement needs them no more
     r.received_at = s.received_at;
     r.timing = s.timing;
     r.parsed_at = parsed_at;
-    sink_.statement(r);
-    r.sql.reset();
+    try {
+      sink_.statement(r);
+    } catch (...) {
+      s.sql = std::move(r.sql);
+      throw;
+    }
+    s.sql = std::move(r.sql);
   }
 
   void stmt_event(Stmt& s, StatementEvent e, MonoTime t) {
