@@ -470,7 +470,8 @@ class Tracker final : public SessionObserver {
     } else if (!statements_.contains(name)) {  // else the server answers 42P05
       statements_.emplace(std::string(name), stmt);
     }
-    const std::size_t cost = kStmtCost + stmt->sql->sql.size();
+    // The statement holds its parameter types until its record goes (emit_stmt).
+    const std::size_t cost = kStmtCost + stmt->sql->sql.size() + stmt->param_types.size();
     push(MessageKind::parse, t, cost).stmt = std::move(stmt);
   }
 

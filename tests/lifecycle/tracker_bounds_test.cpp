@@ -144,3 +144,18 @@ TEST_CASE("answers read together: the group's time goes to what ran, not to the 
     CHECK(s.sink.executions.size() == 3);
   }
 }
+
+TEST_CASE("a Parse's parameter types count while its statement waits for ParseComplete") {
+  Session s;
+  s.start();
+  Builder b('P');
+  b.str("many").str("SELECT 1").i16(10000);
+  for (int i = 0; i < 10000; ++i) b.i32(23);
+  s.fe(cat({b.done(), sync_msg()}), 1);
+  // "{23,23,...}": three bytes per type, held by the statement until its record goes.
+  CHECK(s.owed_bytes() > 30000);
+  s.be(cat({parse_complete(), ready('I')}), 2);
+  CHECK(s.owed_bytes() == 0);
+  REQUIRE(s.sink.statements.size() == 1);
+  CHECK(s.sink.statements[0].param_types.size() == 30001);
+}
