@@ -48,17 +48,16 @@ class StatementFold {
   // Collects the events of `items` by statement, and which of those statements are in
   // `items` too. The ids point into the items, which must outlive the fold's use.
   void prepare(std::span<const Item* const> items) {
-    std::size_t events = 0;
-    for (const Item* item : items) events += std::holds_alternative<EventRecord>(*item);
+    events_ = 0;
+    for (const Item* item : items) events_ += std::holds_alternative<EventRecord>(*item);
+    if (events_ == 0) return;  // nothing to fold: times() and folded() look at no slot
     // Keyed by the events, not the statements: since statements carry their parse, a
     // batch has few events, and a table sized for its thousands of statements missed the
-    // cache on every probe. Open addressing, at most half full, reused from batch to batch.
+    // cache on every probe. Open addressing, at most half full.
     std::size_t size = 16;
-    while (size < 2 * events) size *= 2;
-    if (events_ != 0 || size != slots_.size()) slots_.assign(size, Slot{});
+    while (size < 2 * events_) size *= 2;
+    slots_.assign(size, Slot{});
     mask_ = size - 1;
-    events_ = events;
-    if (events == 0) return;
     for (const Item* item : items) {
       if (const auto* e = std::get_if<EventRecord>(item)) {
         Slot& slot = probe(e->statement_id);
