@@ -219,6 +219,13 @@ SqliteStore::SqliteStore(std::string path, const RecorderConfig& options)
     // with time, so inserts touch the right edge of each b-tree: 4 MiB holds it, and the
     // cache counts against the proxy's memory budget (DESIGN §8: 50 MB fixed).
     exec("PRAGMA cache_size = -4096");
+    // A checkpoint copies every page the WAL holds into the file and syncs it. At SQLite's
+    // default (1,000 pages) a busy writer checkpoints after nearly every batch, so an index
+    // page with random keys (sql_texts.hash under `pgbench -M simple`: each execution a new
+    // text) is written to the file once per batch. 10,000 pages (40 MiB of WAL on disk)
+    // let a page that several batches dirtied go to the file once: the writer's CPU per
+    // execution under `-M simple -c 16` fell 8 % (bench/notes.md).
+    exec("PRAGMA wal_autocheckpoint = 10000");
     migrate();
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
 
