@@ -92,7 +92,7 @@ inline ConnectPhases connect_phases(const SessionRecord& r) {
 }
 
 struct SqlText {
-  std::string hash;  // hex digest of the full text as sent (before any cut)
+  std::string hash;  // digest of the full text as sent (before any cut): sql_hash
   std::string sql;   // cut at max_sql_length bytes
   std::optional<std::string> normalized_sql;  // NULL when the parser rejects the text
   std::optional<std::string> fingerprint;     // libpg_query fingerprint, hex

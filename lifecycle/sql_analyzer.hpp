@@ -82,7 +82,9 @@ SqlAnalysis analyze_sql_uncached(std::string_view sql, std::size_t max_sql_lengt
 // whole: cut it at max_sql_length.
 std::shared_ptr<const SqlAnalysis> analysis_of_shape(const std::array<std::uint64_t, 2>& shape);
 
-// Hex of the first 128 bits of SHA-256 over the whole text (before any cut): 32 chars.
+// sql_texts.hash of a text: SHA-256 over the whole text (before any cut), its first 90
+// bits in kTextKeyLength base64url characters.
+inline constexpr std::size_t kTextKeyLength = 15;
 std::string sql_hash(std::string_view sql);
 
 // Cuts `s` at `max` bytes without splitting a UTF-8 sequence.

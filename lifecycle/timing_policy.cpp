@@ -3,22 +3,11 @@
 #include <cmath>
 #include <limits>
 
+#include "lifecycle/text_key.hpp"
+
 namespace pglc::lifecycle {
 
 namespace {
-
-// The first 16 hex digits of a text hash (a SHA-256 prefix): uniform enough for a set key.
-std::uint64_t text_key(std::string_view hash) {
-  std::uint64_t k = 0;
-  for (std::size_t i = 0; i < hash.size() && i < 16; ++i) {
-    const char c = hash[i];
-    const std::uint64_t v = c >= '0' && c <= '9'   ? static_cast<std::uint64_t>(c - '0')
-                            : c >= 'a' && c <= 'f' ? static_cast<std::uint64_t>(c - 'a' + 10)
-                                                   : static_cast<unsigned char>(c);
-    k = k * 16 + v;
-  }
-  return k;
-}
 
 std::uint64_t threshold_for(double rate) {
   if (!(rate > 0)) return 0;
@@ -49,7 +38,7 @@ Timing TimingPolicy::statement(std::string_view text_hash) {
     case TimingMode::sampled:
       break;
   }
-  const std::uint64_t key = text_key(text_hash);
+  const std::uint64_t key = TextKey::of(text_hash).mixed();
   if (texts_.contains(key)) return draw() ? Timing::precise : Timing::passive;
   if (texts_.size() >= kMaxTexts) texts_.clear();
   texts_.insert(key);

@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "lifecycle/text_key.hpp"
 #include "storage/schema.hpp"
 
 namespace pglc::storage {
@@ -39,7 +40,7 @@ class SqlTextCache {
   // written in the current transaction (and marks it so).
   bool stage(const std::string& hash, std::int64_t used_at) {
     const Key k = key_of(hash);
-    Set& set = sets_[k.hi & (kSets - 1)];
+    Set& set = set_of(sets_.get(), k);
     Entry* e = find(set, k);
     if (e != nullptr) {
       if (e->staged) return false;  // already written in this transaction
@@ -70,11 +71,7 @@ class SqlTextCache {
   }
 
  private:
-  // The hash's first 128 bits as two words.
-  struct Key {
-    std::uint64_t hi, lo;
-    bool operator==(const Key&) const = default;
-  };
+  using Key = lifecycle::TextKey;
   struct Entry {
     // No default member initializers: all-zero bytes (calloc) are a free entry.
     Key key;
@@ -88,21 +85,15 @@ class SqlTextCache {
   static_assert(std::is_trivial_v<Set>, "calloc makes the table");
   static constexpr std::chrono::minutes kMaxAge{10};
 
-  static Key key_of(const std::string& hex) {
-    Key k{0, 0};
-    auto nibble = [](char c) -> std::uint64_t {
-      return c >= 'a' ? static_cast<std::uint64_t>(c - 'a' + 10)
-                      : static_cast<std::uint64_t>(c - '0');
-    };
-    for (std::size_t i = 0; i < hex.size() && i < 32; ++i) {
-      std::uint64_t& w = i < 16 ? k.hi : k.lo;
-      w = (w << 4) | (nibble(hex[i]) & 0xf);
-    }
-    // All zero marks a free entry; a hash that is all zero (never, for SHA-256) is
-    // remembered as another.
+  static Key key_of(const std::string& hash) {
+    Key k = Key::of(hash);
+    // All zero marks a free entry; an empty hash (never, from sql_hash) is remembered as
+    // another.
     if (k.hi == 0 && k.lo == 0) k.lo = 1;
     return k;
   }
+
+  static Set& set_of(Set* sets, const Key& k) { return sets[k.mixed() & (kSets - 1)]; }
 
   static Entry* find(Set& set, const Key& k) {
     for (Entry& e : set) {
@@ -125,7 +116,7 @@ class SqlTextCache {
   // The open transaction's entries become known (committed) or are forgotten.
   void settle(bool committed) {
     for (const Key& k : staged_) {
-      Entry* e = find(sets_[k.hi & (kSets - 1)], k);
+      Entry* e = find(set_of(sets_.get(), k), k);
       if (e == nullptr || !e->staged) continue;
       if (committed)
         e->staged = false;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "lifecycle/ring.hpp"
+#include "lifecycle/sql_analyzer.hpp"
 
 using pglc::lifecycle::Ring;
 using pglc::lifecycle::Timing;
@@ -17,10 +18,7 @@ using pglc::lifecycle::TimingPolicy;
 namespace {
 
 std::string hash_of(int i) {
-  static const char* hex = "0123456789abcdef";
-  std::string h(32, '0');
-  for (int d = 0; d < 8; ++d) h[static_cast<std::size_t>(d)] = hex[(i >> (4 * (7 - d))) & 0xf];
-  return h;
+  return pglc::lifecycle::sql_hash("SELECT " + std::to_string(i));
 }
 
 }  // namespace

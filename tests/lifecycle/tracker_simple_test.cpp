@@ -43,7 +43,7 @@ TEST_CASE("single simple query: statement, execution, events, timings, session")
   CHECK(st.sql->normalized_sql == "SELECT $1");
   REQUIRE(st.sql->fingerprint.has_value());
   CHECK(st.sql->fingerprint->size() == 16);
-  CHECK(st.sql->hash.size() == 32);
+  CHECK(st.sql->hash == pglc::lifecycle::sql_hash("SELECT 1"));
   CHECK(st.received_at == s.wall_at(10));
   CHECK(s.sink.statement_events.empty());  // simple kinds have no parsed event
 

@@ -1,5 +1,5 @@
-// SqlTextCache: which texts the writer must INSERT in a transaction. The hashes are 32
-// random hex digits, the shape of sql_texts.hash (the first 128 bits of a SHA-256).
+// SqlTextCache: which texts the writer must INSERT in a transaction. The hashes are 15
+// random base64url characters, the shape of sql_texts.hash (lifecycle::sql_hash).
 #include "storage/sql_text_cache.hpp"
 
 #include <doctest/doctest.h>
@@ -13,12 +13,14 @@ using pglc::storage::SqlTextCache;
 namespace {
 
 std::string hash_of(int i) {
-  static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr char kBase64Url[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   std::mt19937_64 bits(static_cast<std::uint64_t>(i) * 0x9e3779b97f4a7c15ull + 1);
   std::string out;
-  for (int w = 0; w < 2; ++w) {
-    std::uint64_t v = bits();
-    for (int d = 0; d < 16; ++d, v >>= 4) out.push_back(kHex[v & 0xf]);
+  std::uint64_t v = bits();
+  for (int d = 0; d < 15; ++d, v >>= 6) {
+    if (d == 10) v = bits();
+    out.push_back(kBase64Url[v & 0x3f]);
   }
   return out;
 }
