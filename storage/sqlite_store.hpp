@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "storage/event_times.hpp"
@@ -67,6 +68,14 @@ class SqliteStore final : public Store {
   std::size_t max_sql_length_;
   sqlite3* db_ = nullptr;
   SqlTextCache texts_;
+  // The batch's new texts, inserted in hash order when it is flushed (write_texts).
+  struct NewText {
+    const lifecycle::SqlText* text;  // in its record, alive until the batch is written
+    TextAnalysis analysis;
+    lifecycle::WallMicros used_at;
+  };
+  std::vector<NewText> new_texts_;
+  void write_texts(RowCounts& c);
   void flush_batches();
   void clear_batches();
 
