@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/cleanup.hpp"
+#include "tests/support/kept_logs.hpp"
 #include "tests/support/pg_server.hpp"
 #include "tests/support/process.hpp"
 
@@ -187,9 +188,15 @@ ProxyProcess::ProxyProcess(std::vector<std::string> args, std::vector<std::strin
 }
 
 ProxyProcess::~ProxyProcess() {
+  const bool still_running = pid_ > 0;
   if (pid_ > 0) {
     detail::stop_child(pid_, SIGKILL, 10000);
     cleanup::unregister_child(pid_);
+  }
+  if (!log_path_.empty()) {
+    keep_log("log of the proxy on port " + std::to_string(port_) +
+                 (still_running ? " (killed at the end of the test)" : ""),
+             log());
   }
   if (!dir_.empty() && std::getenv("PGLC_KEEP_TEST_SERVER") == nullptr) detail::remove_tree(dir_);
 }
