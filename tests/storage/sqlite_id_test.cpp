@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -47,4 +49,26 @@ TEST_CASE("an id's time bounds it: retention by id range deletes what is older")
   // Not a UUIDv7: still an id (a write never fails on it), a stable one.
   CHECK(storage::sqlite_id("not-a-uuid") == storage::sqlite_id("not-a-uuid"));
   CHECK(storage::sqlite_id("not-a-uuid") >= 0);
+}
+
+TEST_CASE("an id's digits: either case gives the same id, any other character a hashed one") {
+  const std::string u = lifecycle::uuid_v7_with(1767225600000, 0x12345);  // 2026-01-01
+  std::string upper = u;
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  const std::int64_t id = storage::sqlite_id(u);
+  CHECK(storage::sqlite_id(upper) == id);
+  // (milliseconds since 2025-01-01) << 22 | the sequence in counter and rand_b's first bits.
+  CHECK(id == ((std::int64_t{1767225600000} - storage::kSqliteIdEpochMs) << 22 | 0x12345));
+  for (const std::size_t at : {0u, 7u, 9u, 12u, 15u, 17u, 19u, 22u}) {
+    for (const char c : {'g', 'G', ':', '/', '@', '`', ' ', '\xff'}) {
+      std::string bad = u;
+      bad[at] = c;
+      CAPTURE(bad);
+      // Not parsed as digits (which would give an id of some other time): hashed whole.
+      CHECK(storage::sqlite_id(bad) == storage::sqlite_id_detail::hashed(bad));
+      CHECK(storage::sqlite_id(bad) != id);
+      CHECK(storage::sqlite_id(bad) >= 0);
+    }
+  }
 }
