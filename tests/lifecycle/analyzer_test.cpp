@@ -132,6 +132,16 @@ TEST_CASE("UUIDv7: format, version, variant, time order") {
   std::set<std::string> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(uuid_v7());
   CHECK(ids.size() == 1000);
+  // Every digit in its place: the time, version 7 and a 12-bit counter, the variant and
+  // 10 bits of sequence (2026-01-01, sequence 0x12345), then 54 random bits.
+  for (int i = 0; i < 100; ++i) {
+    const std::string u = uuid_v7_with(1767225600000, 0x12345);
+    CAPTURE(u);
+    REQUIRE(u.size() == 36);
+    CHECK(u.substr(0, 22) == "019b76da-a800-7048-b45");
+    CHECK(u[23] == '-');
+    CHECK(u.find_first_not_of("0123456789abcdef", 24) == std::string::npos);
+  }
 }
 
 TEST_CASE("names of enum values as the tables store them") {
