@@ -21,10 +21,15 @@ class Ring {
   T& at(std::size_t i) { return slots_[(head_ + i) & (slots_.size() - 1)]; }
   const T& at(std::size_t i) const { return slots_[(head_ + i) & (slots_.size() - 1)]; }
 
-  T& push_back(T value) {
+  T& push_back(T&& value) { return push_slot() = std::move(value); }
+  T& push_back(const T& value) { return push_slot() = value; }
+
+  // Appends the next slot as it is: value-initialized, or as the last pop_front left it
+  // (moved from). For a caller that sets every member in place, which spares a
+  // temporary, its move and its destruction per element (the tracker's entry per message).
+  T& push_slot() {
     if (size_ == slots_.size()) grow();
     T& slot = at(size_);
-    slot = std::move(value);
     if (++size_ > batch_peak_) batch_peak_ = size_;
     return slot;
   }

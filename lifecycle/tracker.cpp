@@ -83,7 +83,8 @@ struct QueryItem {
   std::vector<StmtPtr> closes;  // DEALLOCATE [ALL] / DISCARD ALL: `closed` at completion
 };
 
-// A frontend message whose response the backend still owes.
+// A frontend message whose response the backend still owes. Tracker::push sets every
+// member in the ring's slot: a member added here is set there too.
 struct Pending {
   MessageKind kind = MessageKind::sync;
   std::uint64_t seq = 0;
@@ -357,15 +358,23 @@ class Tracker final : public SessionObserver {
  private:
   // ---- frontend ------------------------------------------------------------------------
 
+  // Every member is set in the ring's slot itself: a moved-from entry holds no pointers and
+  // no items, so resetting those costs a test each.
   Pending& push(MessageKind kind, MonoTime t, std::size_t cost = 0) {
-    Pending p;
+    Pending& p = pending_.push_slot();
     p.kind = kind;
     p.seq = ++seq_;
     p.received = t;
+    p.start.reset();
+    p.stmt.reset();
+    p.exec.reset();
+    p.items.clear();
+    p.item = 0;
+    p.item_start = {};
     p.copy_ends_before = copy_ends_;
     p.cost = sizeof(Pending) + cost;
     owed_bytes_ += p.cost;
-    return pending_.push_back(std::move(p));
+    return p;
   }
 
   // Executions whose answers are read but not yet written to the client.

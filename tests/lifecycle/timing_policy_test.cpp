@@ -119,3 +119,18 @@ TEST_CASE("Ring: a popped element leaves nothing behind in its slot") {
   CHECK(watch.expired());
   CHECK(*r.front() == 8);
 }
+
+TEST_CASE("Ring: push_slot appends the slot as the last pop left it, in order") {
+  Ring<std::shared_ptr<int>> r;
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 40; ++i) {  // past the first capacity: grow() keeps the order
+      std::shared_ptr<int>& slot = r.push_slot();
+      CHECK(slot == nullptr);  // value-initialized or moved from
+      slot = std::make_shared<int>(i);
+      CHECK(&r.back() == &slot);
+    }
+    CHECK(r.size() == 40);
+    for (int i = 0; i < 40; ++i) REQUIRE(*r.pop_front() == i);
+    CHECK(r.empty());
+  }
+}
